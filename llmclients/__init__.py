@@ -1,0 +1,91 @@
+"""llmclients: blocking, streaming clients for LLM chat services.
+
+::
+
+    import llmclients
+
+    client = llmclients.OpenAICompatible(base_url="http://localhost:11434/v1")
+    for text in client.stream("Write a haiku about rain", model="llama3.2"):
+        print(text, end="", flush=True)
+
+Provider classes are imported when first used, so ``import llmclients`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AuthenticationError,
+    ConnectError,
+    ConnectTimeout,
+    DecodingError,
+    HTTPStatusError,
+    InvalidMessagesError,
+    InvalidRequestError,
+    LLMClientError,
+    MalformedStreamError,
+    ModelNotFoundError,
+    NotFoundError,
+    OversizedEventError,
+    ProviderError,
+    ProxyError,
+    RateLimitError,
+    ReadTimeout,
+    RequestTimeoutError,
+    ServerError,
+    StreamError,
+    StreamInterruptedError,
+    TransportError,
+)
+from .provider import Provider
+from .providers import get_client, get_provider_class, provider_names
+from .stream import Stream
+from .types import Completion, Message, Messages, Usage
+
+if TYPE_CHECKING:
+    from .providers.openai import OpenAICompatible
+
+__version__ = "0.1.0"
+
+_LAZY = {"OpenAICompatible": "openai"}
+
+__all__ = [
+    "AuthenticationError",
+    "Completion",
+    "ConnectError",
+    "ConnectTimeout",
+    "DecodingError",
+    "HTTPStatusError",
+    "InvalidMessagesError",
+    "InvalidRequestError",
+    "LLMClientError",
+    "MalformedStreamError",
+    "Message",
+    "Messages",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "OpenAICompatible",
+    "OversizedEventError",
+    "Provider",
+    "ProviderError",
+    "ProxyError",
+    "RateLimitError",
+    "ReadTimeout",
+    "RequestTimeoutError",
+    "ServerError",
+    "Stream",
+    "StreamError",
+    "StreamInterruptedError",
+    "TransportError",
+    "Usage",
+    "get_client",
+    "get_provider_class",
+    "provider_names",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return get_provider_class(_LAZY[name])
+    raise AttributeError(f"module 'llmclients' has no attribute {name!r}")

@@ -1,0 +1,162 @@
+"""Every exception llmclients raises, in one hierarchy.
+
+::
+
+    LLMClientError                      base of everything below; .partial_text
+    ├── InvalidRequestError             bad input caught before any request (also ValueError)
+    │   ├── InvalidMessagesError        `messages` is not a str or a list of {"role", "content"}
+    │   └── ModelNotFoundError          unknown model; .valid_models lists the ids
+    ├── TransportError                  the HTTP exchange itself failed
+    │   ├── ConnectError                no connection (refused, DNS, reset before the response)
+    │   │   └── ProxyError              the proxy refused or failed
+    │   └── RequestTimeoutError         a time limit ran out (also builtins.TimeoutError)
+    │       ├── ConnectTimeout          connecting took longer than `connect`
+    │       └── ReadTimeout             no byte arrived for `read` seconds
+    ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt
+    │   ├── AuthenticationError         401 and 403
+    │   ├── NotFoundError               404
+    │   ├── RateLimitError              429; .retry_after in seconds, or None
+    │   └── ServerError                 5xx
+    └── StreamError                     the response started but its body went wrong
+        ├── StreamInterruptedError      the connection broke before the stream's end
+        ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing)
+        │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
+        │   └── OversizedEventError     one line or event larger than the decoder's limit
+        └── ProviderError               the service reported an error inside the stream; .reason
+
+Every error raised while a stream is iterated carries ``partial_text``: the text
+already yielded to the caller, so that nothing received is lost.
+
+Messages never contain API keys, ``Authorization`` headers, cookies or proxy
+credentials: the text of an error body is reduced to a short excerpt, and HTML
+pages are never echoed.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Optional, Sequence
+
+
+class LLMClientError(Exception):
+    """Base class of every llmclients error."""
+
+    #: The text yielded to the caller before the error; "" if none was.
+    partial_text: str = ""
+
+    def __init__(self, message: str, *, partial_text: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.partial_text = partial_text
+
+    def __str__(self) -> str:
+        if self.partial_text:
+            return f"{self.message} (after {len(self.partial_text)} characters of text)"
+        return self.message
+
+
+class InvalidRequestError(LLMClientError, ValueError):
+    """The call's arguments are wrong; nothing was sent."""
+
+
+class InvalidMessagesError(InvalidRequestError):
+    """``messages`` is neither a string nor a list of role/content dicts."""
+
+
+class ModelNotFoundError(InvalidRequestError):
+    """The provider has no model of that name."""
+
+    def __init__(self, model: str, provider: str, valid_models: Sequence[str]) -> None:
+        self.model = model
+        self.provider = provider
+        self.valid_models = list(valid_models)
+        super().__init__(
+            f"{provider} has no model {model!r}; valid models: {', '.join(self.valid_models)}"
+        )
+
+
+class TransportError(LLMClientError):
+    """The HTTP exchange failed below the level of HTTP statuses."""
+
+
+class ConnectError(TransportError):
+    """No usable connection: refused, unresolvable, or reset before a response."""
+
+
+class ProxyError(ConnectError):
+    """The proxy could not be reached or refused the tunnel."""
+
+
+class RequestTimeoutError(TransportError, builtins.TimeoutError):
+    """A time limit ran out."""
+
+
+class ConnectTimeout(RequestTimeoutError):
+    """Connecting took longer than the connect timeout."""
+
+
+class ReadTimeout(RequestTimeoutError):
+    """No byte arrived within the read timeout."""
+
+
+class HTTPStatusError(LLMClientError):
+    """The service answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body_excerpt: str = "",
+        partial_text: str = "",
+    ) -> None:
+        super().__init__(message, partial_text=partial_text)
+        self.status_code = status_code
+        self.body_excerpt = body_excerpt
+
+
+class AuthenticationError(HTTPStatusError):
+    """401 Unauthorized or 403 Forbidden: missing, wrong or insufficient credentials."""
+
+
+class NotFoundError(HTTPStatusError):
+    """404: the endpoint (or the model behind it) does not exist."""
+
+
+class RateLimitError(HTTPStatusError):
+    """429 Too Many Requests."""
+
+    #: Seconds the service asked to wait (from ``Retry-After``), or None.
+    retry_after: Optional[float] = None
+
+
+class ServerError(HTTPStatusError):
+    """5xx: the service failed."""
+
+
+class StreamError(LLMClientError):
+    """The response began, but its body did not complete as the protocol says."""
+
+
+class StreamInterruptedError(StreamError):
+    """The connection broke, or the body ended, before the stream's end."""
+
+
+class MalformedStreamError(StreamError):
+    """The body does not follow the provider's protocol."""
+
+
+class DecodingError(MalformedStreamError):
+    """The body is not valid UTF-8, or its content-encoding cannot be decoded."""
+
+
+class OversizedEventError(MalformedStreamError):
+    """One line or event exceeded the decoder's size limit."""
+
+
+class ProviderError(StreamError):
+    """The service reported an error inside the stream."""
+
+    def __init__(self, message: str, *, reason: Optional[str] = None, partial_text: str = "") -> None:
+        super().__init__(message, partial_text=partial_text)
+        self.reason = reason

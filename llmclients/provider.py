@@ -1,0 +1,247 @@
+"""The template every provider fills in, and everything providers share.
+
+A provider subclass declares its service — URL, models, default model,
+aliases, capabilities, framing, accepted options — and implements two methods:
+
+* :meth:`Provider.build_request`: messages and options to a :class:`Request`;
+* :meth:`Provider.parse_event`: one decoded event to a text delta, noting the
+  finish reason, usage or model in the :class:`StreamState`.
+
+It may override :meth:`Provider.finish` to check how a stream ended. It never
+touches ``requests``: sending, retrying, reading and decoding happen here and in
+:mod:`llmclients.transport`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
+
+import requests
+
+from . import decoding, errors
+from .stream import OnComplete, Stream, StreamState
+from .transport import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    Request,
+    TimeoutArg,
+    Transport,
+    iter_body,
+    redact_url,
+)
+from .types import Completion, Message, Messages, normalize_messages
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+
+_DECODERS = {
+    "sse": decoding.iter_sse,
+    "ndjson": decoding.iter_ndjson,
+    "text": decoding.iter_text,
+    "whole": decoding.iter_whole,
+}
+
+
+class Provider:
+    """A blocking client for one LLM service. Subclasses are the providers.
+
+    Every client takes the same keyword arguments:
+
+    ``base_url``
+        where the service lives (each provider has a default but the
+        OpenAI-compatible one, which needs it);
+    ``api_key``
+        sent as the service expects; never shown in reprs, logs or errors;
+    ``model``
+        the model used when a call names none;
+    ``timeout``
+        seconds, or a ``(connect, read)`` pair; ``read`` bounds the wait for each byte;
+    ``proxy``
+        a proxy URL for every request (``HTTP(S)_PROXY`` are honoured without it);
+    ``headers``
+        extra HTTP headers for every request;
+    ``max_retries``
+        retries of connection failures, 429 and 502/503/504 before the first byte;
+    ``session``
+        a ``requests.Session`` to reuse (the client then does not close it);
+    ``verify``
+        TLS verification: True (the default), or a CA bundle path.
+
+    A client is a context manager; :meth:`close` releases its connections.
+    One client may be shared by threads.
+    """
+
+    #: Name in the registry (:func:`llmclients.get_client`).
+    name: ClassVar[str] = ""
+    #: Human name of the service.
+    label: ClassVar[str] = ""
+    #: Where the live service is, and whether it still answers.
+    default_base_url: ClassVar[Optional[str]] = None
+    status: ClassVar[str] = ""
+    #: Model ids the service knows; empty means "any name the server accepts".
+    models: ClassVar[Tuple[str, ...]] = ()
+    default_model: ClassVar[Optional[str]] = None
+    model_aliases: ClassVar[Mapping[str, str]] = {}
+    supports_system_message: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = True
+    #: How the response body is framed: "sse", "ndjson" or "text".
+    framing: ClassVar[str] = "sse"
+    #: Generation options ``stream()`` accepts as keyword arguments.
+    options: ClassVar[FrozenSet[str]] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        model: Optional[str] = None,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+        proxy: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        session: Optional[requests.Session] = None,
+        verify: Union[bool, str] = True,
+    ) -> None:
+        base_url = base_url or self.default_base_url
+        if not base_url:
+            raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.model = self.resolve_model(model) if model else None
+        self._transport = Transport(
+            timeout=timeout,
+            proxy=proxy,
+            headers=headers,
+            max_retries=max_retries,
+            session=session,
+            verify=verify,
+            secrets=(api_key or "",),
+        )
+
+    # --- what a provider implements ---------------------------------------------
+
+    def build_request(
+        self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
+    ) -> Request:
+        """The HTTP request that asks for a reply to ``messages`` (the whole history).
+
+        ``thread`` is what the service keeps per conversation (ids it gave
+        out); empty for a first turn. A provider may write to it; the
+        conversation keeps the changes once the turn has succeeded.
+        """
+        raise NotImplementedError
+
+    def parse_event(self, data: str, state: StreamState) -> Optional[str]:
+        """The text delta in one event ("" or None if it has none).
+
+        Sets ``state.done`` at the protocol's end, and ``state.finish_reason``,
+        ``state.usage``, ``state.model`` when the event tells them.
+        """
+        raise NotImplementedError
+
+    def finish(self, state: StreamState) -> None:
+        """Called when the body ended: raise if the protocol's end is missing."""
+
+    # --- what callers use ------------------------------------------------------------
+
+    def stream(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Stream:
+        """Send ``messages`` and return a :class:`Stream` of text deltas.
+
+        The request is sent now: bad arguments, connection failures and error
+        statuses raise here, before any iteration.
+        """
+        return self.open_stream(normalize_messages(messages), model, options)
+
+    def open_stream(
+        self,
+        messages: List[Message],
+        model: Optional[str],
+        options: Dict[str, Any],
+        thread: Optional[Dict[str, Any]] = None,
+        on_complete: Optional[OnComplete] = None,
+    ) -> Stream:
+        """:meth:`stream` for callers that hold a conversation's ``thread``."""
+        self._check_options(options)
+        resolved = self.resolve_model(model)
+        thread = {} if thread is None else thread
+        given = {key: value for key, value in options.items() if value is not None}
+        request = self.build_request(messages, resolved, given, thread)
+        response = self._transport.open(request)
+        decode = _DECODERS[request.framing or self.framing]
+        return Stream(
+            response=response,
+            events=decode(iter_body(response, self._transport.read_timeout)),
+            parse_event=self.parse_event,
+            finish=self.finish,
+            provider=self.name,
+            model=resolved,
+            thread=thread,
+            on_complete=on_complete,
+        )
+
+    def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:
+        """Send ``messages`` and return the whole reply as a :class:`Completion`."""
+        with self.stream(messages, model=model, **options) as stream:
+            return stream.completion()
+
+    def resolve_model(self, model: Optional[str]) -> str:
+        """The service's id for ``model``: an alias resolved, the default for None.
+
+        Raises :class:`~llmclients.errors.ModelNotFoundError` for a name the
+        provider does not know (providers with an open model list accept any).
+        """
+        if not model:
+            model = getattr(self, "model", None) or self.default_model
+            if not model:
+                raise errors.InvalidRequestError(
+                    f"{type(self).__name__} has no default model; pass model=..."
+                )
+        model = self.model_aliases.get(model, model)
+        if self.models and model not in self.models:
+            raise errors.ModelNotFoundError(
+                model, self.label or self.name, list(self.models) + sorted(self.model_aliases)
+            )
+        return model
+
+    def conversation(
+        self,
+        messages: Optional[Messages] = None,
+        *,
+        model: Optional[str] = None,
+        state: Optional[Mapping[str, Any]] = None,
+    ) -> "Conversation":
+        """A multi-turn conversation: new, seeded with ``messages`` (a system
+        prompt, earlier turns), or resumed from ``state`` (a ``to_dict()``)."""
+        from .conversation import Conversation
+
+        if state is not None:
+            return Conversation.from_dict(self, state)
+        return Conversation(self, messages=messages, model=model)
+
+    def close(self) -> None:
+        """Release the client's connections (a session passed in is left open)."""
+        self._transport.close()
+
+    def __enter__(self) -> "Provider":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        fields = [f"base_url={redact_url(self.base_url)!r}"]
+        if self.model:
+            fields.append(f"model={self.model!r}")
+        if self.api_key:
+            fields.append("api_key=<hidden>")
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+    # --- shared steps -------------------------------------------------------------------
+
+    def _check_options(self, options: Mapping[str, Any]) -> None:
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            raise errors.InvalidRequestError(
+                f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
+                f"its options are: {', '.join(sorted(self.options)) or 'none'}"
+            )

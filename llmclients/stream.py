@@ -1,0 +1,173 @@
+"""The iterator a caller holds while a reply streams in."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from . import errors
+from .types import Completion, Usage
+
+
+class StreamState:
+    """What a provider learns from the events besides text.
+
+    A provider's ``parse_event`` writes here; :class:`Stream` reads it.
+    ``thread`` is the conversation's server-side state (ids the service
+    gave out), which a provider updates as events tell it; a
+    :class:`~llmclients.conversation.Conversation` keeps it once the turn ends.
+    """
+
+    __slots__ = ("done", "finish_reason", "usage", "model", "thread")
+
+    def __init__(self, model: Optional[str] = None, thread: Optional[Dict[str, Any]] = None) -> None:
+        self.done = False
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Usage] = None
+        self.model = model
+        self.thread: Dict[str, Any] = thread if thread is not None else {}
+
+
+ParseEvent = Callable[[str, StreamState], Optional[str]]
+Finish = Callable[[StreamState], None]
+OnComplete = Callable[[str, StreamState], None]
+
+
+class Stream:
+    """An iterator of ``str`` deltas, each yielded as soon as its bytes arrive.
+
+    Use it in a ``for`` loop or a ``with`` block. Leaving the block, calling
+    :meth:`close`, or dropping the last reference to the stream closes the
+    connection at once. Once the stream is exhausted, :attr:`text`,
+    :attr:`finish_reason`, :attr:`usage` and :attr:`model` describe the reply.
+
+    Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
+    whose ``partial_text`` holds the text already yielded.
+    """
+
+    def __init__(
+        self,
+        *,
+        response: Any,
+        events: Iterator[str],
+        parse_event: ParseEvent,
+        finish: Finish,
+        provider: str,
+        model: Optional[str],
+        thread: Optional[Dict[str, Any]] = None,
+        on_complete: Optional[OnComplete] = None,
+    ) -> None:
+        self.provider = provider
+        self.state = StreamState(model, thread)
+        self._parts: List[str] = []
+        self._response = response
+        # The generator must not refer back to the stream: a cycle would keep a
+        # dropped stream, and so its connection, alive until the next GC pass.
+        self._iterator = _deltas(
+            response, events, parse_event, finish, self.state, self._parts, provider, on_complete
+        )
+
+    def __iter__(self) -> "Stream":
+        # The stream itself, not its generator: a `for` loop then keeps the
+        # stream alive, and dropping the stream is what closes the connection.
+        return self
+
+    def __next__(self) -> str:
+        return next(self._iterator)
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and close the connection. Safe to call twice."""
+        iterator = getattr(self, "_iterator", None)
+        if iterator is not None:
+            iterator.close()  # runs the generator's cleanup if it had started
+        response = getattr(self, "_response", None)
+        if response is not None:
+            response.close()
+
+    @property
+    def text(self) -> str:
+        """All text yielded so far."""
+        return "".join(self._parts)
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self.state.finish_reason
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self.state.usage
+
+    @property
+    def model(self) -> Optional[str]:
+        return self.state.model
+
+    @property
+    def done(self) -> bool:
+        """True once the stream reached its protocol's end."""
+        return self.state.done
+
+    def completion(self) -> Completion:
+        """Read the rest of the stream and return the whole reply."""
+        for _ in self._iterator:
+            pass
+        return Completion(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+            provider=self.provider,
+        )
+
+    def __repr__(self) -> str:
+        state = "done" if self.state.done else "open"
+        return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
+
+
+def _deltas(
+    response: Any,
+    events: Iterator[str],
+    parse_event: ParseEvent,
+    finish: Finish,
+    state: StreamState,
+    parts: List[str],
+    provider: str,
+    on_complete: Optional[OnComplete],
+) -> Iterator[str]:
+    try:
+        for data in events:
+            try:
+                text = parse_event(data, state)
+            except errors.LLMClientError:
+                raise
+            except (ValueError, LookupError, TypeError, AttributeError) as exc:
+                raise errors.MalformedStreamError(
+                    f"{provider} sent an event that does not follow its protocol "
+                    f"({type(exc).__name__}: {exc}): {_excerpt(data)}"
+                ) from exc
+            if text:
+                parts.append(text)
+                yield text
+            if state.done:
+                break
+        finish(state)
+        state.done = True
+        if on_complete is not None:
+            on_complete("".join(parts), state)
+    except errors.LLMClientError as exc:
+        exc.partial_text = "".join(parts)
+        raise
+    finally:
+        response.close()
+
+
+def _excerpt(data: str, limit: int = 120) -> str:
+    data = " ".join(data.split())
+    return repr(data if len(data) <= limit else data[:limit] + "…")

@@ -1,0 +1,50 @@
+"""Local emulators of every provider's protocol, for tests that need no network.
+
+Each emulator is a real HTTP server on 127.0.0.1 that answers as the
+provider's service does, byte for byte, and refuses what it would refuse::
+
+    from llmclients.testing import OpenAIEmulator, Reply
+
+    with OpenAIEmulator() as emulator:
+        emulator.enqueue(Reply(text="Hello there", delay=0.02, framing="close"))
+        client = llmclients.OpenAICompatible(base_url=emulator.base_url)
+        assert client.complete("Hi").text == "Hello there"
+        assert emulator.last_request.json()["messages"][0]["content"] == "Hi"
+
+With pytest, the fixtures ``llm_emulator`` (a factory: ``llm_emulator("openai")``)
+and ``openai_emulator`` start one per test and stop it afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict
+
+from .server import Emulator, RecordedRequest, Rejection, Reply
+
+__all__ = ["Emulator", "OpenAIEmulator", "RecordedRequest", "Rejection", "Reply", "emulator_for"]
+
+#: provider name -> "module:Class" of its emulator
+EMULATORS: Dict[str, str] = {
+    "openai": "llmclients.testing.openai:OpenAIEmulator",
+}
+
+
+def emulator_for(provider: str, **kwargs: Any) -> Emulator:
+    """A (not yet started) emulator of the provider registered as ``provider``."""
+    try:
+        target = EMULATORS[provider]
+    except KeyError:
+        raise ValueError(f"no emulator for {provider!r}; there are: {', '.join(EMULATORS)}") from None
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    emulator: Emulator = cls(**kwargs)
+    return emulator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAIEmulator":
+        from .openai import OpenAIEmulator
+
+        return OpenAIEmulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,429 @@
+"""A real HTTP/1.1 server on loopback that plays scripted replies.
+
+:class:`Emulator` is the machinery every provider's emulator shares: a
+threaded server on 127.0.0.1 (or ``::1``), a queue of :class:`Reply` scripts,
+the body's framing (chunked, close-delimited or sized), pacing, gzip, faults,
+and a record of every request received. A subclass supplies the protocol:
+which requests the real server accepts, and the bytes of each event.
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from email.message import Message as _Headers
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Union
+
+#: Framings a reply body can take.
+FRAMINGS = ("chunked", "close", "length")
+
+
+@dataclass
+class Reply:
+    """What the emulator answers to one request.
+
+    A normal reply streams ``text`` (split into word-sized deltas) or the given
+    ``deltas``, ``delay`` seconds apart, in the chosen ``framing``. The fault
+    fields turn it into something else:
+
+    ``status`` / ``body`` / ``headers``
+        answer with this status (and body: bytes, str, or a dict sent as JSON)
+        instead of a stream;
+    ``raw``
+        send these bytes as the body, framed, instead of the protocol's events;
+    ``drop_after``
+        close the connection after this many bytes of the body as sent on the
+        wire (a chunked body then lacks its last chunk); with ``reset`` the
+        close is a TCP reset;
+    ``stall`` / ``stall_after`` / ``keepalive``
+        pause ``stall`` seconds after ``stall_after`` events (0: right after
+        the headers), sending the protocol's keep-alive every ``keepalive``
+        seconds meanwhile, if set.
+    """
+
+    text: Optional[str] = None
+    deltas: Optional[Sequence[str]] = None
+    delay: float = 0.0
+    framing: str = "chunked"
+    finish_reason: Optional[str] = "stop"
+    gzip: bool = False
+    status: int = 200
+    body: Union[None, bytes, str, Dict[str, Any], List[Any]] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    raw: Optional[bytes] = None
+    drop_after: Optional[int] = None
+    reset: bool = False
+    stall: float = 0.0
+    stall_after: int = 0
+    keepalive: Optional[float] = None
+    usage: Optional[Dict[str, int]] = None
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, not {self.framing!r}")
+
+    def pieces(self) -> List[str]:
+        """The text deltas this reply streams."""
+        if self.deltas is not None:
+            return list(self.deltas)
+        return re.findall(r"\s*\S+\s*|\s+", self.text or "")
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the emulator received it."""
+
+    method: str
+    path: str
+    headers: _Headers
+    body: bytes
+    #: How the exchange ended: "complete", "client closed", "dropped", "rejected".
+    outcome: str = "pending"
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+class Rejection(Exception):
+    """Raised by :meth:`Emulator.check` for a request the real server refuses."""
+
+    def __init__(self, status: int, body: Union[bytes, str, Dict[str, Any]], headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(status)
+        self.reply = Reply(status=status, body=body, headers=dict(headers or {}))
+
+
+class _ClientGone(Exception):
+    """The client closed the connection (or the emulator is stopping)."""
+
+
+class _Dropped(_ClientGone):
+    """The reply's ``drop_after`` fault closed the connection."""
+
+
+class Emulator:
+    """Base class of the protocol emulators; use one of the subclasses.
+
+    Start it as a context manager (or with :meth:`start` / :meth:`stop`); point
+    a client at :attr:`base_url`; script replies with :meth:`enqueue`; inspect
+    :attr:`requests`. Requests beyond the queue get :attr:`default_reply`.
+    """
+
+    #: Registry name of the provider this emulator stands in for.
+    provider: ClassVar[str] = ""
+    content_type: ClassVar[str] = "application/octet-stream"
+    #: The bytes of one keep-alive, or b"" if the protocol has none.
+    keepalive_bytes: ClassVar[bytes] = b""
+    #: Path under the server root that clients use as ``base_url``.
+    base_path: ClassVar[str] = ""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, default_reply: Optional[Reply] = None) -> None:
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("emulators listen on loopback only")
+        self.host = host
+        self.port = port
+        self.default_reply = default_reply
+        self.requests: List[RecordedRequest] = []
+        #: perf_counter() after each event was written, for delivery measurements.
+        self.write_times: List[float] = []
+        self._queue: Deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._open: set = set()
+        self._stopping = threading.Event()
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # --- life cycle ---------------------------------------------------------------
+
+    def start(self) -> "Emulator":
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        server_class = _IPv6Server if ":" in self.host else _Server
+        self._server = server_class((self.host, self.port), handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"llmclients-emulator-{self.provider}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection; returns within about a second."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        with self._lock:
+            for sock in list(self._open):
+                _close_socket(sock, reset=False)
+        self._server.server_close()
+        assert self._thread is not None
+        self._thread.join(timeout=2)
+        self._server = None
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The server's root URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as a client's ``base_url``."""
+        return self.url + self.base_path
+
+    # --- scripting and inspection -----------------------------------------------------
+
+    def enqueue(self, *replies: Reply) -> None:
+        """The next requests get these replies, in order."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        return self.requests[-1]
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def wait_idle(self, timeout: float = 2.0) -> bool:
+        """Wait until no client connection is open; True if that happened in time."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    # --- what a protocol subclass provides ------------------------------------------
+
+    def check(self, request: RecordedRequest) -> None:
+        """Raise :class:`Rejection` for a request the real server would refuse."""
+
+    def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
+        """The body of a normal reply, one event per item."""
+        raise NotImplementedError
+
+    def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
+        return {"Content-Type": self.content_type}
+
+    def make_default_reply(self, request: RecordedRequest) -> Reply:
+        """The reply to a request when nothing is queued."""
+        return Reply(text="Hello from the llmclients emulator.", delay=0.02)
+
+    # --- serving ------------------------------------------------------------------------
+
+    def _next_reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        return self.default_reply or self.make_default_reply(request)
+
+    def _serve(self, handler: "_Handler", request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+        try:
+            self.check(request)
+            reply = self._next_reply(request)
+        except Rejection as rejection:
+            reply = rejection.reply
+            request.outcome = "rejected"
+        try:
+            if reply.status != 200 or (reply.body is not None and reply.raw is None):
+                self._send_plain(handler, reply)
+            else:
+                self._send_stream(handler, reply, request)
+            if request.outcome == "pending":
+                request.outcome = "complete"
+        except _Dropped:
+            request.outcome = "dropped"
+            handler.close_connection = True
+        except _ClientGone:
+            request.outcome = "client closed"
+            handler.close_connection = True
+
+    def _send_plain(self, handler: "_Handler", reply: Reply) -> None:
+        body = reply.body
+        content_type = "text/plain; charset=utf-8"
+        if isinstance(body, (dict, list)):
+            body, content_type = json.dumps(body).encode(), "application/json"
+        elif isinstance(body, str):
+            body = body.encode()
+        body = body or b""
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **reply.headers}
+        self._write_head(handler, reply.status, headers)
+        self._write(handler, body, reply)
+
+    def _send_stream(self, handler: "_Handler", reply: Reply, request: RecordedRequest) -> None:
+        headers = self.reply_headers(reply, request)
+        if reply.gzip:
+            headers["Content-Encoding"] = "gzip"
+        events: Iterable[bytes] = [reply.raw] if reply.raw is not None else self.events(reply, request)
+        if reply.framing == "length":
+            body = b"".join(events)
+            if reply.gzip:
+                body = _gzip.compress(body)
+            headers["Content-Length"] = str(len(body))
+            events = [body]
+            compress = None
+        else:
+            compress = zlib.compressobj(wbits=16 + zlib.MAX_WBITS) if reply.gzip else None
+        if reply.framing == "chunked":
+            headers["Transfer-Encoding"] = "chunked"
+        elif reply.framing == "close":
+            headers["Connection"] = "close"
+            handler.close_connection = True
+        headers.update(reply.headers)
+        self._write_head(handler, 200, headers)
+        sent = [0]
+        count = 0
+        for event in events:
+            if count == reply.stall_after and reply.stall:
+                self._stall(handler, reply, compress, sent)
+            if count and reply.delay:
+                self._sleep(reply.delay)
+            self._emit(handler, reply, event, compress, sent)
+            count += 1
+        if reply.stall and reply.stall_after >= count:
+            self._stall(handler, reply, compress, sent)
+        tail = compress.flush() if compress else b""
+        if reply.framing == "chunked":
+            tail = (_chunk(tail) if tail else b"") + b"0\r\n\r\n"
+        self._write(handler, tail, reply, sent)
+
+    def _emit(self, handler: "_Handler", reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
+        if compress is not None:
+            event = compress.compress(event) + compress.flush(zlib.Z_SYNC_FLUSH)
+        if not event:
+            return
+        if reply.framing == "chunked":
+            event = _chunk(event)
+        self._write(handler, event, reply, sent)
+        self.write_times.append(time.perf_counter())
+
+    def _stall(self, handler: "_Handler", reply: Reply, compress: Any, sent: List[int]) -> None:
+        deadline = time.monotonic() + reply.stall
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            step = min(left, reply.keepalive or left)
+            self._sleep(step)
+            if reply.keepalive and self.keepalive_bytes and time.monotonic() < deadline:
+                self._emit(handler, reply, self.keepalive_bytes, compress, sent)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            raise _ClientGone()
+
+    def _write_head(self, handler: "_Handler", status: int, headers: Dict[str, str]) -> None:
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.flush_headers()
+
+    def _write(self, handler: "_Handler", data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
+        counter = sent if sent is not None else [0]
+        if reply.drop_after is not None and counter[0] + len(data) >= reply.drop_after:
+            data = data[: max(0, reply.drop_after - counter[0])]
+            self._send(handler, data)
+            _close_socket(handler.connection, reset=reply.reset)
+            raise _Dropped()
+        self._send(handler, data)
+        counter[0] += len(data)
+
+    def _send(self, handler: "_Handler", data: bytes) -> None:
+        if not data:
+            return
+        try:
+            handler.connection.sendall(data)
+        except OSError:
+            raise _ClientGone() from None
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _close_socket(sock: socket.socket, *, reset: bool) -> None:
+    try:
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: ClassVar[Emulator]
+    protocol_version = "HTTP/1.1"
+    server_version = "llmclients-emulator"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        with self.emulator._lock:
+            self.emulator._open.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        with self.emulator._idle:
+            self.emulator._open.discard(self.connection)
+            self.emulator._idle.notify_all()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except OSError:
+            self.close_connection = True
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.emulator._serve(self, RecordedRequest(self.command, self.path, self.headers, body))
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
+        pass

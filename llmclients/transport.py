@@ -1,0 +1,442 @@
+"""HTTP for every provider: one ``requests.Session``, retries before the first
+byte, status errors, and a body reader that hands on every byte at once.
+
+``requests`` offers no way to read a streamed body that is both prompt and fast:
+``iter_lines()`` and ``iter_content(n)`` wait for ``n`` bytes, so on a body
+without ``Content-Length`` they hold an event back until the next one arrives,
+and ``iter_content(None)`` waits for the body to end. :func:`iter_body` reads
+what the socket has, whatever the framing:
+
+* close-delimited or sized bodies: urllib3's ``read1`` (one ``recv``, decoded);
+* chunked bodies: a de-chunker over the same buffered socket file that urllib3's
+  own ``read_chunked`` reads, which takes every chunk already received in one
+  pass instead of one chunk per call, and hands the connection back to the pool
+  at the end exactly as urllib3 does. Bodies it does not cover (an unusual
+  content-encoding, a response that is not backed by a socket) go through
+  urllib3's ``stream()``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import logging
+import random
+import socket
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+
+from . import errors
+
+logger = logging.getLogger("llmclients")
+
+TimeoutArg = Union[None, float, Tuple[float, float]]
+
+DEFAULT_TIMEOUT = (10.0, 120.0)
+DEFAULT_MAX_RETRIES = 2
+READ_SIZE = 65536
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Never sleep longer than this for one ``Retry-After``; past it the error is raised.
+MAX_RETRY_AFTER = 60.0
+ERROR_BODY_LIMIT = 65536
+EXCERPT_LENGTH = 300
+USER_AGENT = "llmclients (python-requests)"
+
+
+@dataclass
+class Request:
+    """One HTTP request as a provider describes it; the transport sends it."""
+
+    method: str
+    url: str
+    headers: Dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    data: Any = None
+    files: Any = None
+    #: The response body's framing when it differs from the provider's usual one.
+    framing: Optional[str] = None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials or query string, fit for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _split_timeout(timeout: TimeoutArg) -> Tuple[Optional[float], Optional[float]]:
+    if timeout is None:
+        return None, None
+    if isinstance(timeout, tuple):
+        return timeout
+    return float(timeout), float(timeout)
+
+
+class Transport:
+    """Sends :class:`Request` objects over one ``requests.Session``."""
+
+    def __init__(
+        self,
+        *,
+        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+        proxy: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        session: Optional[requests.Session] = None,
+        verify: Union[bool, str] = True,
+        secrets: Tuple[str, ...] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 0:
+            raise errors.InvalidRequestError("max_retries must be 0 or more")
+        self.connect_timeout, self.read_timeout = _split_timeout(timeout)
+        self.proxies = {"http": proxy, "https": proxy} if proxy else None
+        self.headers = dict(headers or {})
+        self.max_retries = max_retries
+        self.verify = verify
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self._secrets = tuple(s for s in secrets if s)
+        self._sleep = sleep
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def open(self, request: Request) -> requests.Response:
+        """Send ``request`` and return the response with its body unread.
+
+        Connection failures, 429 and 502/503/504 are retried up to ``max_retries``
+        times with exponential backoff (``Retry-After`` honoured); any other
+        failure raises its typed error at once.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(request)
+            except (errors.ConnectError, errors.ConnectTimeout, errors.HTTPStatusError) as exc:
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    raise
+                attempt += 1
+                logger.info(
+                    "retrying %s %s after %s (retry %d of %d) in %.2fs",
+                    request.method, redact_url(request.url), _describe(exc),
+                    attempt, self.max_retries, delay,
+                )
+                self._sleep(delay)
+
+    def _retry_delay(self, exc: errors.LLMClientError, attempt: int) -> Optional[float]:
+        if attempt >= self.max_retries:
+            return None
+        if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in RETRY_STATUSES:
+            return None
+        backoff = min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > MAX_RETRY_AFTER:
+                return None
+            return max(retry_after, backoff)
+        return backoff
+
+    def _send_once(self, request: Request) -> requests.Response:
+        logger.debug("%s %s", request.method, redact_url(request.url))
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers={"User-Agent": USER_AGENT, **request.headers, **self.headers},
+                json=request.json,
+                data=request.data,
+                files=request.files,
+                stream=True,
+                timeout=(self.connect_timeout, self.read_timeout),
+                proxies=self.proxies,
+                verify=self.verify,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._transport_error(exc, request) from None
+        if response.status_code >= 400:
+            try:
+                body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
+            except Exception:  # the body of an error is a courtesy; its status says enough
+                body = b""
+            finally:
+                response.close()
+            raise status_error(response, body, request, self._secrets)
+        return response
+
+    def _transport_error(
+        self, exc: requests.exceptions.RequestException, request: Request
+    ) -> errors.TransportError:
+        where = redact_url(request.url)
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return errors.ProxyError(f"the proxy failed for {where}: {_reason(exc)}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return errors.ConnectTimeout(
+                f"connecting to {where} took longer than {self.connect_timeout}s"
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return errors.ReadTimeout(
+                f"{where} sent no response within {self.read_timeout}s"
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return errors.ConnectError(f"TLS failed for {where}: {_reason(exc)}")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return errors.ConnectError(f"could not connect to {where}: {_reason(exc)}")
+        return errors.TransportError(f"request to {where} failed: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests/urllib3 error, in one line."""
+    while True:
+        inner = getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if isinstance(inner, BaseException) and inner is not exc:
+            exc = inner
+            continue
+        break
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # urllib3 puts the pool's repr in front: keep what follows it.
+    return text.rsplit("): ", 1)[-1] if "HTTPConnectionPool" in text else text
+
+
+def _describe(exc: errors.LLMClientError) -> str:
+    if isinstance(exc, errors.HTTPStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__
+
+
+# --- status errors ---------------------------------------------------------------
+
+_STATUS_CLASSES = {
+    401: errors.AuthenticationError,
+    403: errors.AuthenticationError,
+    404: errors.NotFoundError,
+    429: errors.RateLimitError,
+}
+
+
+def status_error(
+    response: requests.Response, body: bytes, request: Request, secrets: Tuple[str, ...] = ()
+) -> errors.HTTPStatusError:
+    """The typed error for an error status, with a short excerpt of its body."""
+    code = response.status_code
+    excerpt = body_excerpt(body, response.headers.get("Content-Type", ""))
+    for secret in secrets:
+        excerpt = excerpt.replace(secret, "***")
+    reason = response.reason or http.client.responses.get(code, "")
+    message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
+    if excerpt:
+        message += f": {excerpt}"
+    cls = _STATUS_CLASSES.get(code) or (errors.ServerError if code >= 500 else errors.HTTPStatusError)
+    error = cls(message, status_code=code, body_excerpt=excerpt)
+    if isinstance(error, errors.RateLimitError):
+        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return error
+
+
+def body_excerpt(body: bytes, content_type: str = "") -> str:
+    """One readable line from an error body: a JSON error's message, or the
+    start of the text. HTML is never echoed."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    lowered = text[:200].lower()
+    if "html" in content_type.lower() or lowered.startswith(("<!doctype", "<html")):
+        return "(an HTML page, not shown)"
+    try:
+        message = _json_error_message(json.loads(text))
+    except ValueError:
+        message = None
+    text = " ".join((message or text).split())
+    return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+
+
+def _json_error_message(data: Any) -> Optional[str]:
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail")
+            return str(message) if message else None
+        if isinstance(inner, str):
+            detail = data.get("message")
+            return f"{inner}: {detail}" if detail else inner
+        detail = data.get("message") or data.get("detail")
+        return str(detail) if detail else None
+    return None
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- reading the body ------------------------------------------------------------
+
+_DECOMPRESSORS: Dict[str, Callable[[], Any]] = {
+    "": lambda: None,
+    "identity": lambda: None,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: _Deflate(),
+}
+
+
+class _Deflate:
+    """``deflate`` as servers really send it: zlib-wrapped, or raw as a fallback."""
+
+    def __init__(self) -> None:
+        self._obj = zlib.decompressobj()
+        self._first = True
+
+    def decompress(self, data: bytes) -> bytes:
+        if self._first and data:
+            self._first = False
+            try:
+                return self._obj.decompress(data)
+            except zlib.error:
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._obj.decompress(data)
+
+    def flush(self) -> bytes:
+        return self._obj.flush()
+
+
+def iter_body(response: requests.Response, read_timeout: Optional[float] = None) -> Iterator[bytes]:
+    """Yield the body's bytes (content-decoded) as soon as the socket has them.
+
+    Raises :class:`~llmclients.errors.StreamInterruptedError` when the body
+    breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte arrives in
+    time and :class:`~llmclients.errors.DecodingError` for a bad content-encoding.
+    """
+    raw = response.raw
+    try:
+        if raw.chunked:
+            if _can_dechunk(raw):
+                yield from _dechunk(raw)
+            else:
+                yield from raw.stream(None, decode_content=True)
+        elif hasattr(type(raw), "read1"):
+            read1 = raw.read1
+            while True:
+                data = read1(READ_SIZE, decode_content=True)
+                if not data:
+                    return
+                yield data
+        else:  # urllib3 < 2: no read1; stream() waits for its buffer to fill
+            yield from raw.stream(READ_SIZE, decode_content=True)
+    except errors.LLMClientError:
+        raise
+    except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
+        raise errors.ReadTimeout(f"no data arrived for {read_timeout}s") from None
+    except (urllib3.exceptions.DecodeError, zlib.error) as exc:
+        raise errors.DecodingError(f"the body's content-encoding could not be decoded: {exc}") from None
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
+        raise errors.StreamInterruptedError(
+            f"the connection broke before the response ended ({_reason(exc)})"
+        ) from None
+
+
+def _can_dechunk(raw: Any) -> bool:
+    original = getattr(raw, "_fp", None)
+    return (
+        isinstance(original, http.client.HTTPResponse)
+        and getattr(original, "fp", None) is not None
+        and hasattr(original.fp, "read1")
+        and getattr(raw, "chunk_left", 0) is None
+        and raw.headers.get("Content-Encoding", "").strip().lower() in _DECOMPRESSORS
+    )
+
+
+def _dechunk(raw: Any) -> Iterator[bytes]:
+    """Decode ``Transfer-Encoding: chunked`` from the socket file in bulk."""
+    fp = raw._fp.fp
+    decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
+    buf = b""
+    left = 0  # bytes of the current chunk's data not yet read
+    crlf_due = False  # the CRLF after a chunk's data is not yet read
+    while True:
+        data = fp.read1(READ_SIZE)
+        if not data:
+            raise errors.StreamInterruptedError(
+                "the connection closed before the chunked body's last chunk"
+            )
+        buf = buf + data if buf else data
+        pieces: List[bytes] = []
+        pos, end = 0, len(buf)
+        finished = False
+        while pos < end:
+            if left:
+                take = min(left, end - pos)
+                pieces.append(buf[pos : pos + take])
+                pos += take
+                left -= take
+                crlf_due = left == 0
+                continue
+            if crlf_due:
+                if end - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise errors.MalformedStreamError("a chunk's data is not followed by CRLF")
+                pos += 2
+                crlf_due = False
+                continue
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if end - pos > 1024:
+                    raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
+                break
+            try:
+                left = int(buf[pos:eol].split(b";", 1)[0], 16)
+            except ValueError:
+                raise errors.MalformedStreamError(
+                    f"invalid chunk-size line {bytes(buf[pos:eol][:40])!r}"
+                ) from None
+            pos = eol + 2
+            if left == 0:
+                finished = True
+                break
+        out = b"".join(pieces)
+        if decompressor is not None:
+            out = decompressor.decompress(out)
+            if finished:
+                out += decompressor.flush()
+        if out:
+            yield out
+        if finished:
+            _finish_chunked(raw, fp, buf[pos:])
+            return
+        buf = buf[pos:]
+
+
+def _finish_chunked(raw: Any, fp: Any, rest: bytes) -> None:
+    """Read the trailer section, then give the connection back as urllib3 does."""
+    while b"\r\n" != rest[:2] and b"\r\n\r\n" not in rest:
+        more = fp.read1(READ_SIZE)
+        if not more or len(rest) > ERROR_BODY_LIMIT:
+            break
+        rest += more
+    raw._fp.close()
+    raw.release_conn()
