@@ -44,14 +44,20 @@ from .stream import Stream
 from .types import Completion, Message, Messages, Usage
 
 if TYPE_CHECKING:
+    from .providers.allenai import AllenAI
+    from .providers.aura import Aura
+    from .providers.autonomous import AutonomousAI
     from .providers.openai import OpenAICompatible
 
 __version__ = "0.1.0"
 
-_LAZY = {"OpenAICompatible": "openai"}
+_LAZY = {"OpenAICompatible": "openai", "AllenAI": "allenai", "AutonomousAI": "autonomous", "Aura": "aura"}
 
 __all__ = [
+    "AllenAI",
+    "Aura",
     "AuthenticationError",
+    "AutonomousAI",
     "Completion",
     "ConnectError",
     "ConnectTimeout",

@@ -27,7 +27,7 @@ class Conversation:
 
     def __init__(
         self,
-        client: "Provider",
+        client: Provider,
         *,
         messages: Optional[Messages] = None,
         model: Optional[str] = None,
@@ -66,7 +66,7 @@ class Conversation:
         }
 
     @classmethod
-    def from_dict(cls, client: "Provider", state: Mapping[str, Any]) -> "Conversation":
+    def from_dict(cls, client: Provider, state: Mapping[str, Any]) -> Conversation:
         if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
             raise InvalidRequestError("not a conversation state from Conversation.to_dict()")
         if state.get("provider") != client.name:

@@ -43,7 +43,7 @@ def _utf8(data: bytes, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodingError(
-            f"{what} is not valid UTF-8: byte {data[exc.start:exc.start + 1]!r} at offset {exc.start}"
+            f"{what} is not valid UTF-8: byte {data[exc.start : exc.start + 1]!r} at offset {exc.start}"
         ) from None
 
 
@@ -51,7 +51,7 @@ def _too_big(size: int, max_size: int, what: str) -> OversizedEventError:
     return OversizedEventError(f"{what} exceeds {max_size} bytes (got at least {size})")
 
 
-def _split(buf: bytes, pattern: "re.Pattern[bytes]", plain: bytes) -> List[bytes]:
+def _split(buf: bytes, pattern: re.Pattern[bytes], plain: bytes) -> List[bytes]:
     # The common case, LF only, takes bytes.split; a CR anywhere takes the regex.
     # A CR that ends the buffer counts as a line end: if an LF follows in the
     # next read it becomes an empty line, which both formats skip.
@@ -88,7 +88,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
         yield "[DONE]"
 
 
-def _parse_event(block: bytes) -> "str | None":
+def _parse_event(block: bytes) -> str | None:
     """The ``data`` of one event block, as sseclient-py parses it; None if it has none."""
     try:
         for event in SSEClient([block + b"\n\n"]).events():
@@ -127,7 +127,7 @@ def iter_text(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterat
         text = decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise DecodingError(
-            f"the body is not valid UTF-8: byte {exc.object[exc.start:exc.start + 1]!r} "
+            f"the body is not valid UTF-8: byte {exc.object[exc.start : exc.start + 1]!r} "
             f"near offset {offset + exc.start}"
         ) from None
     if text:

@@ -70,9 +70,7 @@ class ModelNotFoundError(InvalidRequestError):
         self.model = model
         self.provider = provider
         self.valid_models = list(valid_models)
-        super().__init__(
-            f"{provider} has no model {model!r}; valid models: {', '.join(self.valid_models)}"
-        )
+        super().__init__(f"{provider} has no model {model!r}; valid models: {', '.join(self.valid_models)}")
 
 
 class TransportError(LLMClientError):

@@ -209,7 +209,7 @@ class Provider:
         *,
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
-    ) -> "Conversation":
+    ) -> Conversation:
         """A multi-turn conversation: new, seeded with ``messages`` (a system
         prompt, earlier turns), or resumed from ``state`` (a ``to_dict()``)."""
         from .conversation import Conversation
@@ -222,7 +222,7 @@ class Provider:
         """Release the client's connections (a session passed in is left open)."""
         self._transport.close()
 
-    def __enter__(self) -> "Provider":
+    def __enter__(self) -> Provider:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -17,7 +17,7 @@ class StreamState:
     :class:`~llmclients.conversation.Conversation` keeps it once the turn ends.
     """
 
-    __slots__ = ("done", "finish_reason", "usage", "model", "thread")
+    __slots__ = ("done", "finish_reason", "model", "thread", "usage")
 
     def __init__(self, model: Optional[str] = None, thread: Optional[Dict[str, Any]] = None) -> None:
         self.done = False
@@ -66,7 +66,7 @@ class Stream:
             response, events, parse_event, finish, self.state, self._parts, provider, on_complete
         )
 
-    def __iter__(self) -> "Stream":
+    def __iter__(self) -> Stream:
         # The stream itself, not its generator: a `for` loop then keeps the
         # stream alive, and dropping the stream is what closes the connection.
         return self
@@ -74,7 +74,7 @@ class Stream:
     def __next__(self) -> str:
         return next(self._iterator)
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -132,8 +132,12 @@ class Transport:
                 attempt += 1
                 logger.info(
                     "retrying %s %s after %s (retry %d of %d) in %.2fs",
-                    request.method, redact_url(request.url), _describe(exc),
-                    attempt, self.max_retries, delay,
+                    request.method,
+                    redact_url(request.url),
+                    _describe(exc),
+                    attempt,
+                    self.max_retries,
+                    delay,
                 )
                 self._sleep(delay)
 
@@ -184,13 +188,9 @@ class Transport:
         if isinstance(exc, requests.exceptions.ProxyError):
             return errors.ProxyError(f"the proxy failed for {where}: {_reason(exc)}")
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return errors.ConnectTimeout(
-                f"connecting to {where} took longer than {self.connect_timeout}s"
-            )
+            return errors.ConnectTimeout(f"connecting to {where} took longer than {self.connect_timeout}s")
         if isinstance(exc, requests.exceptions.ReadTimeout):
-            return errors.ReadTimeout(
-                f"{where} sent no response within {self.read_timeout}s"
-            )
+            return errors.ReadTimeout(f"{where} sent no response within {self.read_timeout}s")
         if isinstance(exc, requests.exceptions.SSLError):
             return errors.ConnectError(f"TLS failed for {where}: {_reason(exc)}")
         if isinstance(exc, requests.exceptions.ConnectionError):
@@ -380,9 +380,7 @@ def _dechunk(raw: Any) -> Iterator[bytes]:
     while True:
         data = fp.read1(READ_SIZE)
         if not data:
-            raise errors.StreamInterruptedError(
-                "the connection closed before the chunked body's last chunk"
-            )
+            raise errors.StreamInterruptedError("the connection closed before the chunked body's last chunk")
         buf = buf + data if buf else data
         pieces: List[bytes] = []
         pos, end = 0, len(buf)
@@ -433,7 +431,7 @@ def _dechunk(raw: Any) -> Iterator[bytes]:
 
 def _finish_chunked(raw: Any, fp: Any, rest: bytes) -> None:
     """Read the trailer section, then give the connection back as urllib3 does."""
-    while b"\r\n" != rest[:2] and b"\r\n\r\n" not in rest:
+    while rest[:2] != b"\r\n" and b"\r\n\r\n" not in rest:
         more = fp.read1(READ_SIZE)
         if not more or len(rest) > ERROR_BODY_LIMIT:
             break

@@ -27,8 +27,7 @@ def normalize_messages(messages: Messages) -> List[Message]:
         return [{"role": "user", "content": messages}]
     if isinstance(messages, (bytes, bytearray)) or not isinstance(messages, Sequence):
         raise InvalidMessagesError(
-            "messages must be a str or a list of {'role', 'content'} dicts, "
-            f"not {type(messages).__name__}"
+            f"messages must be a str or a list of {{'role', 'content'}} dicts, not {type(messages).__name__}"
         )
     if not messages:
         raise InvalidMessagesError("messages is an empty list; send at least one message")
@@ -36,8 +35,7 @@ def normalize_messages(messages: Messages) -> List[Message]:
     for index, item in enumerate(messages):
         if not isinstance(item, Mapping):
             raise InvalidMessagesError(
-                f"messages[{index}] must be a dict with 'role' and 'content', "
-                f"not {type(item).__name__}"
+                f"messages[{index}] must be a dict with 'role' and 'content', not {type(item).__name__}"
             )
         for key in ("role", "content"):
             if key not in item:
@@ -64,7 +62,7 @@ class Usage:
     total_tokens: Optional[int] = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Usage":
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
         def count(key: str) -> Optional[int]:
             value = data.get(key)
             return value if isinstance(value, int) else None

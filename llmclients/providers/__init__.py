@@ -11,6 +11,9 @@ from ..provider import Provider
 #: name -> "module:Class", so that ``import llmclients`` imports no provider.
 PROVIDERS: Dict[str, str] = {
     "openai": "llmclients.providers.openai:OpenAICompatible",
+    "allenai": "llmclients.providers.allenai:AllenAI",
+    "autonomous": "llmclients.providers.autonomous:AutonomousAI",
+    "aura": "llmclients.providers.aura:Aura",
 }
 
 

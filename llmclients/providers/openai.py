@@ -94,5 +94,7 @@ def _stream_error(error: Any) -> ProviderError:
     if isinstance(error, dict):
         message = str(error.get("message") or error)
         reason = error.get("code") or error.get("type")
-        return ProviderError(f"the server reported an error: {message}", reason=str(reason) if reason else None)
+        return ProviderError(
+            f"the server reported an error: {message}", reason=str(reason) if reason else None
+        )
     return ProviderError(f"the server reported an error: {error}")

@@ -22,12 +22,31 @@ from typing import Any, Dict
 
 from .server import Emulator, RecordedRequest, Rejection, Reply
 
-__all__ = ["Emulator", "OpenAIEmulator", "RecordedRequest", "Rejection", "Reply", "emulator_for"]
+__all__ = [
+    "AllenAIEmulator",
+    "AuraEmulator",
+    "AutonomousAIEmulator",
+    "Emulator",
+    "OpenAIEmulator",
+    "RecordedRequest",
+    "Rejection",
+    "Reply",
+    "emulator_for",
+]
 
 #: provider name -> "module:Class" of its emulator
 EMULATORS: Dict[str, str] = {
     "openai": "llmclients.testing.openai:OpenAIEmulator",
+    "allenai": "llmclients.testing.allenai:AllenAIEmulator",
+    "autonomous": "llmclients.testing.autonomous:AutonomousAIEmulator",
+    "aura": "llmclients.testing.aura:AuraEmulator",
 }
+_CLASSES = {target.rpartition(":")[2]: target for target in EMULATORS.values()}
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def emulator_for(provider: str, **kwargs: Any) -> Emulator:
@@ -36,15 +55,11 @@ def emulator_for(provider: str, **kwargs: Any) -> Emulator:
         target = EMULATORS[provider]
     except KeyError:
         raise ValueError(f"no emulator for {provider!r}; there are: {', '.join(EMULATORS)}") from None
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    emulator: Emulator = cls(**kwargs)
+    emulator: Emulator = _load(target)(**kwargs)
     return emulator
 
 
 def __getattr__(name: str) -> Any:
-    if name == "OpenAIEmulator":
-        from .openai import OpenAIEmulator
-
-        return OpenAIEmulator
+    if name in _CLASSES:
+        return _load(_CLASSES[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,9 @@ class OpenAIEmulator(Emulator):
 
     def check(self, request: RecordedRequest) -> None:
         if request.method != "POST" or request.path.split("?")[0] != "/v1/chat/completions":
-            raise Rejection(404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url"))
+            raise Rejection(
+                404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url")
+            )
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             raise Rejection(401, _error("Incorrect API key provided.", code="invalid_api_key"))
         try:
@@ -53,8 +55,12 @@ class OpenAIEmulator(Emulator):
             if key not in body:
                 raise Rejection(400, _error(f"you must provide a {key} parameter"))
         messages = body["messages"]
-        if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in messages
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in messages
+            )
         ):
             raise Rejection(400, _error("'messages' must be a non-empty list of {role, content} objects"))
         if self.models and body["model"] not in self.models:
@@ -115,7 +121,11 @@ class OpenAIEmulator(Emulator):
             "created": int(time.time()),
             "model": model,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reply.finish_reason}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": reply.finish_reason,
+                }
             ],
             "usage": reply.usage or _usage([], reply.pieces()),
         }

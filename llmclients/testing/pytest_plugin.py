@@ -3,8 +3,8 @@
 ``llm_emulator``
     a factory: ``llm_emulator("openai", api_key="k")`` starts an emulator and
     returns it; every emulator it started is stopped when the test ends.
-``openai_emulator``
-    a started :class:`~llmclients.testing.OpenAIEmulator`.
+``openai_emulator``, ``allenai_emulator``, ``autonomous_emulator``, ``aura_emulator``
+    a started emulator of that provider.
 """
 
 from __future__ import annotations
@@ -33,3 +33,18 @@ def llm_emulator() -> Iterator[Callable[..., Emulator]]:
 @pytest.fixture
 def openai_emulator(llm_emulator: Callable[..., Emulator]) -> Emulator:
     return llm_emulator("openai")
+
+
+@pytest.fixture
+def allenai_emulator(llm_emulator: Callable[..., Emulator]) -> Emulator:
+    return llm_emulator("allenai")
+
+
+@pytest.fixture
+def autonomous_emulator(llm_emulator: Callable[..., Emulator]) -> Emulator:
+    return llm_emulator("autonomous")
+
+
+@pytest.fixture
+def aura_emulator(llm_emulator: Callable[..., Emulator]) -> Emulator:
+    return llm_emulator("aura")

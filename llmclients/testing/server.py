@@ -57,7 +57,7 @@ class Reply:
     finish_reason: Optional[str] = "stop"
     gzip: bool = False
     status: int = 200
-    body: Union[None, bytes, str, Dict[str, Any], List[Any]] = None
+    body: Union[bytes, str, Dict[str, Any], List[Any], None] = None
     headers: Dict[str, str] = field(default_factory=dict)
     raw: Optional[bytes] = None
     drop_after: Optional[int] = None
@@ -100,7 +100,9 @@ class RecordedRequest:
 class Rejection(Exception):
     """Raised by :meth:`Emulator.check` for a request the real server refuses."""
 
-    def __init__(self, status: int, body: Union[bytes, str, Dict[str, Any]], headers: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self, status: int, body: Union[bytes, str, Dict[str, Any]], headers: Optional[Dict[str, str]] = None
+    ) -> None:
         super().__init__(status)
         self.reply = Reply(status=status, body=body, headers=dict(headers or {}))
 
@@ -129,7 +131,9 @@ class Emulator:
     #: Path under the server root that clients use as ``base_url``.
     base_path: ClassVar[str] = ""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, default_reply: Optional[Reply] = None) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, default_reply: Optional[Reply] = None
+    ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("emulators listen on loopback only")
         self.host = host
@@ -148,14 +152,16 @@ class Emulator:
 
     # --- life cycle ---------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         handler = type("Handler", (_Handler,), {"emulator": self})
         server_class = _IPv6Server if ":" in self.host else _Server
         self._server = server_class((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"llmclients-emulator-{self.provider}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"llmclients-emulator-{self.provider}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -174,7 +180,7 @@ class Emulator:
         self._thread.join(timeout=2)
         self._server = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -242,7 +248,7 @@ class Emulator:
                 return self._queue.popleft()
         return self.default_reply or self.make_default_reply(request)
 
-    def _serve(self, handler: "_Handler", request: RecordedRequest) -> None:
+    def _serve(self, handler: _Handler, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
         try:
@@ -265,7 +271,7 @@ class Emulator:
             request.outcome = "client closed"
             handler.close_connection = True
 
-    def _send_plain(self, handler: "_Handler", reply: Reply) -> None:
+    def _send_plain(self, handler: _Handler, reply: Reply) -> None:
         body = reply.body
         content_type = "text/plain; charset=utf-8"
         if isinstance(body, (dict, list)):
@@ -277,7 +283,7 @@ class Emulator:
         self._write_head(handler, reply.status, headers)
         self._write(handler, body, reply)
 
-    def _send_stream(self, handler: "_Handler", reply: Reply, request: RecordedRequest) -> None:
+    def _send_stream(self, handler: _Handler, reply: Reply, request: RecordedRequest) -> None:
         headers = self.reply_headers(reply, request)
         if reply.gzip:
             headers["Content-Encoding"] = "gzip"
@@ -314,7 +320,7 @@ class Emulator:
             tail = (_chunk(tail) if tail else b"") + b"0\r\n\r\n"
         self._write(handler, tail, reply, sent)
 
-    def _emit(self, handler: "_Handler", reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
+    def _emit(self, handler: _Handler, reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
         if compress is not None:
             event = compress.compress(event) + compress.flush(zlib.Z_SYNC_FLUSH)
         if not event:
@@ -324,7 +330,7 @@ class Emulator:
         self._write(handler, event, reply, sent)
         self.write_times.append(time.perf_counter())
 
-    def _stall(self, handler: "_Handler", reply: Reply, compress: Any, sent: List[int]) -> None:
+    def _stall(self, handler: _Handler, reply: Reply, compress: Any, sent: List[int]) -> None:
         deadline = time.monotonic() + reply.stall
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
@@ -339,14 +345,14 @@ class Emulator:
         if self._stopping.wait(seconds):
             raise _ClientGone()
 
-    def _write_head(self, handler: "_Handler", status: int, headers: Dict[str, str]) -> None:
+    def _write_head(self, handler: _Handler, status: int, headers: Dict[str, str]) -> None:
         handler.send_response(status)
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
         handler.flush_headers()
 
-    def _write(self, handler: "_Handler", data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
+    def _write(self, handler: _Handler, data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
         counter = sent if sent is not None else [0]
         if reply.drop_after is not None and counter[0] + len(data) >= reply.drop_after:
             data = data[: max(0, reply.drop_after - counter[0])]
@@ -356,7 +362,7 @@ class Emulator:
         self._send(handler, data)
         counter[0] += len(data)
 
-    def _send(self, handler: "_Handler", data: bytes) -> None:
+    def _send(self, handler: _Handler, data: bytes) -> None:
         if not data:
             return
         try:
