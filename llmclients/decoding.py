@@ -1,7 +1,7 @@
 """Decoders: a body's bytes, in chunks split anywhere, to the protocol's events.
 
 Each decoder is a function ``decode(chunks) -> Iterator[str]`` over the byte
-chunks :func:`llmclients.transport.iter_body` yields:
+chunks a :class:`llmclients.transport.Body` yields:
 
 * :func:`iter_sse` — Server-Sent Events; yields each event's ``data``, ends after
   ``data: [DONE]``;

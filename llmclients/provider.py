@@ -24,9 +24,9 @@ from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     Request,
+    Body,
     TimeoutArg,
     Transport,
-    iter_body,
     redact_url,
 )
 from .types import Completion, Message, Messages, normalize_messages
@@ -168,9 +168,11 @@ class Provider:
         request = self.build_request(messages, resolved, given, thread)
         response = self._transport.open(request)
         decode = _DECODERS[request.framing or self.framing]
+        body = Body(response, self._transport.read_timeout)
         return Stream(
             response=response,
-            events=decode(iter_body(response, self._transport.read_timeout)),
+            events=decode(iter(body)),
+            release=body.release,
             parse_event=self.parse_event,
             finish=self.finish,
             provider=self.name,

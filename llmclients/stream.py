@@ -49,6 +49,7 @@ class Stream:
         *,
         response: Any,
         events: Iterator[str],
+        release: Callable[[], None],
         parse_event: ParseEvent,
         finish: Finish,
         provider: str,
@@ -63,7 +64,7 @@ class Stream:
         # The generator must not refer back to the stream: a cycle would keep a
         # dropped stream, and so its connection, alive until the next GC pass.
         self._iterator = _deltas(
-            response, events, parse_event, finish, self.state, self._parts, provider, on_complete
+            response, events, release, parse_event, finish, self.state, self._parts, provider, on_complete
         )
 
     def __iter__(self) -> Stream:
@@ -134,6 +135,7 @@ class Stream:
 def _deltas(
     response: Any,
     events: Iterator[str],
+    release: Callable[[], None],
     parse_event: ParseEvent,
     finish: Finish,
     state: StreamState,
@@ -159,6 +161,7 @@ def _deltas(
                 break
         finish(state)
         state.done = True
+        release()
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:

@@ -4,7 +4,7 @@ byte, status errors, and a body reader that hands on every byte at once.
 ``requests`` offers no way to read a streamed body that is both prompt and fast:
 ``iter_lines()`` and ``iter_content(n)`` wait for ``n`` bytes, so on a body
 without ``Content-Length`` they hold an event back until the next one arrives,
-and ``iter_content(None)`` waits for the body to end. :func:`iter_body` reads
+and ``iter_content(None)`` waits for the body to end. :class:`Body` reads
 what the socket has, whatever the framing:
 
 * close-delimited or sized bodies: urllib3's ``read1`` (one ``recv``, decoded);
@@ -23,6 +23,7 @@ import http.client
 import json
 import logging
 import random
+import select
 import socket
 import time
 import zlib
@@ -324,20 +325,42 @@ class _Deflate:
         return self._obj.flush()
 
 
-def iter_body(response: requests.Response, read_timeout: Optional[float] = None) -> Iterator[bytes]:
-    """Yield the body's bytes (content-decoded) as soon as the socket has them.
+class Body:
+    """A response body read promptly: iterate it for bytes (content-decoded).
 
-    Raises :class:`~llmclients.errors.StreamInterruptedError` when the body
-    breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte arrives in
-    time and :class:`~llmclients.errors.DecodingError` for a bad content-encoding.
+    Iterating raises :class:`~llmclients.errors.StreamInterruptedError` when
+    the body breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte
+    arrives in time and :class:`~llmclients.errors.DecodingError` for a bad
+    content-encoding. After the protocol's own end (``[DONE]``, say) call
+    :meth:`release`: the connection goes back to the pool if the rest of the
+    body is already here.
     """
-    raw = response.raw
-    try:
-        if raw.chunked:
-            if _can_dechunk(raw):
-                yield from _dechunk(raw)
-            else:
-                yield from raw.stream(None, decode_content=True)
+
+    def __init__(self, response: requests.Response, read_timeout: Optional[float] = None) -> None:
+        self._raw = response.raw
+        self._read_timeout = read_timeout
+        self._dechunker = _Dechunker(self._raw) if self._raw.chunked and _can_dechunk(self._raw) else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks()
+        except errors.LLMClientError:
+            raise
+        except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
+            raise errors.ReadTimeout(f"no data arrived for {self._read_timeout}s") from None
+        except (urllib3.exceptions.DecodeError, zlib.error) as exc:
+            raise errors.DecodingError(f"the body's content-encoding could not be decoded: {exc}") from None
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
+            raise errors.StreamInterruptedError(
+                f"the connection broke before the response ended ({_reason(exc)})"
+            ) from None
+
+    def _chunks(self) -> Iterator[bytes]:
+        raw = self._raw
+        if self._dechunker is not None:
+            yield from self._dechunker
+        elif raw.chunked:
+            yield from raw.stream(None, decode_content=True)
         elif hasattr(type(raw), "read1"):
             read1 = raw.read1
             while True:
@@ -345,18 +368,18 @@ def iter_body(response: requests.Response, read_timeout: Optional[float] = None)
                 if not data:
                     return
                 yield data
-        else:  # urllib3 < 2: no read1; stream() waits for its buffer to fill
+        else:  # urllib3 < 2 has no read1; its stream() waits for a buffer to fill
             yield from raw.stream(READ_SIZE, decode_content=True)
-    except errors.LLMClientError:
-        raise
-    except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
-        raise errors.ReadTimeout(f"no data arrived for {read_timeout}s") from None
-    except (urllib3.exceptions.DecodeError, zlib.error) as exc:
-        raise errors.DecodingError(f"the body's content-encoding could not be decoded: {exc}") from None
-    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise errors.StreamInterruptedError(
-            f"the connection broke before the response ended ({_reason(exc)})"
-        ) from None
+
+    def release(self) -> None:
+        """Hand the connection back for reuse if the body has fully arrived."""
+        try:
+            if self._dechunker is not None:
+                self._dechunker.finish_if_arrived()
+            elif getattr(self._raw, "length_remaining", None) == 0:
+                self._raw.drain_conn()
+        except Exception:  # reuse is an optimisation: the caller closes the response anyway
+            logger.debug("could not keep the connection for reuse", exc_info=True)
 
 
 def _can_dechunk(raw: Any) -> bool:
@@ -370,36 +393,64 @@ def _can_dechunk(raw: Any) -> bool:
     )
 
 
-def _dechunk(raw: Any) -> Iterator[bytes]:
-    """Decode ``Transfer-Encoding: chunked`` from the socket file in bulk."""
-    fp = raw._fp.fp
-    decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
-    buf = b""
-    left = 0  # bytes of the current chunk's data not yet read
-    crlf_due = False  # the CRLF after a chunk's data is not yet read
-    while True:
-        data = fp.read1(READ_SIZE)
-        if not data:
-            raise errors.StreamInterruptedError("the connection closed before the chunked body's last chunk")
-        buf = buf + data if buf else data
+class _Dechunker:
+    """Decodes ``Transfer-Encoding: chunked`` from the socket file in bulk."""
+
+    #: How long :meth:`finish_if_arrived` waits for a last chunk still in flight.
+    GRACE = 0.05
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._fp = raw._fp.fp
+        self._decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
+        self._buf = b""
+        self._left = 0  # bytes of the current chunk's data not yet read
+        self._crlf_due = False  # the CRLF after a chunk's data is not yet read
+        self._finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._finished:
+            data = self._fp.read1(READ_SIZE)
+            if not data:
+                raise errors.StreamInterruptedError(
+                    "the connection closed before the chunked body's last chunk"
+                )
+            out = self._feed(data)
+            if out:
+                yield out
+
+    def finish_if_arrived(self) -> None:
+        """After the protocol's end: read the last chunk if it is here (or
+        arrives within a moment), then give the connection back."""
+        sock = getattr(self._raw._connection, "sock", None)
+        while not self._finished and sock is not None:
+            pending = getattr(sock, "pending", lambda: 0)()  # bytes TLS already decrypted
+            if not pending and not select.select([sock], [], [], self.GRACE)[0]:
+                return
+            data = self._fp.read1(READ_SIZE)
+            if not data:
+                return
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> bytes:
+        buf = self._buf + data if self._buf else data
         pieces: List[bytes] = []
         pos, end = 0, len(buf)
-        finished = False
         while pos < end:
-            if left:
-                take = min(left, end - pos)
+            if self._left:
+                take = min(self._left, end - pos)
                 pieces.append(buf[pos : pos + take])
                 pos += take
-                left -= take
-                crlf_due = left == 0
+                self._left -= take
+                self._crlf_due = self._left == 0
                 continue
-            if crlf_due:
+            if self._crlf_due:
                 if end - pos < 2:
                     break
                 if buf[pos : pos + 2] != b"\r\n":
                     raise errors.MalformedStreamError("a chunk's data is not followed by CRLF")
                 pos += 2
-                crlf_due = False
+                self._crlf_due = False
                 continue
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
@@ -407,34 +458,32 @@ def _dechunk(raw: Any) -> Iterator[bytes]:
                     raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
                 break
             try:
-                left = int(buf[pos:eol].split(b";", 1)[0], 16)
+                self._left = int(buf[pos:eol].split(b";", 1)[0], 16)
             except ValueError:
                 raise errors.MalformedStreamError(
                     f"invalid chunk-size line {bytes(buf[pos:eol][:40])!r}"
                 ) from None
             pos = eol + 2
-            if left == 0:
-                finished = True
+            if self._left == 0:
+                self._finished = True
                 break
+        self._buf = buf[pos:]
         out = b"".join(pieces)
-        if decompressor is not None:
-            out = decompressor.decompress(out)
-            if finished:
-                out += decompressor.flush()
-        if out:
-            yield out
-        if finished:
-            _finish_chunked(raw, fp, buf[pos:])
-            return
-        buf = buf[pos:]
+        if self._decompressor is not None:
+            out = self._decompressor.decompress(out)
+            if self._finished:
+                out += self._decompressor.flush()
+        if self._finished:
+            self._finish()
+        return out
 
-
-def _finish_chunked(raw: Any, fp: Any, rest: bytes) -> None:
-    """Read the trailer section, then give the connection back as urllib3 does."""
-    while rest[:2] != b"\r\n" and b"\r\n\r\n" not in rest:
-        more = fp.read1(READ_SIZE)
-        if not more or len(rest) > ERROR_BODY_LIMIT:
-            break
-        rest += more
-    raw._fp.close()
-    raw.release_conn()
+    def _finish(self) -> None:
+        """Read the trailer section, then give the connection back as urllib3 does."""
+        rest = self._buf
+        while rest[:2] != b"\r\n" and b"\r\n\r\n" not in rest:
+            more = self._fp.read1(READ_SIZE)
+            if not more or len(rest) > ERROR_BODY_LIMIT:
+                break
+            rest += more
+        self._raw._fp.close()
+        self._raw.release_conn()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip as _gzip
 import json
 import re
+import select
 import socket
 import struct
 import threading
@@ -39,7 +40,8 @@ class Reply:
         answer with this status (and body: bytes, str, or a dict sent as JSON)
         instead of a stream;
     ``raw``
-        send these bytes as the body, framed, instead of the protocol's events;
+        send these bytes as the body instead of the protocol's events: one
+        ``bytes``, or a list of them, each its own write (and its own chunk);
     ``drop_after``
         close the connection after this many bytes of the body as sent on the
         wire (a chunked body then lacks its last chunk); with ``reset`` the
@@ -47,7 +49,9 @@ class Reply:
     ``stall`` / ``stall_after`` / ``keepalive``
         pause ``stall`` seconds after ``stall_after`` events (0: right after
         the headers), sending the protocol's keep-alive every ``keepalive``
-        seconds meanwhile, if set.
+        seconds meanwhile, if set;
+    ``head_delay``
+        wait this long before sending the status line.
     """
 
     text: Optional[str] = None
@@ -59,13 +63,14 @@ class Reply:
     status: int = 200
     body: Union[bytes, str, Dict[str, Any], List[Any], None] = None
     headers: Dict[str, str] = field(default_factory=dict)
-    raw: Optional[bytes] = None
+    raw: Union[None, bytes, Sequence[bytes]] = None
     drop_after: Optional[int] = None
     reset: bool = False
     stall: float = 0.0
     stall_after: int = 0
     keepalive: Optional[float] = None
     usage: Optional[Dict[str, int]] = None
+    head_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
@@ -146,6 +151,8 @@ class Emulator:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._open: set = set()
+        #: How many TCP connections the server has accepted.
+        self.connections_accepted = 0
         self._stopping = threading.Event()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -153,6 +160,8 @@ class Emulator:
     # --- life cycle ---------------------------------------------------------------
 
     def start(self) -> Emulator:
+        if self._server is not None:
+            return self
         handler = type("Handler", (_Handler,), {"emulator": self})
         server_class = _IPv6Server if ":" in self.host else _Server
         self._server = server_class((self.host, self.port), handler)
@@ -280,14 +289,18 @@ class Emulator:
             body = body.encode()
         body = body or b""
         headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **reply.headers}
-        self._write_head(handler, reply.status, headers)
+        self._write_head(handler, reply.status, headers, reply)
         self._write(handler, body, reply)
 
     def _send_stream(self, handler: _Handler, reply: Reply, request: RecordedRequest) -> None:
         headers = self.reply_headers(reply, request)
         if reply.gzip:
             headers["Content-Encoding"] = "gzip"
-        events: Iterable[bytes] = [reply.raw] if reply.raw is not None else self.events(reply, request)
+        events: Iterable[bytes]
+        if reply.raw is None:
+            events = self.events(reply, request)
+        else:
+            events = [reply.raw] if isinstance(reply.raw, bytes) else list(reply.raw)
         if reply.framing == "length":
             body = b"".join(events)
             if reply.gzip:
@@ -303,14 +316,14 @@ class Emulator:
             headers["Connection"] = "close"
             handler.close_connection = True
         headers.update(reply.headers)
-        self._write_head(handler, 200, headers)
+        self._write_head(handler, 200, headers, reply)
         sent = [0]
         count = 0
         for event in events:
             if count == reply.stall_after and reply.stall:
                 self._stall(handler, reply, compress, sent)
             if count and reply.delay:
-                self._sleep(reply.delay)
+                self._sleep(handler, reply.delay)
             self._emit(handler, reply, event, compress, sent)
             count += 1
         if reply.stall and reply.stall_after >= count:
@@ -337,15 +350,31 @@ class Emulator:
             if left <= 0:
                 return
             step = min(left, reply.keepalive or left)
-            self._sleep(step)
+            self._sleep(handler, step)
             if reply.keepalive and self.keepalive_bytes and time.monotonic() < deadline:
                 self._emit(handler, reply, self.keepalive_bytes, compress, sent)
 
-    def _sleep(self, seconds: float) -> None:
-        if self._stopping.wait(seconds):
-            raise _ClientGone()
+    def _sleep(self, handler: _Handler, seconds: float) -> None:
+        """Pause, but notice at once when the client hangs up or the server stops."""
+        deadline = time.monotonic() + seconds
+        sock = handler.connection
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        raise _ClientGone()
+                except OSError:
+                    raise _ClientGone() from None
+                time.sleep(min(left, 0.01))  # bytes from the client: not a hang-up
+        raise _ClientGone()
 
-    def _write_head(self, handler: _Handler, status: int, headers: Dict[str, str]) -> None:
+    def _write_head(self, handler: _Handler, status: int, headers: Dict[str, str], reply: Reply) -> None:
+        if reply.head_delay:
+            self._sleep(handler, reply.head_delay)
         handler.send_response(status)
         for name, value in headers.items():
             handler.send_header(name, value)
@@ -408,6 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.emulator._lock:
             self.emulator._open.add(self.connection)
+            self.emulator.connections_accepted += 1
 
     def finish(self) -> None:
         try:

@@ -1,0 +1,174 @@
+"""The decoders, fed byte streams split at every possible place."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sseclient import SSEClient
+
+from llmclients.decoding import iter_ndjson, iter_sse, iter_text, iter_whole
+from llmclients.errors import DecodingError, LLMClientError, OversizedEventError
+
+
+def splits(data: bytes, cuts):
+    """``data`` cut at the given offsets."""
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def every_two_way_split(data: bytes):
+    for i in range(len(data) + 1):
+        yield [data[:i], data[i:]]
+
+
+SSE_BODY = (
+    'data: {"t": "Привет"}\n\n'
+    ": a comment\n\n"
+    'data: {"t": "日本 🎉"}\n\n'
+    "event: message\ndata: first line\ndata: second line\n\n"
+    "data:no-space\n\n"
+    "data: [DONE]\n\n"
+    "data: after the end\n\n"
+).encode()
+SSE_EXPECTED = ['{"t": "Привет"}', '{"t": "日本 🎉"}', "first line\nsecond line", "no-space", "[DONE]"]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_sse_accepts_every_line_ending_at_every_split(newline):
+    body = SSE_BODY.replace(b"\n", newline)
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == SSE_EXPECTED
+
+
+def test_sse_stops_reading_at_done():
+    def source():
+        yield b"data: a\n\ndata: [DONE]\n\n"
+        raise AssertionError("read past [DONE]")
+
+    assert list(iter_sse(source())) == ["a", "[DONE]"]
+
+
+def test_sse_drops_an_event_cut_off_by_the_end_of_the_body():
+    assert list(iter_sse([b"data: a\n\ndata: {\"trunc"])) == ["a"]
+
+
+def test_sse_accepts_done_without_its_blank_line():
+    assert list(iter_sse([b"data: a\n\ndata: [DONE]"])) == ["a", "[DONE]"]
+
+
+def test_sse_keepalive_comments_yield_nothing():
+    assert list(iter_sse([b": ping\n\n: ping\n\n", b"data: x\n\n"])) == ["x"]
+
+
+def test_sse_invalid_utf8_raises_decoding_error():
+    with pytest.raises(DecodingError, match="not valid UTF-8"):
+        list(iter_sse([b"data: ok\n\ndata: \xff\xfe\n\n"]))
+
+
+def test_sse_oversized_event_raises():
+    with pytest.raises(OversizedEventError):
+        list(iter_sse([b"data: " + b"x" * 2000], max_size=1000))
+
+
+def sseclient_reference(body: bytes):
+    """What sseclient-py alone makes of a whole body."""
+    out = []
+    for event in SSEClient([body]).events():
+        out.append(event.data)
+        if event.data == "[DONE]":
+            break
+    return out
+
+
+sse_line = st.one_of(
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12).map(
+        lambda t: "data: " + t
+    ),
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=8).map(
+        lambda t: "data:" + t
+    ),
+    st.just(": keep-alive"),
+    st.just("event: update"),
+    st.just("id: 7"),
+)
+sse_events = st.lists(st.lists(sse_line, min_size=1, max_size=3), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=sse_events, newline=st.sampled_from(["\n", "\r\n", "\r"]), cuts=st.lists(st.integers(0, 10_000)))
+def test_sse_any_split_gives_what_sseclient_gives_for_the_whole(events, newline, cuts):
+    body = "".join(newline.join(lines) + newline * 2 for lines in events).encode()
+    expected = sseclient_reference(body)
+    assert list(iter_sse(splits(body, cuts))) == expected
+
+
+NDJSON_BODY = '{"a": "Ж"}\n\n{"b": "🎉"}\r\n{"c": 1}\r{"d": " "}'.encode()
+
+
+def test_ndjson_lines_at_every_split():
+    for chunks in every_two_way_split(NDJSON_BODY):
+        assert [json.loads(line) for line in iter_ndjson(chunks)] == [
+            {"a": "Ж"},
+            {"b": "🎉"},
+            {"c": 1},
+            {"d": " "},
+        ]
+
+
+def test_ndjson_oversized_line_raises():
+    with pytest.raises(OversizedEventError):
+        list(iter_ndjson([b"{" + b"1" * 100], max_size=50))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.dictionaries(st.text(max_size=5), st.text(max_size=8), max_size=3), max_size=8),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    cuts=st.lists(st.integers(0, 10_000)),
+)
+def test_ndjson_any_split_gives_the_same_lines(lines, newline, cuts):
+    body = "".join(json.dumps(line, ensure_ascii=False) + newline for line in lines).encode()
+    assert [json.loads(x) for x in iter_ndjson(splits(body, cuts))] == lines
+
+
+TEXT = "Hello, Привет, 日本語, 🎉🎉 — done."
+
+
+def test_text_joins_characters_split_at_every_byte():
+    body = TEXT.encode()
+    for chunks in every_two_way_split(body):
+        assert "".join(iter_text(chunks)) == TEXT
+    assert "".join(iter_text([bytes([b]) for b in body])) == TEXT
+
+
+def test_text_invalid_utf8_raises_with_the_offset():
+    with pytest.raises(DecodingError, match="offset 3"):
+        list(iter_text([b"abc", b"\xffdef"]))
+
+
+def test_text_truncated_character_at_the_end_raises():
+    with pytest.raises(DecodingError):
+        list(iter_text(["日".encode()[:2]]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(), cuts=st.lists(st.integers(0, 10_000)))
+def test_text_any_split_gives_the_same_text(text, cuts):
+    assert "".join(iter_text(splits(text.encode(), cuts))) == text
+
+
+def test_whole_yields_the_body_once():
+    assert list(iter_whole([b'{"a":', b' "\xc3', b'\xa9"}'])) == ['{"a": "é"}']
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 400)))
+def test_random_bytes_raise_only_typed_errors(data, cuts):
+    for decoder in (iter_sse, iter_ndjson, iter_text, iter_whole):
+        try:
+            for item in decoder(splits(data, cuts), max_size=200):
+                assert isinstance(item, str)
+        except LLMClientError:
+            pass
