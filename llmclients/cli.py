@@ -89,11 +89,10 @@ def _chat(args: argparse.Namespace) -> int:
         options["temperature"] = args.temperature
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
-    with _client(args) as client:
-        with client.stream(messages, model=args.model, **options) as stream:
-            for text in stream:
-                sys.stdout.write(text)
-                sys.stdout.flush()
+    with _client(args) as client, client.stream(messages, model=args.model, **options) as stream:
+        for text in stream:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
 

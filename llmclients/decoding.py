@@ -78,9 +78,10 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
             if block[:6] == b"data: " and b"\n" not in block and b"\r" not in block:
                 data = _utf8(block[6:], "an SSE event")
             else:
-                data = _parse_event(block)
-                if data is None:
+                parsed = _parse_event(block)
+                if parsed is None:
                     continue
+                data = parsed
             yield data
             if data == "[DONE]":
                 return
@@ -91,7 +92,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
 def _parse_event(block: bytes) -> str | None:
     """The ``data`` of one event block, as sseclient-py parses it; None if it has none."""
     try:
-        for event in SSEClient([block + b"\n\n"]).events():
+        for event in SSEClient(iter([block + b"\n\n"])).events():
             return str(event.data)
     except UnicodeDecodeError:
         _utf8(block, "an SSE event")

@@ -14,7 +14,19 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import requests
 
@@ -23,8 +35,8 @@ from .stream import OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    Request,
     Body,
+    Request,
     TimeoutArg,
     Transport,
     redact_url,
@@ -33,6 +45,8 @@ from .types import Completion, Message, Messages, normalize_messages
 
 if TYPE_CHECKING:
     from .conversation import Conversation
+
+_P = TypeVar("_P", bound="Provider")
 
 _DECODERS = {
     "sse": decoding.iter_sse,
@@ -142,6 +156,11 @@ class Provider:
     def finish(self, state: StreamState) -> None:
         """Called when the body ended: raise if the protocol's end is missing."""
 
+    def explain_status_error(self, exc: errors.HTTPStatusError) -> errors.HTTPStatusError:
+        """The error to raise for an error status; a provider may reword it
+        (a retired endpoint, a captcha demand)."""
+        return exc
+
     # --- what callers use ------------------------------------------------------------
 
     def stream(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Stream:
@@ -166,7 +185,13 @@ class Provider:
         thread = {} if thread is None else thread
         given = {key: value for key, value in options.items() if value is not None}
         request = self.build_request(messages, resolved, given, thread)
-        response = self._transport.open(request)
+        try:
+            response = self._transport.open(request)
+        except errors.HTTPStatusError as exc:
+            explained = self.explain_status_error(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
         decode = _DECODERS[request.framing or self.framing]
         body = Body(response, self._transport.read_timeout)
         return Stream(
@@ -224,7 +249,7 @@ class Provider:
         """Release the client's connections (a session passed in is left open)."""
         self._transport.close()
 
-    def __enter__(self) -> Provider:
+    def __enter__(self: _P) -> _P:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

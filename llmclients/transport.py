@@ -147,8 +147,8 @@ class Transport:
             return None
         if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in RETRY_STATUSES:
             return None
-        backoff = min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
-        retry_after = getattr(exc, "retry_after", None)
+        backoff = min(8.0, 0.5 * 2.0**attempt) * random.uniform(0.5, 1.0)
+        retry_after: Optional[float] = getattr(exc, "retry_after", None)
         if retry_after is not None:
             if retry_after > MAX_RETRY_AFTER:
                 return None

@@ -51,7 +51,7 @@ def test_sse_stops_reading_at_done():
 
 
 def test_sse_drops_an_event_cut_off_by_the_end_of_the_body():
-    assert list(iter_sse([b"data: a\n\ndata: {\"trunc"])) == ["a"]
+    assert list(iter_sse([b'data: a\n\ndata: {"trunc'])) == ["a"]
 
 
 def test_sse_accepts_done_without_its_blank_line():
@@ -97,7 +97,9 @@ sse_events = st.lists(st.lists(sse_line, min_size=1, max_size=3), max_size=8)
 
 
 @settings(max_examples=150, deadline=None)
-@given(events=sse_events, newline=st.sampled_from(["\n", "\r\n", "\r"]), cuts=st.lists(st.integers(0, 10_000)))
+@given(
+    events=sse_events, newline=st.sampled_from(["\n", "\r\n", "\r"]), cuts=st.lists(st.integers(0, 10_000))
+)
 def test_sse_any_split_gives_what_sseclient_gives_for_the_whole(events, newline, cuts):
     body = "".join(newline.join(lines) + newline * 2 for lines in events).encode()
     expected = sseclient_reference(body)

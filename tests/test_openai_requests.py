@@ -75,7 +75,7 @@ def test_user_headers_are_sent_and_win(mocked):
 
 
 def test_unknown_option_fails_before_any_request(mocked):
-    with pytest.raises(errors.InvalidRequestError, match="'temprature'.*temperature"):
+    with pytest.raises(errors.InvalidRequestError, match=r"'temprature'.*temperature"):
         client().stream("Hi", model="m", temprature=0.1)
     assert not mocked.calls
 
@@ -96,7 +96,10 @@ def test_repr_and_errors_never_show_the_key(mocked, caplog):
     c = client(api_key="sk-secret")
     assert "sk-secret" not in repr(c)
     assert "api_key=<hidden>" in repr(c)
-    with caplog.at_level(logging.DEBUG, logger="llmclients"), pytest.raises(errors.AuthenticationError) as caught:
+    with (
+        caplog.at_level(logging.DEBUG, logger="llmclients"),
+        pytest.raises(errors.AuthenticationError) as caught,
+    ):
         c.complete("Hi", model="m")
     assert "sk-secret" not in str(caught.value)
     assert "***" in str(caught.value)

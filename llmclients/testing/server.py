@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.message import Message as _Headers
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Set, Union
 
 #: Framings a reply body can take.
 FRAMINGS = ("chunked", "close", "length")
@@ -63,7 +63,7 @@ class Reply:
     status: int = 200
     body: Union[bytes, str, Dict[str, Any], List[Any], None] = None
     headers: Dict[str, str] = field(default_factory=dict)
-    raw: Union[None, bytes, Sequence[bytes]] = None
+    raw: Union[bytes, Sequence[bytes], None] = None
     drop_after: Optional[int] = None
     reset: bool = False
     stall: float = 0.0
@@ -150,7 +150,7 @@ class Emulator:
         self._queue: Deque[Reply] = deque()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._open: set = set()
+        self._open: Set[socket.socket] = set()
         #: How many TCP connections the server has accepted.
         self.connections_accepted = 0
         self._stopping = threading.Event()
@@ -421,6 +421,9 @@ def _close_socket(sock: socket.socket, *, reset: bool) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's backlog of 5 drops the SYNs of simultaneous connects
+    # beyond it, and the clients retry only a second later.
+    request_queue_size = 256
 
 
 class _IPv6Server(_Server):
@@ -430,6 +433,8 @@ class _IPv6Server(_Server):
 class _Handler(BaseHTTPRequestHandler):
     emulator: ClassVar[Emulator]
     protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY each small event can wait ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server_version = "llmclients-emulator"
     sys_version = ""
 

@@ -1,0 +1,315 @@
+"""Benchmark of :mod:`llmclients.aio`: many concurrent streams, delivery delay, cancellation.
+
+::
+
+    python benchmarks/bench_aio.py [--streams 200] [--deltas 20] [--pace 0.02] [--cancel 100]
+
+Measures, in one run:
+
+* one stream alone, then ``--streams`` concurrent streams through
+  :class:`~llmclients.aio.AsyncClient`: wall time as a multiple of one stream
+  alone (target: at most 1.5×), and the delay from the server's write of each
+  delta to the body of the ``async for`` that receives it (target: p99 at
+  most 50 ms);
+* the same streams with ``asyncio.to_thread`` around each ``next()`` (its
+  executor given one worker per stream, its best case) as the baseline;
+* ``--cancel`` streams cancelled in flight: how long until the server has seen
+  every connection closed, and until the thread count is back to its baseline
+  (target: 1 s).
+
+The emulator runs in a child process, so that its threads do not take the
+client's GIL. Each delta carries the ``time.monotonic()`` at which the server
+wrote it (CLOCK_MONOTONIC is system-wide on Linux, so comparable across
+processes, unlike ``perf_counter`` on some systems).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import requests
+
+import llmclients
+from llmclients.aio import THREAD_NAME, AsyncClient
+from llmclients.testing import OpenAIEmulator, RecordedRequest, Reply
+from llmclients.testing import server as emulator_server
+
+#: Replaced, in each delta, by the server's clock when it writes the event.
+MARK = b"@T@"
+
+
+# --- the server, in its own process ----------------------------------------------------
+
+
+class StampingEmulator(OpenAIEmulator):
+    """Replies with ``deltas`` deltas ``pace`` seconds apart (both from the
+    request's body), each ``"t=<monotonic time of its write> "``."""
+
+    def make_default_reply(self, request: RecordedRequest) -> Reply:
+        return Reply(deltas=["t=" + MARK.decode() + " "] * request.json()["deltas"])
+
+    def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
+        pace = request.json()["pace"]
+        first = True
+        for event in super().events(reply, request):
+            if MARK in event:
+                if not first:
+                    time.sleep(pace)
+                first = False
+                # Stamped after the pause, just before the emulator writes it.
+                event = event.replace(MARK, b"%.6f" % time.monotonic())
+            yield event
+
+
+def serve(conn: Connection) -> None:
+    """The child process: serve, and answer the parent's questions until told to stop."""
+    # socketserver listens with a backlog of 5: hundreds of simultaneous
+    # connects would lose their SYNs and retry them a second later.
+    emulator_server._Server.request_queue_size = 1024
+    # Without TCP_NODELAY, Nagle's algorithm holds a small write back until the
+    # client's delayed ACK (40 ms) of the previous one: the delay measured
+    # would be the server's.
+    emulator_server._Handler.disable_nagle_algorithm = True
+    emulator = StampingEmulator().start()
+    conn.send(emulator.base_url)
+    while True:
+        command = conn.recv()
+        if command == "stats":
+            outcomes = Counter(request.outcome for request in emulator.requests)
+            conn.send({"open": emulator.open_connections, "outcomes": dict(outcomes)})
+        elif command == "reset":
+            emulator.requests.clear()
+            conn.send(None)
+        else:
+            emulator.stop()
+            conn.send(None)
+            return
+
+
+class Server:
+    """The parent's handle on the child process."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve, args=(child,), daemon=True)
+        self._process.start()
+        self.base_url: str = self._conn.recv()
+
+    def ask(self, command: str) -> Any:
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def stop(self) -> None:
+        self.ask("stop")
+        self._process.join(5)
+
+
+# --- the client side ------------------------------------------------------------------
+
+
+def make_client(base_url: str, connections: int) -> llmclients.Provider:
+    # requests keeps 10 connections per host unless told otherwise.
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=connections))
+    return llmclients.OpenAICompatible(base_url=base_url, model="bench", session=session)
+
+
+def delay_of(text: str, now: float) -> float:
+    return now - float(text[2:])
+
+
+class Run:
+    """Wall time, CPU time (of this process: all its threads) and per-delta delays of one phase."""
+
+    def __init__(self) -> None:
+        self.delays: List[float] = []
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.delays)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def aio_stream(aclient: AsyncClient, options: Dict[str, Any], run: Run) -> None:
+    async with aclient.stream("go", extra_body=options) as stream:
+        async for text in stream:
+            run.delays.append(delay_of(text, time.monotonic()))
+
+
+async def to_thread_stream(client: llmclients.Provider, options: Dict[str, Any], run: Run) -> None:
+    stream = await asyncio.to_thread(client.stream, "go", extra_body=options)
+    try:
+        while True:
+            text = await asyncio.to_thread(next, stream, None)
+            if text is None:
+                return
+            run.delays.append(delay_of(text, time.monotonic()))
+    finally:
+        stream.close()
+
+
+async def concurrently(count: int, make: Any) -> Run:
+    run = Run()
+    start, cpu = time.monotonic(), time.process_time()
+    await asyncio.gather(*(make(run) for _ in range(count)))
+    run.wall = time.monotonic() - start
+    run.cpu = time.process_time() - cpu
+    return run
+
+
+def blocking_cpu_per_stream(base_url: str, options: Dict[str, Any], repeat: int = 5) -> float:
+    """CPU seconds the blocking client alone spends on one stream: the floor
+    under any wrapper, since all streams share one GIL."""
+    client = make_client(base_url, 1)
+    client.complete("go", extra_body=options)  # warm: the connection, the imports
+    start = time.process_time()
+    for _ in range(repeat):
+        client.complete("go", extra_body=options)
+    return (time.process_time() - start) / repeat
+
+
+def measure_aio(base_url: str, count: int, options: Dict[str, Any]) -> Run:
+    aclient = AsyncClient(make_client(base_url, count))
+    return asyncio.run(concurrently(count, lambda run: aio_stream(aclient, options, run)))
+
+
+def measure_to_thread(base_url: str, count: int, options: Dict[str, Any]) -> Run:
+    client = make_client(base_url, count)
+
+    async def main() -> Run:
+        # Its best case: a worker for every stream (the default executor has 6 here).
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=count + 4))
+        return await concurrently(count, lambda run: to_thread_stream(client, options, run))
+
+    return asyncio.run(main())
+
+
+def aio_threads() -> int:
+    return sum(thread.name.startswith(THREAD_NAME) for thread in threading.enumerate())
+
+
+def measure_cancel(server: Server, count: int, pace: float) -> Tuple[float, float, float, Dict[str, int]]:
+    """Cancel ``count`` streams in flight; seconds until the server saw every
+    connection closed, until the reading threads were gone, until the thread
+    count was back to its baseline; and the requests' outcomes."""
+    aclient = AsyncClient(make_client(server.base_url, count))
+    options = {"deltas": 10_000, "pace": pace}
+    baseline = threading.active_count()
+    server.ask("reset")
+
+    async def main() -> Tuple[float, float, float]:
+        started = asyncio.Semaphore(0)
+
+        async def consume() -> None:
+            async with aclient.stream("go", extra_body=options) as stream:
+                async for _ in stream:
+                    if len(stream.text.split()) == 3:
+                        started.release()
+
+        tasks = [asyncio.create_task(consume()) for _ in range(count)]
+        for _ in range(count):
+            await started.acquire()
+        start = time.monotonic()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        closed = gone = back = None
+        while time.monotonic() - start < 10 and None in (closed, gone, back):
+            now = time.monotonic() - start
+            if closed is None and server.ask("stats")["open"] == 0:
+                closed = now
+            if gone is None and aio_threads() == 0:
+                gone = now
+            if back is None and threading.active_count() <= baseline:
+                back = now
+            await asyncio.sleep(0.002)
+        return _or_inf(closed), _or_inf(gone), _or_inf(back)
+
+    closed, gone, back = asyncio.run(main())
+    return closed, gone, back, server.ask("stats")["outcomes"]
+
+
+def _or_inf(value: Optional[float]) -> float:
+    return float("inf") if value is None else value
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def row(label: str, run: Run, alone: float) -> str:
+    ms = [1000 * run.percentile(q) for q in (0.5, 0.99)] + [1000 * max(run.delays)]
+    return (
+        f"{label:<36} {run.wall:>7.3f} {run.wall / alone:>7.2f}× {run.cpu:>7.3f} "
+        f"{ms[0]:>8.1f} {ms[1]:>8.1f} {ms[2]:>8.1f}"
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--deltas", type=int, default=20)
+    parser.add_argument("--pace", type=float, default=0.02, help="seconds between deltas")
+    parser.add_argument("--cancel", type=int, default=100, help="streams to cancel in flight")
+    args = parser.parse_args(argv)
+    options = {"deltas": args.deltas, "pace": args.pace}
+
+    server = Server()
+    try:
+        measure_aio(server.base_url, 1, options)  # warm up: imports, first connection
+        alone = min(measure_aio(server.base_url, 1, options).wall for _ in range(3))
+        floor = blocking_cpu_per_stream(server.base_url, options)
+        aio = measure_aio(server.base_url, args.streams, options)
+        baseline = measure_to_thread(server.base_url, args.streams, options)
+        closed, gone, back, outcomes = measure_cancel(server, args.cancel, args.pace)
+    finally:
+        server.stop()
+
+    ratio = aio.wall / alone
+    p99 = 1000 * aio.percentile(0.99)
+    print(
+        f"{args.streams} concurrent streams of {args.deltas} deltas {1000 * args.pace:.0f} ms apart "
+        f"(emulator in a child process; Python {sys.version.split()[0]})\n"
+    )
+    print(f"{'':<36} {'wall s':>7} {'× alone':>8} {'CPU s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"{'one stream alone, AsyncClient':<36} {alone:>7.3f} {1:>7.2f}×")
+    print(row(f"{args.streams} streams, AsyncClient", aio, alone))
+    print(row(f"{args.streams} streams, to_thread per next()", baseline, alone))
+    print("(delay: from the server's write of a delta to the body of the async for;")
+    print(" CPU: of the client process, all threads)\n")
+    print(
+        f"the blocking client alone spends {1000 * floor:.1f} ms of CPU on one stream: "
+        f"{args.streams} streams need at least {args.streams * floor:.2f} s of CPU under one GIL "
+        f"({args.streams * floor / alone:.2f}× one stream alone) before any wrapper or contention\n"
+    )
+    print(f"cancel {args.cancel} streams in flight:")
+    print(f"  every connection closed, as the server sees it   {1000 * closed:8.1f} ms")
+    print(f"  every reading thread ended                        {1000 * gone:8.1f} ms")
+    print(f"  thread count back to its baseline                 {1000 * back:8.1f} ms")
+    print(f"  outcomes at the server: {outcomes}\n")
+    checks = [
+        (f"wall time ≤ 1.5× one stream alone: {ratio:.2f}×", ratio <= 1.5),
+        (f"p99 delay ≤ 50 ms: {p99:.1f} ms", p99 <= 50),
+        (f"cancelled: closed and threads back within 1 s: {max(closed, back):.3f} s", max(closed, back) <= 1),
+        (
+            f"cancelled: server saw {args.cancel} clients close",
+            outcomes.get("client closed", 0) == args.cancel,
+        ),
+    ]
+    for label, ok in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

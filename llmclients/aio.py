@@ -1,0 +1,758 @@
+"""asyncio wrappers around the blocking clients.
+
+::
+
+    from llmclients.aio import AsyncClient
+
+    aclient = AsyncClient(llmclients.OpenAICompatible(base_url=...))
+    async with aclient.stream("Write a haiku") as stream:
+        async for text in stream:
+            print(text, end="")
+    reply = await aclient.complete("Hi")
+    conv = aclient.conversation()
+    await conv.send("Hi")
+
+Options, return values, attributes and exception types are the blocking API's.
+A request is sent when its stream is first awaited (``await``, ``async with``
+or ``async for``); errors that the blocking ``stream()`` raises at once are
+raised there.
+
+Threading model
+---------------
+Each open stream has **one dedicated daemon thread**. It sends the request
+(``requests`` blocks until the response headers arrive), then reads the body
+and hands the deltas to the event loop. The thread ends, and the count of
+threads is back where it was, as soon as the reply ends or the stream is
+closed. There is no pool: a pool of N workers (the default executor has
+``min(32, cpus + 4)``) makes stream N+1 wait until another one *ends*, which
+for a long reply means seconds. The loop never starts a thread itself, since
+``Thread.start()`` waits for the new thread to run, which under the GIL means
+through its request's set-up: one launcher thread starts them, one at a time,
+and ends when it has been idle for :data:`LAUNCHER_IDLE` seconds.
+
+Bounds:
+
+* **threads**: at most ``max_streams`` (default :data:`DEFAULT_MAX_STREAMS`)
+  per :class:`AsyncClient`. A stream opened beyond that waits, without
+  blocking the loop, first come first served, until another stream's thread
+  has finished; ``max_streams=None`` removes the bound.
+* **memory**: between the thread and the loop sit at most ``buffer_size``
+  deltas (default :data:`DEFAULT_BUFFER_SIZE`). When they are not taken, the
+  thread waits before reading on, so a slow consumer slows the reading (and,
+  through TCP, the server) instead of the reply piling up in memory.
+
+The hand-off is batched because under the GIL its cost per event, not the
+shape of the wrapper, decides latency: the thread appends to the buffer under
+a lock and wakes the loop only when the consumer is waiting on an empty
+buffer; a consumer that wakes takes every delta buffered meanwhile without
+waiting again; and the wake-ups of all the streams of one loop that arrive
+while it is busy share one ``call_soon_threadsafe``.
+
+Cancellation
+------------
+Closing an :class:`AsyncStream` — ``aclose()``, leaving ``async with``,
+dropping the stream (as a ``break`` out of ``async for stream ...`` does),
+cancelling the task that awaits it, an ``asyncio.wait_for`` timeout — returns
+at once and stops the thread: the buffer is dropped, and the loop shuts the
+stream's socket down, which wakes a thread blocked in ``recv``; the thread then
+closes its :class:`~llmclients.stream.Stream` itself. (``Stream.close()`` must
+not be called from the loop: closing the generator that another thread is
+running raises ``ValueError``.) The socket is shut down only while the response
+still owns its connection, never once it has gone back to the pool where
+another request may be using it.
+
+Until the response headers have arrived the socket is inside ``requests``:
+a stream cancelled then releases its caller at once; its thread finishes the
+request (within the client's connect and read timeouts) and then closes the
+response without reading it.
+
+Event loops
+-----------
+A stream belongs to the loop that opened it. Nothing here starts, runs or
+nests a loop, so it works inside one that is already running (Jupyter). The
+threads are daemons and never block interpreter exit. A stream dropped with
+its loop is closed like any dropped stream; one still referenced stops reading
+once it finds the loop closed: when it would wake it, or, with its buffer full,
+within :data:`LOOP_CHECK_INTERVAL`.
+
+Many concurrent streams to one host need as many connections: ``requests``
+keeps 10 per host, so give the client a ``session`` with a larger pool
+(``session.mount("https://", HTTPAdapter(pool_maxsize=...))``) or urllib3
+discards, with a warning, the connections beyond 10 as streams end.
+
+``benchmarks/bench_aio.py`` measures throughput, delay and cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import weakref
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Tuple
+
+from .conversation import Conversation
+from .provider import Provider
+from .providers import get_client
+from .stream import Stream
+from .types import Completion, Message, Messages, Usage
+
+__all__ = [
+    "DEFAULT_BUFFER_SIZE",
+    "DEFAULT_MAX_STREAMS",
+    "AsyncClient",
+    "AsyncConversation",
+    "AsyncStream",
+]
+
+#: Streams (so threads) one AsyncClient runs at once; more wait for a slot.
+DEFAULT_MAX_STREAMS = 256
+#: Deltas a reading thread may hold ahead of its consumer.
+DEFAULT_BUFFER_SIZE = 64
+#: Seconds between checks, by a thread waiting for room, that its loop still runs.
+LOOP_CHECK_INTERVAL = 0.5
+#: Seconds the thread that starts reading threads waits for more to start.
+LAUNCHER_IDLE = 0.1
+#: Reading threads are named THREAD_NAME-<n>, the one that starts them THREAD_NAME-launcher.
+THREAD_NAME = "llmclients-aio"
+
+_thread_numbers = itertools.count(1)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a cancelled waiter needs no result
+        waiter.set_result(None)
+
+
+class _Slots:
+    """At most ``limit`` threads at once, waited for asynchronously.
+
+    Not an ``asyncio.Semaphore``: that belongs to one loop, and a client may
+    serve several (``asyncio.run`` per test, a loop per thread). ``release``
+    is called by the reading threads.
+    """
+
+    def __init__(self, limit: Optional[int]) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("max_streams must be at least 1, or None")
+        self.limit = limit
+        self._free = limit or 0
+        self._lock = threading.Lock()
+        self._waiters: Deque[Tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    async def acquire(self) -> None:
+        if self.limit is None:
+            return
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                granted = (loop, waiter) not in self._waiters
+                if not granted:
+                    self._waiters.remove((loop, waiter))
+            if granted:  # release() chose us before the cancellation: pass the slot on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        if self.limit is None:
+            return
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                try:
+                    loop.call_soon_threadsafe(_resolve, waiter)
+                    return
+                except RuntimeError:  # its loop is closed: nobody is left to take the slot
+                    continue
+            self._free += 1
+
+
+class _Waker:
+    """Resolves one loop's waiters in batches: one ``call_soon_threadsafe`` for
+    every delta that arrives while the loop is busy, not one per delta.
+
+    Each ``call_soon_threadsafe`` writes to the loop's self-pipe: a system call
+    and a hand-off of the GIL, which under load cost more than the delta.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weak: the registry of wakers must not keep closed loops alive.
+        self._loop = weakref.ref(loop)
+        self._lock = threading.Lock()
+        self._pending: List[asyncio.Future[None]] = []
+
+    def wake(self, waiter: asyncio.Future[None]) -> bool:
+        """Resolve ``waiter`` soon, from any thread; False if the loop is closed."""
+        with self._lock:
+            self._pending.append(waiter)
+            if len(self._pending) > 1:
+                return True  # the batch is already scheduled
+        loop = self._loop()
+        try:
+            if loop is None:
+                raise RuntimeError("the loop is gone")
+            loop.call_soon_threadsafe(self._run)
+        except RuntimeError:  # the loop is closed
+            with self._lock:
+                self._pending.clear()
+            return False
+        return True
+
+    def _run(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for waiter in pending:
+            _resolve(waiter)
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waker] = weakref.WeakKeyDictionary()
+_wakers_lock = threading.Lock()
+
+
+def _waker_of(loop: asyncio.AbstractEventLoop) -> _Waker:
+    with _wakers_lock:
+        waker = _wakers.get(loop)
+        if waker is None:
+            waker = _wakers[loop] = _Waker(loop)
+        return waker
+
+
+class _Launcher:
+    """Starts the reading threads, so that the event loop never does.
+
+    ``Thread.start()`` returns once the new thread has run, and under the GIL
+    a new thread runs until it blocks: through the whole set-up of its request,
+    a millisecond or more of ``requests``. Started from the loop, a burst of
+    200 streams stalled it for most of a second. The launcher is one daemon
+    thread that lives while there are threads to start, and
+    :data:`LAUNCHER_IDLE` seconds more.
+
+    Starting threads one at a time also spreads out their set-up: measured
+    with 200 streams at once, letting each new thread start others as well
+    opened them a little sooner but let the burst of set-ups take the GIL from
+    the streams already open, whose deltas then waited ten times longer.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: Deque[_Channel] = deque()
+        self._running = False
+
+    def launch(self, channel: _Channel) -> None:
+        with self._cond:
+            self._pending.append(channel)
+            if self._running:
+                self._cond.notify()
+                return
+            self._running = True
+        try:
+            threading.Thread(target=self._run, name=f"{THREAD_NAME}-launcher", daemon=True).start()
+        except BaseException:
+            with self._cond:
+                self._running = False
+                self._pending.remove(channel)
+            raise
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._cond.wait(LAUNCHER_IDLE)
+                if not self._pending:
+                    self._running = False
+                    return
+                channel = self._pending.popleft()
+            channel.start()
+
+
+_launcher = _Launcher()
+
+
+class _Channel:
+    """One stream's reading thread, and what it shares with the event loop.
+
+    Every attribute the two sides share is read and written under ``_cond``.
+    The thread side is :meth:`run`; the loop side is :meth:`opened`,
+    :meth:`take` and :meth:`cancel` (which any thread may call).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        open_stream: Callable[[], Stream],
+        limit: int,
+        on_exit: Callable[[], None],
+    ) -> None:
+        self.loop = loop
+        self.limit = limit
+        self._waker = _waker_of(loop)
+        self._open_stream = open_stream
+        self._on_exit = on_exit
+        self._cond = threading.Condition(threading.Lock())
+        self.items: Deque[str] = deque()
+        #: The blocking stream, once its response has arrived.
+        self.stream: Optional[Stream] = None
+        #: True once the thread has put its last delta (or its error).
+        self.finished = False
+        self.error: Optional[BaseException] = None
+        self.cancelled = False
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._room_wanted = False  # the thread waits for the consumer to take a delta
+        self._socket: Optional[socket.socket] = None
+        self._shut = False  # the socket was shut down by cancel()
+        self._released = False  # the connection went back to the pool: never shut it down
+
+    # --- the reading thread ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reading thread (called by the launcher)."""
+        name = f"{THREAD_NAME}-{next(_thread_numbers)}"
+        try:
+            threading.Thread(target=self.run, name=name, daemon=True).start()
+        except BaseException as exc:  # "can't start new thread": the consumer gets the error
+            self._end(exc)
+            self._on_exit()
+
+    def run(self) -> None:
+        stream: Optional[Stream] = None
+        try:
+            stream = self._open_stream()
+            self._attach(stream)
+            for text in stream:
+                if not self._put(text):
+                    return
+            self._end(None)
+        except BaseException as exc:  # whatever ended the thread, its consumer must learn of it
+            self._end(exc)
+        finally:
+            if stream is not None:
+                stream.close()
+                # Undo _guard_release: its closure makes a reference cycle.
+                getattr(_raw_of(stream), "__dict__", {}).pop("release_conn", None)
+            self._on_exit()
+
+    def _attach(self, stream: Stream) -> None:
+        """Publish the opened stream and the socket that cancel() shuts down."""
+        raw = _raw_of(stream)
+        sock = _socket_of(raw)
+        if sock is not None:
+            self._guard_release(raw)
+        with self._cond:
+            self.stream = stream
+            self._socket = sock
+            cancelled = self.cancelled
+            waiter = self._take_waiter()
+        if cancelled:  # closed while the request was under way: read nothing
+            raise _Cancelled()
+        self._wake(waiter)
+
+    def _guard_release(self, raw: Any) -> None:
+        """Make urllib3's hand-back of the connection to its pool atomic with cancel().
+
+        Without this, cancel() could shut down a socket that the thread has just
+        released and another request has taken from the pool.
+        """
+        release = raw.release_conn
+
+        def release_conn() -> None:
+            with self._cond:
+                shut = self._shut
+                self._released = not shut
+            if shut and getattr(raw, "_connection", None) is not None:
+                raw._connection.close()  # a shut-down socket must not be reused
+            release()
+
+        raw.release_conn = release_conn
+
+    def _put(self, text: str) -> bool:
+        """Buffer one delta, waiting while the buffer is full; False once cancelled."""
+        with self._cond:
+            while len(self.items) >= self.limit and not self.cancelled:
+                if self.loop.is_closed():  # nobody will ever take these deltas
+                    self.cancelled = True
+                    break
+                self._room_wanted = True
+                self._cond.wait(LOOP_CHECK_INTERVAL)
+                self._room_wanted = False
+            if self.cancelled:
+                return False
+            self.items.append(text)
+            waiter = self._take_waiter()
+        return self._wake(waiter)
+
+    def _end(self, error: Optional[BaseException]) -> None:
+        with self._cond:
+            self.finished = True
+            if not isinstance(error, _Cancelled):
+                self.error = error
+            waiter = self._take_waiter()
+        self._wake(waiter)
+
+    def _take_waiter(self) -> Optional[asyncio.Future[None]]:
+        waiter, self._waiter = self._waiter, None
+        return waiter
+
+    def _wake(self, waiter: Optional[asyncio.Future[None]]) -> bool:
+        if waiter is None or self._waker.wake(waiter):
+            return True
+        with self._cond:  # the loop is closed: nobody will take what we read
+            self.cancelled = True
+        return False
+
+    # --- the event loop --------------------------------------------------------------
+
+    async def opened(self) -> Stream:
+        """Wait for the response; raise what the blocking ``stream()`` raised."""
+        while True:
+            with self._cond:
+                if self.stream is not None:
+                    return self.stream
+                if self.finished:
+                    error, self.error = self.error, None
+                    raise error or RuntimeError("the stream was closed before its response arrived")
+                waiter = self._waiter = self.loop.create_future()
+            await waiter
+
+    def take(self) -> Tuple[Optional[str], Optional[asyncio.Future[None]]]:
+        """``(delta, None)``; ``(None, None)`` at the reply's end; or, while the
+        buffer is empty, ``(None, future)``: await it and take again. Raises the
+        thread's error, once.
+
+        Not a coroutine: a consumer that keeps up takes a delta per call
+        without the cost of one.
+        """
+        with self._cond:
+            if self.items:
+                if self._room_wanted:
+                    self._cond.notify()
+                return self.items.popleft(), None
+            if self.finished:
+                error, self.error = self.error, None
+                if error is not None:
+                    raise error
+                return None, None
+            waiter = self._waiter = self.loop.create_future()
+            return None, waiter
+
+    @property
+    def buffered(self) -> int:
+        with self._cond:
+            return len(self.items)
+
+    def cancel(self) -> None:
+        """Stop the thread and close its connection; returns at once, from any thread."""
+        with self._cond:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            self.items.clear()
+            self._cond.notify()  # a thread waiting for room
+            if self._socket is not None and not self._released and not self.finished:
+                _shutdown(self._socket)
+                self._shut = True
+
+
+class _Cancelled(Exception):
+    """Ends a thread whose stream was closed before its response arrived."""
+
+
+def _raw_of(stream: Stream) -> Any:
+    """The urllib3 response under a stream, if there is one."""
+    return getattr(getattr(stream, "_response", None), "raw", None)
+
+
+def _socket_of(raw: Any) -> Optional[socket.socket]:
+    """The socket an urllib3 response reads from, or None (a response not on a socket)."""
+    # http.client's buffered socket file; still there for close-delimited bodies,
+    # whose connection http.client has already detached from the socket.
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if not isinstance(sock, socket.socket):
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # The plain socket method, also for an SSLSocket: SSLSocket.shutdown() drops
+    # its SSL object, which the reading thread may be using at this moment.
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # already closed or never connected: nothing left to wake
+        pass
+
+
+class AsyncStream:
+    """An async iterator of ``str`` deltas: the asyncio face of a :class:`~llmclients.stream.Stream`.
+
+    Await it, or enter it with ``async with``, to send the request and wait
+    for the response; ``async for`` does so itself. Once the stream is
+    exhausted, :attr:`text`, :attr:`finish_reason`, :attr:`usage` and
+    :attr:`model` describe the reply. Errors raised while iterating carry
+    ``partial_text``: the text this iterator has yielded.
+
+    One consumer at a time, as with an async generator.
+    """
+
+    def __init__(
+        self, open_stream: Callable[[], Stream], *, provider: str, slots: _Slots, buffer_size: int
+    ) -> None:
+        if buffer_size < 1:
+            raise ValueError("buffer_size must be at least 1")
+        self.provider = provider
+        self._open_stream = open_stream
+        self._slots = slots
+        self._buffer_size = buffer_size
+        self._channel: Optional[_Channel] = None
+        self._stream: Optional[Stream] = None
+        self._parts: List[str] = []
+        self._closed = False
+        self._done = False
+
+    async def _open(self) -> Stream:
+        if self._stream is not None:
+            return self._stream
+        if self._closed:
+            raise RuntimeError("this stream is closed")
+        if self._channel is None:
+            await self._slots.acquire()
+            loop = asyncio.get_running_loop()
+            channel = _Channel(loop, self._open_stream, self._buffer_size, self._slots.release)
+            try:
+                _launcher.launch(channel)
+            except BaseException:
+                self._slots.release()
+                raise
+            self._channel = channel
+        try:
+            self._stream = await self._channel.opened()
+        except BaseException:
+            self._close()
+            raise
+        return self._stream
+
+    def __await__(self) -> Generator[Any, None, AsyncStream]:
+        return self._opened_self().__await__()
+
+    async def _opened_self(self) -> AsyncStream:
+        await self._open()
+        return self
+
+    async def __aenter__(self) -> AsyncStream:
+        return await self._opened_self()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._stream is None:
+            await self._open()
+        channel = self._channel
+        assert channel is not None
+        try:
+            text, waiter = channel.take()
+            while waiter is not None:
+                await waiter
+                text, waiter = channel.take()
+        except BaseException:
+            # Cancelled while waiting, or the reply failed: either way it is over.
+            self._close()
+            raise
+        if text is None:
+            self._done = True
+            self._close()
+            raise StopAsyncIteration
+        self._parts.append(text)
+        return text
+
+    async def aclose(self) -> None:
+        """Stop reading and close the connection. Safe to call twice."""
+        self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._channel is not None:
+            self._channel.cancel()
+
+    def __del__(self) -> None:
+        if getattr(self, "_channel", None) is not None:
+            self._close()
+
+    async def completion(self) -> Completion:
+        """Read the rest of the stream and return the whole reply."""
+        async for _ in self:
+            pass
+        return Completion(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+            provider=self.provider,
+        )
+
+    @property
+    def text(self) -> str:
+        """All text yielded so far."""
+        return "".join(self._parts)
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self._stream.finish_reason if self._stream is not None else None
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self._stream.usage if self._stream is not None else None
+
+    @property
+    def model(self) -> Optional[str]:
+        return self._stream.model if self._stream is not None else None
+
+    @property
+    def done(self) -> bool:
+        """True once this iterator has yielded the whole reply."""
+        return self._done
+
+    @property
+    def buffered(self) -> int:
+        """Deltas read by the thread and not yet taken (at most ``buffer_size``)."""
+        return self._channel.buffered if self._channel is not None else 0
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "closed" if self._closed else "open"
+        return f"<AsyncStream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
+
+
+class AsyncConversation:
+    """The asyncio face of a :class:`~llmclients.conversation.Conversation`.
+
+    A turn is committed when its reply has been read whole by the thread,
+    as in the blocking API.
+    """
+
+    def __init__(self, aclient: AsyncClient, conversation: Conversation) -> None:
+        self.aclient = aclient
+        #: The blocking conversation that keeps the turns.
+        self.conversation = conversation
+
+    @property
+    def messages(self) -> List[Message]:
+        return self.conversation.messages
+
+    @property
+    def model(self) -> str:
+        return self.conversation.model
+
+    @property
+    def thread(self) -> Dict[str, Any]:
+        return self.conversation.thread
+
+    def stream(self, message: Messages, **options: Any) -> AsyncStream:
+        """Send the next user turn (text or messages) and stream the reply."""
+        conversation = self.conversation
+        return self.aclient._wrap(lambda: conversation.stream(message, **options))
+
+    async def send(self, message: Messages, **options: Any) -> Completion:
+        """Send the next user turn and return the whole reply."""
+        async with self.stream(message, **options) as stream:
+            return await stream.completion()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-serialisable state; ``aclient.conversation(state=...)`` resumes it."""
+        return self.conversation.to_dict()
+
+    def __repr__(self) -> str:
+        return f"<AsyncConversation {self.conversation!r}>"
+
+
+class AsyncClient:
+    """Wraps any blocking client for use with asyncio.
+
+    ``max_streams`` bounds the threads (one per open stream) and
+    ``buffer_size`` the deltas each holds ahead of its consumer: see the
+    module's documentation. :meth:`aclose` (or ``async with``) closes the
+    wrapped client.
+    """
+
+    def __init__(
+        self,
+        client: Provider,
+        *,
+        max_streams: Optional[int] = DEFAULT_MAX_STREAMS,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        if buffer_size < 1:
+            raise ValueError("buffer_size must be at least 1")
+        self.client = client
+        self.buffer_size = buffer_size
+        self._slots = _Slots(max_streams)
+
+    @classmethod
+    def from_name(
+        cls,
+        name: str,
+        *,
+        max_streams: Optional[int] = DEFAULT_MAX_STREAMS,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        **kwargs: Any,
+    ) -> AsyncClient:
+        """Wrap a new client of the provider registered as ``name``."""
+        return cls(get_client(name, **kwargs), max_streams=max_streams, buffer_size=buffer_size)
+
+    @property
+    def max_streams(self) -> Optional[int]:
+        return self._slots.limit
+
+    def stream(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> AsyncStream:
+        """An :class:`AsyncStream` of the reply; the request is sent when it is first awaited."""
+        client = self.client
+        return self._wrap(lambda: client.stream(messages, model=model, **options))
+
+    async def complete(
+        self, messages: Messages, *, model: Optional[str] = None, **options: Any
+    ) -> Completion:
+        """Send ``messages`` and return the whole reply as a :class:`Completion`."""
+        async with self.stream(messages, model=model, **options) as stream:
+            return await stream.completion()
+
+    def conversation(
+        self,
+        messages: Optional[Messages] = None,
+        *,
+        model: Optional[str] = None,
+        state: Optional[Mapping[str, Any]] = None,
+    ) -> AsyncConversation:
+        """A multi-turn conversation: new, seeded with ``messages``, or resumed
+        from ``state`` (a ``to_dict()``)."""
+        return AsyncConversation(self, self.client.conversation(messages, model=model, state=state))
+
+    def _wrap(self, open_stream: Callable[[], Stream]) -> AsyncStream:
+        return AsyncStream(
+            open_stream, provider=self.client.name, slots=self._slots, buffer_size=self.buffer_size
+        )
+
+    async def aclose(self) -> None:
+        """Close the wrapped client's connections."""
+        self.client.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.client!r}, max_streams={self.max_streams})"

@@ -1,0 +1,165 @@
+"""AutonomousAI: the anonymous chat of autonomous.ai (``www.autonomous.ai/anon/``).
+
+Protocol (known only from gpt4free's client and two third-party clients; no
+server source is public, so the response details are partly inferred):
+
+* ``POST {base_url}/{endpoint}`` where ``base_url`` is
+  ``https://chatgpt.autonomous.ai/api/v1/ai`` and the endpoint depends on the
+  model: ``chat`` for ``llama`` and ``qwen_coder``, ``chat-hermes`` for
+  ``hermes``, ``chat-vision`` for ``vision``, ``summary`` for ``summary``.
+* A JSON body of four fields: ``messages`` — the standard, padded base64 of the
+  UTF-8 ``json.dumps`` of the whole OpenAI-style message list (system messages
+  and history included); ``threadId`` — an opaque string; ``stream`` — a bool;
+  ``aiAgent`` — the model id. Browser-like headers (``origin``/``referer``
+  www.autonomous.ai, ``country-code``, ``time-zone``); no cookies, no key.
+* ``stream: true`` answers with Server-Sent Events, one OpenAI
+  ``chat.completion.chunk`` per ``data:`` line (text in
+  ``choices[0].delta.content``), ended by ``data: [DONE]``. The finish reason
+  comes either in ``choices[0].finish_reason`` or in a top-level
+  ``finish_reason`` key: which one the server uses is unknown, so both are read.
+* ``stream: false`` answers with one JSON object,
+  ``{"choices": [{"message": {"content": ...}}]}``.
+
+The service keeps no conversation: every turn resends the whole history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any, ClassVar, Dict, List, Mapping, Optional
+
+from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
+from ..provider import Provider
+from ..stream import StreamState
+from ..transport import Request
+from ..types import Message, Usage
+
+#: The path under ``base_url`` that serves each model (the ``aiAgent``).
+ENDPOINTS: Mapping[str, str] = {
+    "llama": "chat",
+    "qwen_coder": "chat",
+    "hermes": "chat-hermes",
+    "vision": "chat-vision",
+    "summary": "summary",
+}
+
+#: What the site's own page and gpt4free send; none of it is a secret.
+HEADERS: Mapping[str, str] = {
+    "accept": "*/*",
+    "accept-language": "en-US,en;q=0.9",
+    "country-code": "US",
+    "origin": "https://www.autonomous.ai",
+    "referer": "https://www.autonomous.ai/",
+    "time-zone": "America/New_York",
+    "user-agent": (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    ),
+}
+
+
+class AutonomousAI(Provider):
+    """AutonomousAI's free chat models (Llama 3.3 70B, Qwen 2.5 Coder 32B, Hermes 3, ...).
+
+    Status: believed dead — gpt4free marked it not working on 2025-02-01 and
+    removed it on 2025-05-25. The protocol is known only from third-party
+    clients; this provider is tested against
+    :class:`~llmclients.testing.AutonomousAIEmulator`.
+
+    Options: ``stream`` (default True). ``stream=False`` asks for one JSON
+    answer instead of events; the text then arrives all at once. The service
+    has no documented sampling options, so ``temperature``, ``max_tokens`` and
+    the like are refused rather than silently ignored.
+
+    A conversation sends one random ``threadId`` for all its turns, as the
+    site's own page does (gpt4free sent the model id; the server is not known
+    to care).
+    """
+
+    name = "autonomous"
+    label = "AutonomousAI"
+    default_base_url = "https://chatgpt.autonomous.ai/api/v1/ai"
+    status = (
+        "not working: gpt4free disabled it 2025-02-01 and removed it 2025-05-25; "
+        "the protocol is known only from third-party clients"
+    )
+    models = tuple(ENDPOINTS)
+    default_model = "llama"
+    model_aliases: ClassVar[Mapping[str, str]] = {
+        "llama-3.3-70b": "llama",
+        "qwen-2.5-coder-32b": "qwen_coder",
+        "hermes-3": "hermes",
+        "llama-3.2-90b": "vision",
+        "llama-3.2-70b": "summary",
+    }
+    framing = "sse"
+    options = frozenset({"stream"})
+
+    def build_request(
+        self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
+    ) -> Request:
+        stream = options.get("stream", True)
+        if not isinstance(stream, bool):
+            raise InvalidRequestError(f"stream must be True or False, not {stream!r}")
+        # One id per conversation: the thread dict is kept between turns.
+        thread_id = thread.setdefault("threadId", str(uuid.uuid4()))
+        body = {
+            "messages": encode_messages(messages),
+            "threadId": thread_id,
+            "stream": stream,
+            "aiAgent": model,
+        }
+        return Request(
+            "POST",
+            f"{self.base_url}/{ENDPOINTS[model]}",
+            headers=dict(HEADERS),
+            json=body,
+            # A non-streamed answer is one JSON document: parse it once, whole.
+            framing=None if stream else "whole",
+        )
+
+    def parse_event(self, data: str, state: StreamState) -> Optional[str]:
+        if data == "[DONE]":
+            state.done = True
+            return None
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("an event is not a JSON object")
+        if chunk.get("error"):
+            # Not seen from this service, but OpenAI-shaped servers report errors so.
+            raise ProviderError(f"AutonomousAI reported an error: {chunk['error']}")
+        if isinstance(chunk.get("model"), str):
+            state.model = chunk["model"]
+        if isinstance(chunk.get("usage"), dict):
+            state.usage = Usage.from_dict(chunk["usage"])
+        choice = (chunk.get("choices") or [{}])[0]
+        # The finish reason may sit in the choice (OpenAI) or at the top (as gpt4free reads it).
+        reason = choice.get("finish_reason") or chunk.get("finish_reason")
+        if reason:
+            state.finish_reason = str(reason)
+        if "message" in choice:  # the whole answer of a stream=False request
+            state.done = True
+            return _text(choice["message"])
+        return _text(choice.get("delta"))
+
+    def finish(self, state: StreamState) -> None:
+        if not state.done and state.finish_reason is None:
+            raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+
+
+def encode_messages(messages: List[Message]) -> str:
+    """The ``messages`` field: padded standard base64 of the list as ASCII JSON."""
+    # json.dumps escapes non-ASCII, exactly as the known working clients did.
+    return base64.b64encode(json.dumps(messages).encode("utf-8")).decode("ascii")
+
+
+def decode_messages(field: str) -> Any:
+    """The message list inside a ``messages`` field (the inverse of :func:`encode_messages`)."""
+    return json.loads(base64.b64decode(field, validate=True).decode("utf-8"))
+
+
+def _text(part: Any) -> Optional[str]:
+    content = part.get("content") if isinstance(part, dict) else None
+    return content if isinstance(content, str) else None

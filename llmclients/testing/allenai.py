@@ -1,0 +1,532 @@
+"""An emulator of olmo-api's ``/v4/message/stream``, as the Ai2 Playground spoke it in 2025.
+
+It accepts ``POST /v4/message/stream`` with a ``multipart/form-data`` (or
+URL-encoded) form, keeps every message in memory as olmo-api kept them in its
+database, and answers with NDJSON (``application/jsonl``, non-ASCII
+``\\u``-escaped):
+
+1. the new user ``Message`` with all its fields and ``children: [<empty
+   assistant reply>]`` — or, on a new thread of a model in
+   ``system_prompt_models``, the ``system`` message above it;
+2. one chunk per delta: ``{"message": <reply id>, "content": ..., "logprobs": []}``;
+3. for a :class:`Reply` whose ``finish_reason`` olmo-api reported as an error
+   (``"length"``, ``"aborted"``, ``"model overloaded"``, ``"grpc inference
+   failed"``, ...), the error line ``{"message", "error", "reason"}`` with
+   olmo-api's wording (``"model overloaded"`` comes before any chunk);
+4. the same tree finalized (``final: true``; the reply with its whole
+   ``content`` and ``finish_reason``) — except after ``"finalization failure"``,
+   where the body ends with the error line.
+
+It refuses what olmo-api refused, with its JSON error body ``{"error": {"code",
+"message"[, "validation_errors"]}}``: another path (404; every path when
+``retired``), a form that fails validation (400: empty ``content``, missing
+``model``/``host``, ``temperature`` outside 0..1 or not a multiple of 0.01,
+``top_p``, ``max_tokens``, ``n``, ``logprobs`` out of range, no
+``captcha_token`` when ``require_captcha``), neither ``X-Anonymous-User-ID``
+nor a bearer token (401), an unknown ``parent`` or one with the new message's
+role (400), a thread whose visibility differs (400), a thread created by
+someone else (403), a model the given ``host`` does not serve (400 "model X is
+not available on Y"). File parts are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import string
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.parser import BytesHeaderParser
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl
+
+from .server import Emulator, RecordedRequest, Rejection, Reply
+
+STREAM_PATH = "/v4/message/stream"
+
+#: What olmo-api's ``/v3/models`` listed: model id -> the host that serves it.
+#: Kept apart from the provider's table on purpose: an emulator that imported
+#: it would agree with any mistake in it.
+MODELS: Dict[str, str] = {
+    "tulu3-405b": "inferd",
+    "OLMo-2-1124-13B-Instruct": "modal",
+    "tulu-3-1-8b": "modal",
+    "Llama-3-1-Tulu-3-70B": "modal",
+    "olmoe-0125": "modal",
+    "olmo-2-0325-32b-instruct": "modal",
+    "mm-olmo-uber-model-v4-synthetic": "modal",
+}
+
+# werkzeug's descriptions, which olmo-api's error handler put in its JSON bodies.
+NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually "
+    "please check your spelling and try again."
+)
+METHOD_NOT_ALLOWED = "The method is not allowed for the requested URL."
+BAD_REQUEST = "The browser (or proxy) sent a request that this server could not understand."
+UNAUTHORIZED = (
+    "The server could not verify that you are authorized to access the URL requested. You either "
+    "supplied the wrong credentials (e.g. a bad password), or your browser doesn't understand how "
+    "to supply the credentials required."
+)
+FORBIDDEN = (
+    "You don't have the permission to access the requested resource. It is either read-protected "
+    "or not readable by the server."
+)
+CAPTCHA_FAILED = "Failed to evaluate captcha. Please reload the page and try again."
+
+#: Finish reason -> the error line olmo-api sent for it before the final message.
+STREAM_ERRORS: Dict[str, str] = {
+    "length": "the conversation is too large for the model to process, please shorten the conversation and try again",
+    "unclosed stream": "inference failed for an unknown reason: sometimes this happens when the prompt is too long",
+    "aborted": "inference aborted for an unknown reason",
+    "model overloaded": "model overloaded",
+    "grpc inference failed": "inference failed: <_MultiThreadedRendezvous of RPC that terminated with StatusCode.UNAVAILABLE>",
+    "value error from inference result": "inference failed: the model returned an invalid result",
+    "general exception": "inference failed: an unexpected error occurred",
+    "finalization failure": "failed to finalize message {id}",
+}
+#: Failures that are not the reply's finish reason: it is stored as null.
+NOT_A_FINISH = frozenset({"grpc inference failed", "value error from inference result", "general exception"})
+
+ROLES = ("user", "assistant", "system")
+ANONYMOUS_LIFETIME = timedelta(days=1)
+
+
+def _error(code: int, message: str, **extra: Any) -> Dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _new_id() -> str:
+    """``msg_`` and ten characters, letters and digits alternating, as olmo-api's ``obj.NewID``."""
+    pairs = (secrets.choice(string.ascii_uppercase) + secrets.choice(string.digits) for _ in range(5))
+    return "msg_" + "".join(pairs)
+
+
+def _snippet(content: str) -> str:
+    return " ".join(content.split())[:256]
+
+
+def _line(obj: Any) -> bytes:
+    # json.dumps' defaults, as olmo-api's format_message: ", " / ": " and \u escapes.
+    return (json.dumps(obj) + "\n").encode()
+
+
+# --- the form ---------------------------------------------------------------------
+
+
+class _BadForm(ValueError):
+    """The body is not a form werkzeug could parse."""
+
+
+def parse_form(request: RecordedRequest) -> Dict[str, List[str]]:
+    """The text fields of ``request``'s form: name -> values, in order.
+
+    Multipart parts with a filename are files, left out. Raises ``ValueError``
+    for a body that is not a well-formed form.
+    """
+    kind = request.headers.get_content_type()
+    if kind == "multipart/form-data":
+        boundary = request.headers.get_param("boundary")
+        if not isinstance(boundary, str) or not boundary:
+            raise _BadForm("no boundary")
+        return _multipart_fields(request.body, boundary)
+    fields: Dict[str, List[str]] = {}
+    if kind == "application/x-www-form-urlencoded":
+        for name, value in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
+            fields.setdefault(name, []).append(value)
+    return fields  # any other body: no form fields, as werkzeug reads it
+
+
+def _multipart_fields(body: bytes, boundary: str) -> Dict[str, List[str]]:
+    """RFC 7578 parts, split at ``CRLF--boundary`` exactly: nothing in a value can fake one."""
+    sections = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    if len(sections) < 2 or not sections[-1].startswith(b"--"):
+        raise _BadForm("the body does not end with the closing boundary")
+    fields: Dict[str, List[str]] = {}
+    for section in sections[1:-1]:
+        _, _, part = section.partition(b"\r\n")  # the rest of the boundary line
+        if part.startswith(b"\r\n"):
+            head, content = b"", part[2:]
+        else:
+            head, sep, content = part.partition(b"\r\n\r\n")
+            if not sep:
+                raise _BadForm("a part has no blank line after its headers")
+        headers = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
+        name = headers.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            raise _BadForm("a part has no name")
+        if headers.get_filename() is not None:
+            continue  # a file
+        # werkzeug decodes text fields as UTF-8, replacing what is not.
+        fields.setdefault(name, []).append(content.decode("utf-8", "replace"))
+    return fields
+
+
+# --- validation, with pydantic's wording ---------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    type: str
+    loc: Tuple[str, ...]
+    msg: str
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Fields:
+    """Reads the form as ``CreateMessageRequestV4`` did, collecting pydantic's errors."""
+
+    def __init__(self, form: Mapping[str, List[str]]) -> None:
+        self.form = form
+        self.problems: List[_Problem] = []
+
+    def _raw(self, name: str) -> Optional[str]:
+        values = self.form.get(name)
+        return values[0] if values else None
+
+    def fail(self, name: str, type_: str, msg: str) -> None:
+        self.problems.append(_Problem(type_, (name,), msg))
+
+    def text(self, name: str, *, required: bool = False, min_length: int = 0) -> Optional[str]:
+        value = self._raw(name)
+        if value is None:
+            if required:
+                self.fail(name, "missing", "Field required")
+            return None
+        if len(value) < min_length:
+            self.fail(name, "string_too_short", f"String should have at least {min_length} character")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in ("1", "on", "t", "true", "y", "yes"):
+            return True
+        if lowered not in ("0", "off", "f", "false", "n", "no"):
+            self.fail(name, "bool_parsing", "Input should be a valid boolean, unable to interpret input")
+        return False
+
+    def number(
+        self, name: str, default: Optional[float], low: float, high: float, step: float, *, integer: bool
+    ) -> Optional[float]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(int(value)) if integer else float(value)
+        except ValueError:
+            if integer:
+                msg = "Input should be a valid integer, unable to parse string as an integer"
+                self.fail(name, "int_parsing", msg)
+            else:
+                msg = "Input should be a valid number, unable to parse string as a number"
+                self.fail(name, "float_parsing", msg)
+            return default
+        if number < low:
+            self.fail(name, "greater_than_equal", f"Input should be greater than or equal to {_number(low)}")
+        elif number > high:
+            self.fail(name, "less_than_equal", f"Input should be less than or equal to {_number(high)}")
+        elif not _is_multiple(number, step):
+            self.fail(name, "multiple_of", f"Input should be a multiple of {_number(step)}")
+        return int(number) if integer else number
+
+
+def _is_multiple(value: float, step: float) -> bool:
+    # pydantic-core's test: a remainder within value/1e9 of 0 or of the step.
+    remainder = math.fmod(value, step)
+    threshold = abs(value) / 1e9
+    return abs(remainder) <= threshold or abs(remainder - step) <= threshold
+
+
+def _validation_error(model: str, problems: List[_Problem]) -> Rejection:
+    count = len(problems)
+    lines = [f"{count} validation error{'s' if count > 1 else ''} for {model}"]
+    for problem in problems:
+        if problem.loc:
+            lines.append(".".join(problem.loc))
+        lines.append(f"  {problem.msg} [type={problem.type}]")
+    details = [
+        {
+            "type": p.type,
+            "loc": list(p.loc),
+            "msg": p.msg,
+            "url": f"https://errors.pydantic.dev/2.10/v/{p.type}",
+        }
+        for p in problems
+    ]
+    return Rejection(400, _error(400, "\n".join(lines), validation_errors=details))
+
+
+@dataclass
+class _Turn:
+    """One valid request."""
+
+    content: str
+    model: str
+    host: str
+    role: str
+    parent: Optional[str]
+    private: bool
+    opts: Dict[str, Any]
+    creator: str
+    anonymous: bool
+
+
+# --- the emulator ------------------------------------------------------------------------
+
+
+class AllenAIEmulator(Emulator):
+    """Stands in for olmo-api (``https://olmo-api.allen.ai``) before its retirement.
+
+    ``models`` maps the model ids it serves to their hosts (default: the 2025
+    list); ``system_prompt_models`` maps model ids to the system prompt olmo-api
+    stored above a new thread's first message; ``require_captcha`` refuses
+    forms without ``captcha_token`` as olmo-api did from 2025-04-14;
+    ``retired`` answers 404 everywhere, as it does since 2025-11-03.
+
+    :attr:`messages` holds every message created, by id (``children`` not filled in).
+    """
+
+    provider = "allenai"
+    content_type = "application/jsonl"
+    base_path = ""
+
+    def __init__(
+        self,
+        *,
+        models: Optional[Mapping[str, str]] = None,
+        system_prompt_models: Optional[Mapping[str, str]] = None,
+        require_captcha: bool = False,
+        retired: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.models = dict(MODELS if models is None else models)
+        self.system_prompt_models = dict(system_prompt_models or {})
+        self.require_captcha = require_captcha
+        self.retired = retired
+        self.messages: Dict[str, Dict[str, Any]] = {}
+        self._store_lock = threading.Lock()
+
+    def form(self, request: RecordedRequest) -> Dict[str, str]:
+        """The first value of each text field ``request`` sent (what ``request.form.get`` gave)."""
+        return {name: values[0] for name, values in parse_form(request).items()}
+
+    # --- refusing ---------------------------------------------------------------
+
+    def check(self, request: RecordedRequest) -> None:
+        if self.retired or request.path.split("?")[0] != STREAM_PATH:
+            raise Rejection(404, _error(404, NOT_FOUND))
+        if request.method != "POST":
+            raise Rejection(405, _error(405, METHOD_NOT_ALLOWED))
+        turn = self._read_turn(request)
+        with self._store_lock:
+            self._check_thread(turn)
+        if self.models.get(turn.model) != turn.host:
+            raise Rejection(400, _error(400, f"model {turn.model} is not available on {turn.host}"))
+
+    def _read_turn(self, request: RecordedRequest) -> _Turn:
+        try:
+            form = parse_form(request)
+        except _BadForm:
+            raise Rejection(400, _error(400, BAD_REQUEST)) from None
+        fields = _Fields(form)
+        content = fields.text("content", required=True, min_length=1)
+        role = fields.text("role") or "user"
+        if role not in ROLES:
+            fields.fail("role", "enum", "Input should be 'user', 'assistant' or 'system'")
+        model, host = fields.text("model", required=True), fields.text("host", required=True)
+        private = fields.boolean("private", default=False)
+        opts = {
+            "max_tokens": fields.number("max_tokens", 2048, 1, 2048, 1, integer=True),
+            "temperature": fields.number("temperature", 0.7, 0.0, 1.0, 0.01, integer=False),
+            "n": fields.number("n", 1, 1, 1, 1, integer=True),
+            "top_p": fields.number("top_p", 1.0, 0.01, 1.0, 0.01, integer=False),
+            "logprobs": fields.number("logprobs", None, 0, 10, 1, integer=True),
+            "stop": form.get("stop", []),
+        }
+        if self.require_captcha and not fields.text("captcha_token"):
+            fields.fail("captcha_token", "value_error", f"Value error, {CAPTCHA_FAILED}")
+        parent = fields.text("parent") or None
+        if role == "assistant" and parent is None:
+            fields.problems.append(
+                _Problem("value_error", (), "Value error, Assistant messages must have a parent")
+            )
+        if fields.problems:
+            raise _validation_error("CreateMessageRequestV4", fields.problems)
+        creator, anonymous = self._identify(request)
+        assert content is not None and model is not None and host is not None
+        return _Turn(
+            content=content,
+            model=model,
+            host=host,
+            role=role,
+            parent=parent,
+            # Anonymous users may not share: their messages are always private.
+            private=True if anonymous else private,
+            opts=opts,
+            creator=creator,
+            anonymous=anonymous,
+        )
+
+    def _identify(self, request: RecordedRequest) -> Tuple[str, bool]:
+        """Who is asking: a bearer token's holder, else the anonymous id; 401 if neither."""
+        authorization = request.headers.get("Authorization") or ""
+        if authorization.startswith("Bearer ") and authorization[7:].strip():
+            return authorization[7:].strip(), False
+        anonymous_id = (request.headers.get("X-Anonymous-User-ID") or "").strip()
+        if not anonymous_id:
+            raise Rejection(401, _error(401, UNAUTHORIZED))
+        return anonymous_id, True
+
+    def _check_thread(self, turn: _Turn) -> None:
+        """The checks of ``CreateMessageRequestWithFullMessages``, in its order."""
+        if turn.parent is None:
+            return
+        parent = self.messages.get(turn.parent)
+        if parent is None:
+            raise _thread_error(f"Parent message {turn.parent} not found")
+        root = self.messages[parent["root"]]
+        if parent["role"] == turn.role:
+            raise _thread_error("Parent and child must have different roles")
+        if root["private"] != turn.private:
+            raise _thread_error("Visibility must be identical for all messages in a thread")
+        if root["creator"] != turn.creator:  # only the thread's creator may follow up
+            raise Rejection(403, _error(403, FORBIDDEN))
+
+    # --- answering -----------------------------------------------------------------
+
+    def make_default_reply(self, request: RecordedRequest) -> Reply:
+        prompt = self.form(request).get("content", "")
+        return Reply(
+            text=(
+                "Hello! This is the llmclients emulator of the Ai2 Playground (olmo-api), "
+                f"streaming a reply word by word. You said: “{prompt}”"
+            ),
+            delay=0.03,
+        )
+
+    def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
+        if self.form(request).get("role") == "assistant":
+            return {"Content-Type": "application/json"}  # an edit: one message, not a stream
+        return {"Content-Type": self.content_type}
+
+    def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
+        turn = self._read_turn(request)
+        with self._store_lock:
+            system, message = self._create_messages(turn)
+            if message["role"] == "assistant":
+                answer = None
+            else:
+                answer = self._create(turn, "", "assistant", parent=message["id"], root=message["root"])
+                answer["model_type"] = "chat"
+        if answer is None:
+            yield _line(message)  # an edit is stored, not answered
+            return
+        yield _line(_tree(system, message, answer))
+        yield from self._generate(reply, system, message, answer)
+
+    def _generate(
+        self,
+        reply: Reply,
+        system: Optional[Dict[str, Any]],
+        message: Dict[str, Any],
+        answer: Dict[str, Any],
+    ) -> Iterator[bytes]:
+        reason = reply.finish_reason
+        # olmo-api gave up on a model that sent no first token within 5 s.
+        pieces = [] if reason == "model overloaded" else reply.pieces()
+        for piece in pieces:
+            yield _line({"message": answer["id"], "content": piece, "logprobs": []})
+        if reason in STREAM_ERRORS:
+            error = STREAM_ERRORS[reason].format(id=message["id"])
+            yield _line({"message": answer["id"], "error": error, "reason": reason})
+            if reason == "finalization failure":
+                return  # olmo-api raised after the error line: the body just ends
+        with self._store_lock:
+            for finished in (system, message):
+                if finished is not None:
+                    finished["final"] = True
+            answer["content"] = "".join(pieces)
+            answer["snippet"] = _snippet(answer["content"])
+            answer["final"] = True
+            answer["finish_reason"] = None if reason in NOT_A_FINISH else reason
+        yield _line(_tree(system, message, answer))
+
+    def _create_messages(self, turn: _Turn) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
+        """The new message, and the system message above it on a model's new thread.
+
+        The caller holds the store's lock, as for :meth:`_create`.
+        """
+        if turn.parent is not None:
+            parent = self.messages[turn.parent]
+            return None, self._create(turn, turn.content, turn.role, parent=parent["id"], root=parent["root"])
+        system = None
+        if turn.model in self.system_prompt_models:
+            system = self._create(
+                turn, self.system_prompt_models[turn.model], "system", parent=None, root=None
+            )
+        above = system["id"] if system else None
+        message = self._create(turn, turn.content, turn.role, parent=above, root=above)
+        message["final"] = turn.role == "assistant"
+        return system, message
+
+    def _create(
+        self, turn: _Turn, content: str, role: str, *, parent: Optional[str], root: Optional[str]
+    ) -> Dict[str, Any]:
+        """A new stored message with every field olmo-api's ``Message`` had."""
+        message_id = _new_id()
+        now = datetime.now(timezone.utc)
+        message: Dict[str, Any] = {
+            "id": message_id,
+            "content": content,
+            "snippet": _snippet(content),
+            "creator": turn.creator,
+            "role": role,
+            "opts": dict(turn.opts),
+            "root": root or message_id,
+            "created": now.isoformat(),
+            "model_id": turn.model,
+            "model_host": turn.host,
+            "deleted": None,
+            "parent": parent,
+            "template": None,
+            "logprobs": None,
+            "children": None,
+            "completion": None,
+            "final": False,
+            "original": None,
+            "private": turn.private,
+            "model_type": None,
+            "finish_reason": None,
+            "harmful": None,
+            "expiration_time": (now + ANONYMOUS_LIFETIME).isoformat() if turn.anonymous else None,
+            "labels": [],
+            "file_urls": None,
+        }
+        self.messages[message_id] = message
+        return message
+
+
+def _thread_error(message: str) -> Rejection:
+    return _validation_error(
+        "CreateMessageRequestWithFullMessages", [_Problem("value_error", (), f"Value error, {message}")]
+    )
+
+
+def _tree(
+    system: Optional[Dict[str, Any]], message: Dict[str, Any], answer: Dict[str, Any]
+) -> Dict[str, Any]:
+    """The stream's top message: ``message`` with the answer as its child, under ``system`` if any."""
+    top = dict(message, children=[dict(answer)])
+    if system is not None:
+        top = dict(system, children=[top])
+    return top

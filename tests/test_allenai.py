@@ -1,0 +1,609 @@
+"""AllenAI (Ai2 Playground): the provider against its emulator, over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+import requests
+import responses
+
+import llmclients
+from llmclients.errors import (
+    AuthenticationError,
+    HTTPStatusError,
+    InvalidRequestError,
+    MalformedStreamError,
+    ModelNotFoundError,
+    NotFoundError,
+    ProviderError,
+    StreamInterruptedError,
+)
+from llmclients.prompt import format_prompt, last_user_message
+from llmclients.providers.allenai import AllenAI
+from llmclients.testing import Emulator, RecordedRequest, Reply
+from llmclients.testing.allenai import AllenAIEmulator
+
+STREAM_PATH = "/v4/message/stream"
+
+#: The model table of gpt4free's last AllenAI provider (PROTOCOLS.md §3): alias -> (id, host).
+ALIASES = {
+    "tulu3-405b": ("tulu3-405b", "inferd"),
+    "tulu-3-405b": ("tulu3-405b", "inferd"),
+    "llama-3.1-405b": ("tulu3-405b", "inferd"),
+    "OLMo-2-1124-13B-Instruct": ("OLMo-2-1124-13B-Instruct", "modal"),
+    "olmo-2-13b": ("OLMo-2-1124-13B-Instruct", "modal"),
+    "tulu-3-1-8b": ("tulu-3-1-8b", "modal"),
+    "llama-3.1-8b": ("tulu-3-1-8b", "modal"),
+    "Llama-3-1-Tulu-3-70B": ("Llama-3-1-Tulu-3-70B", "modal"),
+    "tulu-3-70b": ("Llama-3-1-Tulu-3-70B", "modal"),
+    "llama-3.1-70b": ("Llama-3-1-Tulu-3-70B", "modal"),
+    "olmoe-0125": ("olmoe-0125", "modal"),
+    "olmo-1-7b": ("olmoe-0125", "modal"),
+    "olmo-2-0325-32b-instruct": ("olmo-2-0325-32b-instruct", "modal"),
+    "olmo-2-32b": ("olmo-2-0325-32b-instruct", "modal"),
+    "mm-olmo-uber-model-v4-synthetic": ("mm-olmo-uber-model-v4-synthetic", "modal"),
+    "olmo-4-synthetic": ("mm-olmo-uber-model-v4-synthetic", "modal"),
+}
+
+
+@pytest.fixture
+def emulator(allenai_emulator: AllenAIEmulator) -> AllenAIEmulator:
+    # Unscripted requests get a short reply at once (the default one is paced for humans).
+    allenai_emulator.default_reply = Reply(text="Hello there.")
+    return allenai_emulator
+
+
+@pytest.fixture
+def client(emulator: AllenAIEmulator) -> Iterator[AllenAI]:
+    client = client_for(emulator)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def client_for(emulator: Emulator) -> AllenAI:
+    return llmclients.AllenAI(base_url=emulator.base_url, max_retries=0, timeout=5)
+
+
+def form(emulator: AllenAIEmulator, index: int = -1) -> Dict[str, str]:
+    return emulator.form(emulator.requests[index])
+
+
+def anonymous_id(request: RecordedRequest) -> str:
+    value = request.headers["X-Anonymous-User-ID"]
+    assert isinstance(value, str)
+    return value
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and "\r" not in text
+    return text
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+
+def test_streams_text_as_deltas_with_the_issue_example(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="Bonjour, comment allez-vous ?"))
+
+    stream = client.stream("Translate to French: Hello, how are you?", model="tulu-3-405b", temperature=0.3)
+    deltas = list(stream)
+
+    assert deltas == ["Bonjour, ", "comment ", "allez-vous ", "?"]
+    assert stream.finish_reason == "stop"
+    assert stream.model == "tulu3-405b"
+    request = emulator.last_request
+    assert request.method == "POST" and request.path == STREAM_PATH
+    assert request.headers.get_content_type() == "multipart/form-data"
+    assert uuid.UUID(anonymous_id(request)).version == 4
+    assert emulator.form(request) == {
+        "content": "Translate to French: Hello, how are you?",
+        "model": "tulu3-405b",
+        "host": "inferd",
+        "private": "true",
+        "temperature": "0.3",
+    }
+
+
+def test_default_reply_quotes_the_prompt(allenai_emulator: AllenAIEmulator) -> None:
+    with client_for(allenai_emulator) as client:
+        stream = client.stream("Is anyone there?")
+        deltas = list(stream)
+    assert len(deltas) > 10 and "emulator" in stream.text and "“Is anyone there?”" in stream.text
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Переведи на французский: Привет, как дела?",
+        "把这句话翻译成法语：你好，你好吗？",
+        "Rate this 🦀🐍 combo 👍🏽 — ok?",
+        "Ünïcödé in Latin-1 range: café, naïve, ß",
+        "  leading spaces, CR LF and LF at the end\r\n\n",
+        "Multipart trap:\r\n--0123456789abcdef0123456789abcdef\r\n"
+        'Content-Disposition: form-data; name="model"\r\n\r\nevil-model\r\n'
+        "--0123456789abcdef0123456789abcdef--\r\nstill the prompt",
+    ],
+    ids=["cyrillic", "cjk", "emoji", "latin1", "line-ends", "boundary-lookalike"],
+)
+def test_prompt_arrives_intact(client: AllenAI, emulator: AllenAIEmulator, prompt: str) -> None:
+    emulator.enqueue(Reply(text=f"Echo: {prompt}"))
+
+    text = client.complete(prompt, model="olmo-2-13b").text
+
+    assert form(emulator)["content"] == prompt
+    assert form(emulator)["model"] == "OLMo-2-1124-13B-Instruct"
+    assert prompt.encode("utf-8") in emulator.last_request.body
+    assert text == f"Echo: {prompt}"
+
+
+class RawUTF8Emulator(AllenAIEmulator):
+    """Sends non-ASCII as raw UTF-8 instead of ``\\u`` escapes, and every byte of it
+    (and the byte either side) in a write of its own, so that reads split characters."""
+
+    def events(self, reply: Reply, request: RecordedRequest) -> Iterator[bytes]:
+        for event in super().events(reply, request):
+            body = json.dumps(json.loads(event), ensure_ascii=False).encode() + b"\n"
+            yield from split_around_multibyte(body)
+
+
+def split_around_multibyte(body: bytes) -> Iterator[bytes]:
+    start = 0
+    for index in range(len(body)):
+        if any(byte >= 0x80 for byte in body[max(0, index - 1) : index + 2]):
+            if start < index:
+                yield body[start:index]
+            yield body[index : index + 1]
+            start = index + 1
+    if start < len(body):
+        yield body[start:]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_characters_split_across_reads_decode_right(framing: str) -> None:
+    text = "Привет, 世界! 🌍🇫🇷 ça va?"
+    with RawUTF8Emulator() as emulator, client_for(emulator) as client:
+        emulator.enqueue(Reply(text=text, delay=0.0005, framing=framing))
+        stream = client.stream("Say hello in many scripts")
+        assert "".join(stream) == text
+        assert stream.finish_reason == "stop"
+        # Every byte of every multi-byte character went out in its own write.
+        multibyte_bytes = 2 * len(text.encode()) - 2 * len(text)  # chunks + final message
+        assert len(emulator.write_times) > multibyte_bytes
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_every_split_inside_a_character_decodes_right(
+    client: AllenAI, emulator: AllenAIEmulator, framing: str
+) -> None:
+    # A body in raw UTF-8 (olmo-api escaped, other servers may not), cut in two
+    # at every byte boundary around the characters of 2, 3 and 4 bytes.
+    text = "Ж世🌍"
+    body = first_line() + chunk_line(text, ensure_ascii=False) + final_line(text)
+    start = body.index(text.encode())
+    for cut in range(start, start + len(text.encode()) + 1):
+        emulator.enqueue(Reply(raw=[body[:cut], body[cut:]], delay=0.002, framing=framing))
+        assert client.complete("Hi").text == text, f"cut at byte {cut}"
+
+
+def test_whitespace_only_chunks_are_kept(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    deltas = ["# Title", "\n", "\n", "- item", "\n", "  ", "    code", " ", "end"]
+    emulator.enqueue(Reply(deltas=deltas))
+
+    assert list(client.stream("Write markdown")) == deltas
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+def test_two_turn_conversation_survives_json_round_trip(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="Nice to meet you, Ada."), Reply(text="Your name is Ada."))
+    conv = client.conversation()
+    assert conv.send("My name is Ada.").text == "Nice to meet you, Ada."
+
+    state = json.loads(json.dumps(conv.to_dict()))
+    resumed = client.conversation(state=state)
+    assert "".join(resumed.stream("What is my name?")) == "Your name is Ada."
+
+    first, second = emulator.requests
+    reply_id = state["thread"]["parent"]
+    assert emulator.messages[reply_id]["role"] == "assistant"
+    assert emulator.messages[reply_id]["content"] == "Nice to meet you, Ada."
+    assert "parent" not in emulator.form(first)
+    assert emulator.form(second)["content"] == "What is my name?"  # only the new turn
+    assert emulator.form(second)["parent"] == reply_id
+    assert anonymous_id(second) == anonymous_id(first) == state["thread"]["anonymous_user_id"]
+    assert [m["role"] for m in resumed.messages] == ["user", "assistant", "user", "assistant"]
+    assert resumed.thread["parent"] != reply_id  # now the second reply
+
+
+def test_first_turn_folds_history_and_system_prompt(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    conv = client.conversation(
+        [
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Salut"},
+        ]
+    )
+    conv.send("How are you?")
+    conv.send("And now?")
+
+    assert (
+        form(emulator, 0)["content"]
+        == "System: Answer in French.\nUser: Hi\nAssistant: Salut\nUser: How are you?\nAssistant:"
+    )
+    assert form(emulator, 1)["content"] == "And now?"
+
+
+def test_one_off_streams_get_fresh_anonymous_ids(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="one"), Reply(text="two"))
+    client.complete("first")
+    client.complete("second")
+
+    ids = [anonymous_id(request) for request in emulator.requests]
+    assert ids[0] != ids[1]
+    assert all("parent" not in emulator.form(request) for request in emulator.requests)
+
+
+def test_follow_up_on_system_prompt_model_uses_the_nested_reply(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai", system_prompt_models={"OLMo-2-1124-13B-Instruct": "You are OLMo."})
+    emulator.default_reply = Reply(text="Hello there.")
+    with client_for(emulator) as client:
+        conv = client.conversation(model="olmo-2-13b")
+        conv.send("My name is Ada.")
+        conv.send("What is my name?")
+
+    system = [m for m in emulator.messages.values() if m["role"] == "system"]
+    assert len(system) == 1 and system[0]["content"] == "You are OLMo."
+    first_user = next(m for m in emulator.messages.values() if m["parent"] == system[0]["id"])
+    first_reply = next(m for m in emulator.messages.values() if m["parent"] == first_user["id"])
+    assert first_reply["role"] == "assistant"
+    assert emulator.form(emulator.requests[1])["parent"] == first_reply["id"]
+    second_user = next(m for m in emulator.messages.values() if m["parent"] == first_reply["id"])
+    assert second_user["root"] == system[0]["id"]  # the same thread, not a new one
+
+
+def test_foreign_anonymous_id_is_refused(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    conv = client.conversation()
+    conv.send("Hi")
+    state = conv.to_dict()
+    state["thread"]["anonymous_user_id"] = str(uuid.uuid4())
+    hijacked = client.conversation(state=state)
+
+    with pytest.raises(AuthenticationError) as caught:
+        hijacked.send("Let me in")
+
+    assert caught.value.status_code == 403
+    assert "permission" in caught.value.body_excerpt
+    assert len(hijacked.messages) == 2  # the failed turn left the conversation as it was
+
+
+# --- how a stream ends -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["stop", "length"])
+def test_final_message_gives_the_finish_reason(
+    client: AllenAI, emulator: AllenAIEmulator, reason: str
+) -> None:
+    emulator.enqueue(Reply(text="A reply that may be cut", finish_reason=reason))
+
+    conv = client.conversation()
+    stream = conv.stream("Go on")
+    text = "".join(stream)
+
+    assert text == "A reply that may be cut"
+    assert stream.finish_reason == reason
+    assert conv.messages[-1] == {"role": "assistant", "content": text}
+
+
+def test_null_finish_reason_is_reported_as_none(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="done", finish_reason=None))
+    completion = client.complete("Hi")
+    assert (completion.text, completion.finish_reason) == ("done", None)
+
+
+@pytest.mark.parametrize(
+    ("reason", "partial"),
+    [
+        ("aborted", "Partial answer"),
+        ("grpc inference failed", "Partial answer"),
+        ("unclosed stream", "Partial answer"),
+        ("model overloaded", ""),  # olmo-api gave up before the first token
+        ("finalization failure", "Partial answer"),
+    ],
+)
+def test_error_line_raises_provider_error(
+    client: AllenAI, emulator: AllenAIEmulator, reason: str, partial: str
+) -> None:
+    emulator.enqueue(Reply(deltas=["Partial ", "answer"], finish_reason=reason))
+    conv = client.conversation()
+    received: List[str] = []
+
+    with pytest.raises(ProviderError) as caught:
+        for text in conv.stream("Tell me a story"):
+            received.append(text)
+
+    assert caught.value.reason == reason
+    assert caught.value.partial_text == partial == "".join(received)
+    assert reason in str(caught.value)
+    assert conv.messages == [] and conv.thread == {}
+
+
+REPLY_ID = "msg_B2C3D4E5F6"
+
+
+def first_line(reply_id: str = REPLY_ID) -> bytes:
+    """A minimal first message: the user message with the empty reply below it."""
+    user = {"id": "msg_A1B2C3D4E5", "role": "user", "content": "Hi", "final": False}
+    user["children"] = [{"id": reply_id, "role": "assistant", "content": "", "final": False}]
+    return json.dumps(user).encode() + b"\n"
+
+
+def chunk_line(text: str, *, ensure_ascii: bool = True) -> bytes:
+    chunk = {"message": REPLY_ID, "content": text, "logprobs": []}
+    return json.dumps(chunk, ensure_ascii=ensure_ascii).encode() + b"\n"
+
+
+def final_line(text: str, finish_reason: str = "stop") -> bytes:
+    reply = {
+        "id": REPLY_ID,
+        "role": "assistant",
+        "content": text,
+        "final": True,
+        "finish_reason": finish_reason,
+    }
+    return (
+        json.dumps({"id": "msg_A1B2C3D4E5", "role": "user", "final": True, "children": [reply]}).encode()
+        + b"\n"
+    )
+
+
+def test_body_without_final_message_is_interrupted(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(raw=first_line() + chunk_line("Hel"), framing="close"))
+
+    with pytest.raises(StreamInterruptedError) as caught:
+        list(client.stream("Hi"))
+
+    assert caught.value.partial_text == "Hel"
+    assert "final" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json\n",
+        b'["a", "list"]\n',
+        b'{"id": "msg_A1B2C3D4E5", "role": "user", "children": []}\n',
+        first_line() + b'{"message": "msg_B2C3D4E5F6", "logprobs": []}\n',
+    ],
+    ids=["not-json", "not-object", "no-reply-in-tree", "chunk-without-content"],
+)
+def test_lines_outside_the_protocol_are_malformed(
+    client: AllenAI, emulator: AllenAIEmulator, body: bytes
+) -> None:
+    emulator.enqueue(Reply(raw=body))
+    with pytest.raises(MalformedStreamError):
+        list(client.stream("Hi"))
+
+
+# --- models and options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_every_alias_resolves_and_picks_its_host(
+    client: AllenAI, emulator: AllenAIEmulator, alias: str
+) -> None:
+    emulator.enqueue(Reply(text="ok"))
+
+    assert client.complete("Hi", model=alias).text == "ok"  # the emulator checks the host too
+
+    model, host = ALIASES[alias]
+    assert (form(emulator)["model"], form(emulator)["host"]) == (model, host)
+
+
+def test_model_table_matches_the_protocol() -> None:
+    assert AllenAI.default_model == "tulu3-405b"
+    assert set(AllenAI.models) == {model for model, _ in ALIASES.values()}
+    assert AllenAI.supports_system_message is False
+    assert "2025-11-03" in AllenAI.status and "captcha" in AllenAI.status.lower()
+
+
+def test_unknown_model_fails_before_any_request(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    with pytest.raises(ModelNotFoundError) as caught:
+        client.stream("Hi", model="gpt-4o")
+
+    assert "tulu3-405b" in caught.value.valid_models and "olmo-2-13b" in caught.value.valid_models
+    assert emulator.requests == []
+
+
+def test_options_are_sent_as_form_fields(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    client.complete("Hi", model="olmo-2-32b", temperature=0.25, top_p=0.9, max_tokens=128, private=False)
+
+    sent = form(emulator)
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["private"]) == (
+        "0.25",
+        "0.9",
+        "128",
+        "false",
+    )
+    assert sent["host"] == "modal"
+
+
+def test_unknown_option_fails_before_any_request(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    with pytest.raises(InvalidRequestError, match="stop"):
+        client.stream("Hi", stop=["\n"])
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"temperature": 1.5}, "less than or equal to 1"),
+        ({"temperature": 0.333}, "multiple of 0.01"),
+        ({"top_p": 0}, "greater than or equal to 0.01"),
+        ({"max_tokens": 4096}, "less than or equal to 2048"),
+    ],
+)
+def test_out_of_range_options_get_the_servers_400(
+    client: AllenAI, emulator: AllenAIEmulator, options: Dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(HTTPStatusError) as caught:
+        client.stream("Hi", **options)
+
+    assert caught.value.status_code == 400
+    assert expected in one_line(caught.value)
+    assert "retired" not in str(caught.value) and "captcha" not in str(caught.value).lower()
+
+
+# --- the retired live service -------------------------------------------------------------------
+
+
+def test_retired_endpoint_says_so(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai", retired=True)
+    with client_for(emulator) as client, pytest.raises(NotFoundError) as caught:
+        client.stream("Hi")
+
+    message = one_line(caught.value)
+    assert "no longer exists" in message and "2025-11-03" in message
+    assert caught.value.status_code == 404
+
+
+def test_captcha_demand_says_so(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai", require_captcha=True)
+    with client_for(emulator) as client, pytest.raises(HTTPStatusError) as caught:
+        client.stream("Hi")
+
+    message = one_line(caught.value)
+    assert "reCAPTCHA" in message and "2025-04-14" in message
+    assert "Failed to evaluate captcha" in caught.value.body_excerpt
+
+
+def test_challenge_page_says_so(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    page = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body class='cf-spinner-please-wait'></body></html>"
+    emulator.enqueue(Reply(status=403, body=page, headers={"Content-Type": "text/html; charset=UTF-8"}))
+
+    with pytest.raises(AuthenticationError) as caught:
+        client.stream("Hi")
+
+    message = one_line(caught.value)
+    assert "HTML page" in message and "bot challenge" in message
+    assert "Just a moment" not in message
+
+
+# --- the emulator refuses what olmo-api refused -----------------------------------------------
+
+
+def post(emulator: AllenAIEmulator, fields: Dict[str, str], anonymous: str = "someone") -> requests.Response:
+    headers = {"X-Anonymous-User-ID": anonymous} if anonymous else {}
+    parts = {name: (None, value) for name, value in fields.items()}
+    return requests.post(emulator.url + STREAM_PATH, files=parts, headers=headers, timeout=5)
+
+
+VALID = {"content": "Привет", "model": "tulu3-405b", "host": "inferd"}
+
+
+def test_emulator_escapes_non_ascii_and_streams_jsonl(emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="Да 世界"))
+    response = post(emulator, VALID)
+
+    assert response.headers["Content-Type"] == "application/jsonl"
+    assert response.content.isascii() and b"\\u0414\\u0430" in response.content
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    user, final = lines[0], lines[-1]
+    assert user["id"].startswith("msg_") and len(user["id"]) == 14
+    assert user["content"] == "Привет" and user["final"] is False and user["private"] is True
+    assert user["children"][0]["role"] == "assistant" and user["children"][0]["content"] == ""
+    assert [line["content"] for line in lines[1:-1]] == ["Да ", "世界"]
+    assert final["final"] is True and final["children"][0]["content"] == "Да 世界"
+    assert final["children"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    ("fields", "anonymous", "status", "expected"),
+    [
+        (VALID, "", 401, "could not verify"),
+        ({**VALID, "content": ""}, "someone", 400, "at least 1 character"),
+        ({"model": "tulu3-405b", "host": "inferd"}, "someone", 400, "Field required"),
+        ({**VALID, "host": "modal"}, "someone", 400, "model tulu3-405b is not available on modal"),
+        ({**VALID, "model": "gpt-4o"}, "someone", 400, "model gpt-4o is not available on inferd"),
+        ({**VALID, "temperature": "2"}, "someone", 400, "less than or equal to 1"),
+        ({**VALID, "parent": "msg_Z9Z9Z9Z9Z9"}, "someone", 400, "Parent message msg_Z9Z9Z9Z9Z9 not found"),
+    ],
+)
+def test_emulator_refusals(
+    emulator: AllenAIEmulator, fields: Dict[str, str], anonymous: str, status: int, expected: str
+) -> None:
+    response = post(emulator, fields, anonymous)
+
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == status and expected in error["message"]
+
+
+def test_emulator_refuses_a_user_message_as_parent(emulator: AllenAIEmulator) -> None:
+    first = post(emulator, VALID)
+    user_id = json.loads(first.text.splitlines()[0])["id"]
+
+    response = post(emulator, {**VALID, "parent": user_id})
+
+    assert response.status_code == 400
+    assert "Parent and child must have different roles" in response.json()["error"]["message"]
+
+
+# --- the request as built, without a server ----------------------------------------------------
+
+
+@responses.activate
+def test_request_shape_with_responses() -> None:
+    body = first_line() + chunk_line("Hi") + final_line("Hi")
+    responses.add(
+        responses.POST,
+        "https://olmo-api.allen.ai/v4/message/stream",
+        body=body,
+        content_type="application/jsonl",
+    )
+
+    with llmclients.AllenAI(max_retries=0) as client:
+        assert client.complete("Привет").text == "Hi"
+
+    sent = responses.calls[0].request
+    assert sent.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert isinstance(sent.body, bytes)
+    assert 'name="content"\r\n\r\nПривет\r\n' in sent.body.decode("utf-8")
+    assert b"filename" not in sent.body
+
+
+# --- prompt helpers ------------------------------------------------------------------------------
+
+
+def test_format_prompt_follows_gpt4free() -> None:
+    assert format_prompt([{"role": "system", "content": "  only  "}]) == "  only  "
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "   "},
+        {"role": "user", "content": "Again"},
+    ]
+    assert format_prompt(history) == "System: Be brief.\nUser: Hi\nUser: Again\nAssistant:"
+    assert format_prompt(history, do_continue=True, include_system=False) == "User: Hi\nUser: Again"
+    assert format_prompt(history[1:2], add_special_tokens=True) == "User: Hi\nAssistant:"
+    assert format_prompt([]) == ""
+
+
+def test_last_user_message_takes_the_trailing_user_run() -> None:
+    history = [
+        {"role": "user", "content": "old"},
+        {"role": "assistant", "content": "reply"},
+        {"role": "user", "content": " first \n"},
+        {"role": "user", "content": ""},
+        {"role": "user", "content": "second"},
+    ]
+    copy = [dict(m) for m in history]
+    assert last_user_message(history) == "first\nsecond"
+    assert history == copy
+    assert last_user_message(history[:2]) == ""
