@@ -54,8 +54,8 @@ def _serve_bulk(port_pipe, count: int) -> None:
     port_pipe.send(listener.getsockname()[1])
     while True:
         conn, _ = listener.accept()
-        with conn:
-            reader = conn.makefile("rb")
+        # Both must be closed for the FIN to go out: the reader holds the socket too.
+        with conn, conn.makefile("rb") as reader:
             request_line = reader.readline()
             length = 0
             while True:

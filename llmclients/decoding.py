@@ -20,8 +20,9 @@ of buffering without bound.
 from __future__ import annotations
 
 import codecs
+import json
 import re
-from typing import Callable, Iterable, Iterator, List
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from sseclient import SSEClient
 
@@ -36,6 +37,24 @@ Decoder = Callable[[Iterable[bytes]], Iterator[str]]
 # keeps a CRLF from being read as CR + LF.
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 _LINE_END = re.compile(rb"\r\n|\r(?!\n)|\n")
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def load_json(data: str) -> Any:
+    """``json.loads`` for one event's data, minus the layers that cost per event.
+
+    Anything but a lone JSON document (leading space, trailing text) takes
+    ``json.loads``, which accepts or rejects it exactly as it always does.
+    """
+    try:
+        value, end = _raw_decode(data)
+        if end == len(data):
+            return value
+    except ValueError:
+        pass
+    return json.loads(data)
 
 
 def _utf8(data: bytes, what: str) -> str:
@@ -70,23 +89,52 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
     buf = b""
     for chunk in chunks:
         buf = buf + chunk if buf else chunk
-        blocks = _split(buf, _EVENT_END, b"\n\n")
-        buf = blocks.pop()
+        if b"\r" in buf:
+            raw_blocks = _EVENT_END.split(buf)
+            buf = raw_blocks.pop()
+            blocks, bad = _decode_each(raw_blocks)
+        else:
+            # LF only, the common case: decode every complete event in one call.
+            end = buf.rfind(b"\n\n")
+            complete, buf = (buf[:end], buf[end + 2 :]) if end >= 0 else (b"", buf)
+            blocks, bad = _decode_all(complete)
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an SSE event")
         for block in blocks:
-            if block[:6] == b"data: " and b"\n" not in block and b"\r" not in block:
-                data = _utf8(block[6:], "an SSE event")
+            if block[:6] == "data: " and "\n" not in block and "\r" not in block:
+                data = block[6:]
             else:
-                parsed = _parse_event(block)
+                parsed = _parse_event(block.encode())
                 if parsed is None:
                     continue
                 data = parsed
             yield data
             if data == "[DONE]":
                 return
+        if bad is not None:
+            raise bad
     if _parse_event(buf) == "[DONE]":  # a last event without its blank line
         yield "[DONE]"
+
+
+def _decode_all(complete: bytes) -> Tuple[List[str], Optional[DecodingError]]:
+    if not complete:
+        return [], None
+    try:
+        return complete.decode("utf-8").split("\n\n"), None
+    except UnicodeDecodeError:
+        return _decode_each(complete.split(b"\n\n"))
+
+
+def _decode_each(blocks: List[bytes]) -> Tuple[List[str], Optional[DecodingError]]:
+    """The events up to the first that is not UTF-8, and the error for that one."""
+    decoded: List[str] = []
+    for block in blocks:
+        try:
+            decoded.append(_utf8(block, "an SSE event"))
+        except DecodingError as exc:
+            return decoded, exc
+    return decoded, None
 
 
 def _parse_event(block: bytes) -> str | None:

@@ -382,6 +382,13 @@ class Body:
             logger.debug("could not keep the connection for reuse", exc_info=True)
 
 
+def _chunk_size(line: bytes) -> int:
+    try:
+        return int(line.split(b";", 1)[0], 16)
+    except ValueError:
+        raise errors.MalformedStreamError(f"invalid chunk-size line {bytes(line[:40])!r}") from None
+
+
 def _can_dechunk(raw: Any) -> bool:
     original = getattr(raw, "_fp", None)
     return (
@@ -437,7 +444,7 @@ class _Dechunker:
         pieces: List[bytes] = []
         pos, end = 0, len(buf)
         while pos < end:
-            if self._left:
+            if self._left:  # the rest of a chunk that an earlier read began
                 take = min(self._left, end - pos)
                 pieces.append(buf[pos : pos + take])
                 pos += take
@@ -457,16 +464,16 @@ class _Dechunker:
                 if end - pos > 1024:
                     raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
                 break
-            try:
-                self._left = int(buf[pos:eol].split(b";", 1)[0], 16)
-            except ValueError:
-                raise errors.MalformedStreamError(
-                    f"invalid chunk-size line {bytes(buf[pos:eol][:40])!r}"
-                ) from None
-            pos = eol + 2
-            if self._left == 0:
-                self._finished = True
+            size = _chunk_size(buf[pos:eol])
+            start, stop = eol + 2, eol + 2 + size
+            if size == 0:
+                pos, self._finished = start, True
                 break
+            if buf[stop : stop + 2] == b"\r\n":  # the common case: the whole chunk is here
+                pieces.append(buf[start:stop])
+                pos = stop + 2
+            else:
+                pos, self._left = start, size
         self._buf = buf[pos:]
         out = b"".join(pieces)
         if self._decompressor is not None:

@@ -15,9 +15,9 @@ Protocol:
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional
 
+from ..decoding import load_json
 from ..errors import ProviderError, StreamInterruptedError
 from ..provider import Provider
 from ..stream import StreamState
@@ -68,21 +68,24 @@ class OpenAICompatible(Provider):
         if data == "[DONE]":
             state.done = True
             return None
-        chunk = json.loads(data)
-        if chunk.get("error"):
+        chunk = load_json(data)
+        if "error" in chunk:
             raise _stream_error(chunk["error"])
-        if chunk.get("model"):
-            state.model = chunk["model"]
-        if chunk.get("usage"):
-            state.usage = Usage.from_dict(chunk["usage"])
+        model = chunk.get("model")
+        if model:
+            state.model = model
+        usage = chunk.get("usage")
+        if usage:
+            state.usage = Usage.from_dict(usage)
         choices = chunk.get("choices")
         if not choices:
             return None
         choice = choices[0]
-        if choice.get("finish_reason"):
-            state.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta") or {}
-        content = delta.get("content")
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            state.finish_reason = finish_reason
+        delta = choice.get("delta")
+        content = delta.get("content") if delta else None
         return content if isinstance(content, str) else None
 
     def finish(self, state: StreamState) -> None:
