@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import subprocess
@@ -267,6 +268,10 @@ def import_cost(repeats: int) -> Dict[str, float]:
         subprocess.run([sys.executable, "-c", code], check=True)
         return time.perf_counter() - started
 
+    # pip compiles an installed package's bytecode; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE would otherwise recompile llmclients at every start.
+    package = os.path.dirname(llmclients.__file__)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
     samples: Dict[str, List[float]] = {"pass": [], "import requests": [], "import llmclients": []}
     for _ in range(repeats):
         for code in samples:

@@ -24,8 +24,6 @@ import json
 import re
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
-from sseclient import SSEClient
-
 from .errors import DecodingError, OversizedEventError
 
 #: The default limit for one line or event: far above any real delta.
@@ -139,6 +137,8 @@ def _decode_each(blocks: List[bytes]) -> Tuple[List[str], Optional[DecodingError
 
 def _parse_event(block: bytes) -> str | None:
     """The ``data`` of one event block, as sseclient-py parses it; None if it has none."""
+    from sseclient import SSEClient  # only the rare multi-line events need it
+
     try:
         for event in SSEClient(iter([block + b"\n\n"])).events():
             return str(event.data)

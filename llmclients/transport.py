@@ -27,7 +27,6 @@ import select
 import socket
 import time
 import zlib
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,18 +50,35 @@ EXCERPT_LENGTH = 300
 USER_AGENT = "llmclients (python-requests)"
 
 
-@dataclass
 class Request:
-    """One HTTP request as a provider describes it; the transport sends it."""
+    """One HTTP request as a provider describes it; the transport sends it.
 
-    method: str
-    url: str
-    headers: Dict[str, str] = field(default_factory=dict)
-    json: Any = None
-    data: Any = None
-    files: Any = None
-    #: The response body's framing when it differs from the provider's usual one.
-    framing: Optional[str] = None
+    ``framing`` names the response body's framing when it differs from the
+    provider's usual one.
+    """
+
+    __slots__ = ("data", "files", "framing", "headers", "json", "method", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Optional[Dict[str, str]] = None,
+        json: Any = None,
+        data: Any = None,
+        files: Any = None,
+        framing: Optional[str] = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers if headers is not None else {}
+        self.json = json
+        self.data = data
+        self.files = files
+        self.framing = framing
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {redact_url(self.url)}>"
 
 
 def redact_url(url: str) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from .errors import InvalidMessagesError
 
@@ -53,8 +52,7 @@ def normalize_messages(messages: Messages) -> List[Message]:
     return result
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """Token counts, when the service reports them."""
 
     prompt_tokens: Optional[int] = None
@@ -70,15 +68,35 @@ class Usage:
         return cls(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"))
 
 
-@dataclass(frozen=True)
 class Completion:
     """A whole reply. ``str(completion)`` is its text."""
 
-    text: str
-    finish_reason: Optional[str]
-    usage: Optional[Usage]
-    model: Optional[str]
-    provider: str
+    __slots__ = ("finish_reason", "model", "provider", "text", "usage")
+
+    def __init__(
+        self,
+        text: str,
+        finish_reason: Optional[str],
+        usage: Optional[Usage],
+        model: Optional[str],
+        provider: str,
+    ) -> None:
+        self.text = text
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.model = model
+        self.provider = provider
 
     def __str__(self) -> str:
         return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Completion):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Completion({fields})"
