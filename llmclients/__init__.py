@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .config import Retry, Timeout
 from .errors import (
     AuthenticationError,
+    BlockedError,
     ConnectError,
     ConnectTimeout,
     DecodingError,
+    FallbackError,
     HTTPStatusError,
+    IdleTimeout,
     InvalidMessagesError,
     InvalidRequestError,
     LLMClientError,
@@ -36,8 +40,10 @@ from .errors import (
     ServerError,
     StreamError,
     StreamInterruptedError,
+    TotalTimeout,
     TransportError,
 )
+from .fallback import Fallback
 from .provider import Provider
 from .providers import get_client, get_provider_class, provider_names
 from .stream import Stream
@@ -58,11 +64,15 @@ __all__ = [
     "Aura",
     "AuthenticationError",
     "AutonomousAI",
+    "BlockedError",
     "Completion",
     "ConnectError",
     "ConnectTimeout",
     "DecodingError",
+    "Fallback",
+    "FallbackError",
     "HTTPStatusError",
+    "IdleTimeout",
     "InvalidMessagesError",
     "InvalidRequestError",
     "LLMClientError",
@@ -79,10 +89,13 @@ __all__ = [
     "RateLimitError",
     "ReadTimeout",
     "RequestTimeoutError",
+    "Retry",
     "ServerError",
     "Stream",
     "StreamError",
     "StreamInterruptedError",
+    "Timeout",
+    "TotalTimeout",
     "TransportError",
     "Usage",
     "get_client",

@@ -11,8 +11,11 @@
     │   │   └── ProxyError              the proxy refused or failed
     │   └── RequestTimeoutError         a time limit ran out (also builtins.TimeoutError)
     │       ├── ConnectTimeout          connecting took longer than `connect`
-    │       └── ReadTimeout             no byte arrived for `read` seconds
+    │       ├── ReadTimeout             no byte arrived for `read` seconds
+    │       ├── IdleTimeout             no text delta for `idle` seconds (pings don't count)
+    │       └── TotalTimeout            the whole call, retries included, exceeded `total`
     ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt
+    │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way
     │   ├── AuthenticationError         401 and 403
     │   ├── NotFoundError               404
     │   ├── RateLimitError              429; .retry_after in seconds, or None
@@ -23,6 +26,10 @@
         │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
         │   └── OversizedEventError     one line or event larger than the decoder's limit
         └── ProviderError               the service reported an error inside the stream; .reason
+    FallbackError                       every client of a Fallback failed; .errors
+
+Retries (see :class:`llmclients.Retry`) happen only before the first text
+delta; an error after it is raised with ``partial_text`` and never retried.
 
 Every error raised while a stream is iterated carries ``partial_text``: the text
 already yielded to the caller, so that nothing received is lost.
@@ -35,7 +42,7 @@ pages are never echoed.
 from __future__ import annotations
 
 import builtins
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 
 class LLMClientError(Exception):
@@ -97,6 +104,14 @@ class ReadTimeout(RequestTimeoutError):
     """No byte arrived within the read timeout."""
 
 
+class IdleTimeout(RequestTimeoutError):
+    """No text delta arrived within the idle timeout, whatever else did."""
+
+
+class TotalTimeout(RequestTimeoutError):
+    """The call as a whole ran past its total timeout."""
+
+
 class HTTPStatusError(LLMClientError):
     """The service answered with an error status."""
 
@@ -111,6 +126,10 @@ class HTTPStatusError(LLMClientError):
         super().__init__(message, partial_text=partial_text)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+
+
+class BlockedError(HTTPStatusError):
+    """A bot check (a Cloudflare challenge page, say) answered instead of the service."""
 
 
 class AuthenticationError(HTTPStatusError):
@@ -158,3 +177,12 @@ class ProviderError(StreamError):
     def __init__(self, message: str, *, reason: Optional[str] = None, partial_text: str = "") -> None:
         super().__init__(message, partial_text=partial_text)
         self.reason = reason
+
+
+class FallbackError(LLMClientError):
+    """Every client of a :class:`~llmclients.Fallback` failed before its first delta."""
+
+    def __init__(self, failures: Sequence[Tuple[str, LLMClientError]]) -> None:
+        self.errors = list(failures)
+        lines = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.errors)
+        super().__init__(f"all {len(self.errors)} clients failed — {lines}")

@@ -14,6 +14,7 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
+import copy
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -31,13 +32,13 @@ from typing import (
 import requests
 
 from . import decoding, errors
-from .stream import OnComplete, Stream, StreamState
+from .config import Retry, TimeoutLike
+from .stream import Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     Body,
     Request,
-    TimeoutArg,
     Transport,
     redact_url,
 )
@@ -69,13 +70,17 @@ class Provider:
     ``model``
         the model used when a call names none;
     ``timeout``
-        seconds, or a ``(connect, read)`` pair; ``read`` bounds the wait for each byte;
+        a :class:`~llmclients.Timeout` (``connect``, ``read``, ``idle``,
+        ``total``), seconds, or a ``(connect, read)`` pair;
+    ``retry``
+        a :class:`~llmclients.Retry`; by default ``Retry(total=max_retries)``;
     ``proxy``
         a proxy URL for every request (``HTTP(S)_PROXY`` are honoured without it);
     ``headers``
         extra HTTP headers for every request;
     ``max_retries``
-        retries of connection failures, 429 and 502/503/504 before the first byte;
+        retries of connection failures, 429, 502/503/504 and resets before the
+        first delta (a shorthand for ``retry``);
     ``session``
         a ``requests.Session`` to reuse (the client then does not close it);
     ``verify``
@@ -109,7 +114,8 @@ class Provider:
         base_url: Optional[str] = None,
         api_key: Optional[str] = None,
         model: Optional[str] = None,
-        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        retry: Optional[Retry] = None,
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -124,6 +130,7 @@ class Provider:
         self.model = self.resolve_model(model) if model else None
         self._transport = Transport(
             timeout=timeout,
+            retry=retry,
             proxy=proxy,
             headers=headers,
             max_retries=max_retries,
@@ -182,27 +189,39 @@ class Provider:
         """:meth:`stream` for callers that hold a conversation's ``thread``."""
         self._check_options(options)
         resolved = self.resolve_model(model)
-        thread = {} if thread is None else thread
         given = {key: value for key, value in options.items() if value is not None}
-        request = self.build_request(messages, resolved, given, thread)
-        try:
-            response = self._transport.open(request)
-        except errors.HTTPStatusError as exc:
-            explained = self.explain_status_error(exc)
-            if explained is exc:
-                raise
-            raise explained from exc
-        decode = _DECODERS[request.framing or self.framing]
-        body = Body(response, self._transport.read_timeout)
+        pristine = {} if thread is None else thread  # each attempt starts from its own copy
+        call = self._transport.new_call()
+        requests_sent: List[Request] = []
+
+        def exchange(thread: Dict[str, Any]) -> Exchange:
+            request = self.build_request(messages, resolved, given, thread)
+            requests_sent.append(request)
+            try:
+                response = self._transport.open(request, call)
+            except errors.HTTPStatusError as exc:
+                explained = self.explain_status_error(exc)
+                if explained is exc:
+                    raise
+                raise explained from exc
+            call.deadline.on_delta()  # the idle clock starts with the response
+            body = Body(response, call.deadline)
+            events = _DECODERS[request.framing or self.framing](iter(body))
+            return Exchange(response, events, body.release, thread)
+
+        def reopen(failure: errors.LLMClientError) -> Exchange:
+            self._transport.wait_to_retry(requests_sent[-1], call, failure)
+            return exchange(copy.deepcopy(pristine))
+
+        first = exchange(copy.deepcopy(pristine))
         return Stream(
-            response=response,
-            events=decode(iter(body)),
-            release=body.release,
+            exchange=first,
+            reopen=reopen,
             parse_event=self.parse_event,
             finish=self.finish,
             provider=self.name,
             model=resolved,
-            thread=thread,
+            on_delta=call.deadline.on_delta if call.deadline.timeout.idle is not None else None,
             on_complete=on_complete,
         )
 

@@ -32,6 +32,27 @@ Finish = Callable[[StreamState], None]
 OnComplete = Callable[[str, StreamState], None]
 
 
+class Exchange:
+    """One HTTP exchange of a call: the response, its decoded events, how to
+    hand its connection back once the protocol has ended, and the thread state
+    the request was built from."""
+
+    __slots__ = ("events", "release", "response", "thread")
+
+    def __init__(
+        self, response: Any, events: Iterator[str], release: Callable[[], None], thread: Dict[str, Any]
+    ) -> None:
+        self.response = response
+        self.events = events
+        self.release = release
+        self.thread = thread
+
+
+#: Opens the call's exchange again after a failure before the first delta; raises
+#: the failure when the call's retry policy allows no new attempt.
+Reopen = Callable[[errors.LLMClientError], Exchange]
+
+
 class Stream:
     """An iterator of ``str`` deltas, each yielded as soon as its bytes arrive.
 
@@ -41,31 +62,44 @@ class Stream:
     :attr:`finish_reason`, :attr:`usage` and :attr:`model` describe the reply.
 
     Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
-    whose ``partial_text`` holds the text already yielded.
+    whose ``partial_text`` holds the text already yielded. A connection that
+    breaks before the first delta is opened again as the client's retry policy
+    allows; after the first delta, never.
     """
 
     def __init__(
         self,
         *,
-        response: Any,
-        events: Iterator[str],
-        release: Callable[[], None],
+        exchange: Exchange,
+        reopen: Reopen,
         parse_event: ParseEvent,
         finish: Finish,
         provider: str,
         model: Optional[str],
-        thread: Optional[Dict[str, Any]] = None,
+        on_delta: Optional[Callable[[], None]] = None,
         on_complete: Optional[OnComplete] = None,
     ) -> None:
         self.provider = provider
-        self.state = StreamState(model, thread)
+        self.state = StreamState(model, exchange.thread)
         self._parts: List[str] = []
-        self._response = response
+        self._current = [exchange]
         # The generator must not refer back to the stream: a cycle would keep a
         # dropped stream, and so its connection, alive until the next GC pass.
         self._iterator = _deltas(
-            response, events, release, parse_event, finish, self.state, self._parts, provider, on_complete
+            self._current,
+            reopen,
+            parse_event,
+            finish,
+            self.state,
+            self._parts,
+            provider,
+            on_delta,
+            on_complete,
         )
+
+    @property
+    def _response(self) -> Any:
+        return self._current[0].response
 
     def __iter__(self) -> Stream:
         # The stream itself, not its generator: a `for` loop then keeps the
@@ -89,9 +123,9 @@ class Stream:
         iterator = getattr(self, "_iterator", None)
         if iterator is not None:
             iterator.close()  # runs the generator's cleanup if it had started
-        response = getattr(self, "_response", None)
-        if response is not None:
-            response.close()
+        current = getattr(self, "_current", None)
+        if current:
+            current[0].response.close()
 
     @property
     def text(self) -> str:
@@ -133,42 +167,64 @@ class Stream:
 
 
 def _deltas(
-    response: Any,
-    events: Iterator[str],
-    release: Callable[[], None],
+    current: List[Exchange],
+    reopen: Reopen,
     parse_event: ParseEvent,
     finish: Finish,
     state: StreamState,
     parts: List[str],
     provider: str,
+    on_delta: Optional[Callable[[], None]],
     on_complete: Optional[OnComplete],
 ) -> Iterator[str]:
     try:
-        for data in events:
+        while True:
             try:
-                text = parse_event(data, state)
-            except errors.LLMClientError:
-                raise
-            except (ValueError, LookupError, TypeError, AttributeError) as exc:
-                raise errors.MalformedStreamError(
-                    f"{provider} sent an event that does not follow its protocol "
-                    f"({type(exc).__name__}: {exc}): {_excerpt(data)}"
-                ) from exc
-            if text:
-                parts.append(text)
-                yield text
-            if state.done:
+                yield from _read(current[0].events, parse_event, state, parts, provider, on_delta)
                 break
+            except errors.StreamInterruptedError as exc:
+                if parts:
+                    raise  # text was shown: a retry would show it twice
+                current[0].response.close()
+                current[0] = reopen(exc)
+                state.__init__(state.model, current[0].thread)  # type: ignore[misc]
         finish(state)
         state.done = True
-        release()
+        current[0].release()
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:
         exc.partial_text = "".join(parts)
         raise
     finally:
-        response.close()
+        current[0].response.close()
+
+
+def _read(
+    events: Iterator[str],
+    parse_event: ParseEvent,
+    state: StreamState,
+    parts: List[str],
+    provider: str,
+    on_delta: Optional[Callable[[], None]],
+) -> Iterator[str]:
+    for data in events:
+        try:
+            text = parse_event(data, state)
+        except errors.LLMClientError:
+            raise
+        except (ValueError, LookupError, TypeError, AttributeError) as exc:
+            raise errors.MalformedStreamError(
+                f"{provider} sent an event that does not follow its protocol "
+                f"({type(exc).__name__}: {exc}): {_excerpt(data)}"
+            ) from exc
+        if text:
+            if on_delta is not None:
+                on_delta()
+            parts.append(text)
+            yield text
+        if state.done:
+            return
 
 
 def _excerpt(data: str, limit: int = 120) -> str:

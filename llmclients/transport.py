@@ -22,29 +22,27 @@ import email.utils
 import http.client
 import json
 import logging
-import random
+import os
 import select
 import socket
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
 
 from . import errors
+from .config import Deadline, Retry, Timeout, TimeoutLike
 
 logger = logging.getLogger("llmclients")
 
-TimeoutArg = Union[None, float, Tuple[float, float]]
-
-DEFAULT_TIMEOUT = (10.0, 120.0)
+DEFAULT_TIMEOUT = Timeout()
 DEFAULT_MAX_RETRIES = 2
 READ_SIZE = 65536
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-#: Never sleep longer than this for one ``Retry-After``; past it the error is raised.
-MAX_RETRY_AFTER = 60.0
+#: Never wait longer than this before one retry; past it the error is raised.
+MAX_RETRY_WAIT = 60.0
 ERROR_BODY_LIMIT = 65536
 EXCERPT_LENGTH = 300
 USER_AGENT = "llmclients (python-requests)"
@@ -92,12 +90,46 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _split_timeout(timeout: TimeoutArg) -> Tuple[Optional[float], Optional[float]]:
-    if timeout is None:
-        return None, None
-    if isinstance(timeout, tuple):
-        return timeout
-    return float(timeout), float(timeout)
+class Call:
+    """One call's time limits and retry allowance, shared by its attempts."""
+
+    def __init__(self, timeout: Timeout, retry: Retry) -> None:
+        self.deadline = Deadline(timeout)
+        self.retry = retry
+        self.waited = 0.0
+
+    def retry_delay(self, request: Request, exc: errors.LLMClientError) -> Optional[float]:
+        """Seconds to wait before trying ``request`` again after ``exc``, or
+        None if it must not be retried (not retryable, retries used up, or the
+        wait would break the budget or the deadline)."""
+        if isinstance(exc, errors.HTTPStatusError):
+            if exc.status_code not in (self.retry.status_forcelist or ()):
+                return None
+            failure: Dict[str, Any] = {"response": urllib3.HTTPResponse(status=exc.status_code)}
+        elif isinstance(exc, (errors.ConnectError, errors.ConnectTimeout)):
+            failure = {"error": urllib3.exceptions.ConnectTimeoutError(str(exc))}
+        elif isinstance(exc, errors.StreamInterruptedError):
+            failure = {"error": urllib3.exceptions.ProtocolError(str(exc))}
+        else:
+            return None
+        try:
+            self.retry = self.retry.increment(request.method, redact_url(request.url), **failure)
+        except urllib3.exceptions.MaxRetryError:
+            return None
+        except (urllib3.exceptions.HTTPError, OSError):  # a kind of failure this Retry does not retry
+            return None
+        delay = self.retry.get_backoff_time()
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and self.retry.respect_retry_after_header:
+            delay = max(delay, retry_after)
+        budget = self.retry.budget
+        if delay > MAX_RETRY_WAIT or (budget is not None and self.waited + delay > budget):
+            return None
+        left = self.deadline.remaining()
+        if left is not None and delay >= left:
+            return None
+        self.waited += delay
+        return delay
 
 
 class Transport:
@@ -106,7 +138,8 @@ class Transport:
     def __init__(
         self,
         *,
-        timeout: TimeoutArg = DEFAULT_TIMEOUT,
+        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        retry: Optional[Retry] = None,
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -115,15 +148,14 @@ class Transport:
         secrets: Tuple[str, ...] = (),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if max_retries < 0:
-            raise errors.InvalidRequestError("max_retries must be 0 or more")
-        self.connect_timeout, self.read_timeout = _split_timeout(timeout)
+        self.timeout = Timeout.coerce(timeout)
+        self.retry = Retry.coerce(retry, max_retries)
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
         self.headers = dict(headers or {})
-        self.max_retries = max_retries
         self.verify = verify
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        self._pid = os.getpid()
         self._secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
 
@@ -131,48 +163,41 @@ class Transport:
         if self._owns_session:
             self.session.close()
 
-    def open(self, request: Request) -> requests.Response:
+    def new_call(self) -> Call:
+        return Call(self.timeout, self.retry)
+
+    def open(self, request: Request, call: Call) -> requests.Response:
         """Send ``request`` and return the response with its body unread.
 
-        Connection failures, 429 and 502/503/504 are retried up to ``max_retries``
-        times with exponential backoff (``Retry-After`` honoured); any other
-        failure raises its typed error at once.
+        Connection failures, 429 and 502/503/504 are retried as ``call.retry``
+        allows; any other failure raises its typed error at once.
         """
-        attempt = 0
         while True:
             try:
-                return self._send_once(request)
+                return self._send_once(request, call.deadline)
             except (errors.ConnectError, errors.ConnectTimeout, errors.HTTPStatusError) as exc:
-                delay = self._retry_delay(exc, attempt)
-                if delay is None:
-                    raise
-                attempt += 1
-                logger.info(
-                    "retrying %s %s after %s (retry %d of %d) in %.2fs",
-                    request.method,
-                    redact_url(request.url),
-                    _describe(exc),
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
+                self.wait_to_retry(request, call, exc)
 
-    def _retry_delay(self, exc: errors.LLMClientError, attempt: int) -> Optional[float]:
-        if attempt >= self.max_retries:
-            return None
-        if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in RETRY_STATUSES:
-            return None
-        backoff = min(8.0, 0.5 * 2.0**attempt) * random.uniform(0.5, 1.0)
-        retry_after: Optional[float] = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            if retry_after > MAX_RETRY_AFTER:
-                return None
-            return max(retry_after, backoff)
-        return backoff
+    def wait_to_retry(self, request: Request, call: Call, exc: errors.LLMClientError) -> None:
+        """Sleep before the next attempt, or re-raise ``exc`` if there is none."""
+        delay = call.retry_delay(request, exc)
+        if delay is None:
+            raise exc
+        history = len(call.retry.history)
+        logger.info(
+            "retrying %s %s after %s (retry %d) in %.2fs",
+            request.method,
+            redact_url(request.url),
+            _describe(exc),
+            history,
+            delay,
+        )
+        self._sleep(delay)
 
-    def _send_once(self, request: Request) -> requests.Response:
+    def _send_once(self, request: Request, deadline: Deadline) -> requests.Response:
         logger.debug("%s %s", request.method, redact_url(request.url))
+        self._forget_parent_connections()
+        deadline.check()
         try:
             response = self.session.request(
                 request.method,
@@ -182,12 +207,12 @@ class Transport:
                 data=request.data,
                 files=request.files,
                 stream=True,
-                timeout=(self.connect_timeout, self.read_timeout),
+                timeout=(deadline.connect_timeout(), deadline.read_timeout()),
                 proxies=self.proxies,
                 verify=self.verify,
             )
         except requests.exceptions.RequestException as exc:
-            raise self._transport_error(exc, request) from None
+            raise self._transport_error(exc, request, deadline) from None
         if response.status_code >= 400:
             try:
                 body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
@@ -198,16 +223,31 @@ class Transport:
             raise status_error(response, body, request, self._secrets)
         return response
 
+    def _forget_parent_connections(self) -> None:
+        """After ``os.fork()`` the child must not talk over the parent's sockets."""
+        if os.getpid() == self._pid:
+            return
+        self._pid = os.getpid()
+        for adapter in self.session.adapters.values():
+            manager = getattr(adapter, "poolmanager", None)
+            if manager is not None:
+                manager.clear()  # closes the child's copies only; the parent's stay open
+
     def _transport_error(
-        self, exc: requests.exceptions.RequestException, request: Request
+        self, exc: requests.exceptions.RequestException, request: Request, deadline: Deadline
     ) -> errors.TransportError:
         where = redact_url(request.url)
+        if isinstance(exc, requests.exceptions.Timeout):
+            try:
+                deadline.check()
+            except errors.TotalTimeout as total:
+                return total
         if isinstance(exc, requests.exceptions.ProxyError):
             return errors.ProxyError(f"the proxy failed for {where}: {_reason(exc)}")
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return errors.ConnectTimeout(f"connecting to {where} took longer than {self.connect_timeout}s")
+            return errors.ConnectTimeout(f"connecting to {where} took longer than {self.timeout.connect}s")
         if isinstance(exc, requests.exceptions.ReadTimeout):
-            return errors.ReadTimeout(f"{where} sent no response within {self.read_timeout}s")
+            return errors.ReadTimeout(f"{where} sent no response within {self.timeout.read}s")
         if isinstance(exc, requests.exceptions.SSLError):
             return errors.ConnectError(f"TLS failed for {where}: {_reason(exc)}")
         if isinstance(exc, requests.exceptions.ConnectionError):
@@ -249,18 +289,45 @@ def status_error(
 ) -> errors.HTTPStatusError:
     """The typed error for an error status, with a short excerpt of its body."""
     code = response.status_code
-    excerpt = body_excerpt(body, response.headers.get("Content-Type", ""))
+    blocked = is_bot_check(response.headers, body)
+    if blocked:
+        excerpt = "blocked by a bot check (a Cloudflare-style challenge page that only a browser passes)"
+    else:
+        excerpt = body_excerpt(body, response.headers.get("Content-Type", ""))
     for secret in secrets:
         excerpt = excerpt.replace(secret, "***")
     reason = response.reason or http.client.responses.get(code, "")
     message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
     if excerpt:
         message += f": {excerpt}"
-    cls = _STATUS_CLASSES.get(code) or (errors.ServerError if code >= 500 else errors.HTTPStatusError)
+    if blocked:
+        cls: Type[errors.HTTPStatusError] = errors.BlockedError
+    else:
+        cls = _STATUS_CLASSES.get(code) or (errors.ServerError if code >= 500 else errors.HTTPStatusError)
     error = cls(message, status_code=code, body_excerpt=excerpt)
     if isinstance(error, errors.RateLimitError):
         error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return error
+
+
+#: Text found only in bot-check pages (Cloudflare's, CloudFront's), lower-cased.
+_BOT_CHECK_MARKERS = (
+    b"<title>just a moment...</title>",
+    b"attention required! | cloudflare",
+    b"cf-please-wait",
+    b"cf-spinner-please-wait",
+    b"cf-chl-",
+    b"challenge-platform",
+    b"generated by cloudfront",
+)
+
+
+def is_bot_check(headers: Mapping[str, str], body: bytes) -> bool:
+    """True when the answer is a bot check rather than the service's own."""
+    if headers.get("cf-mitigated", "").strip().lower() == "challenge":
+        return True
+    start = body[:16384].lower()
+    return any(marker in start for marker in _BOT_CHECK_MARKERS)
 
 
 def body_excerpt(body: bytes, content_type: str = "") -> str:
@@ -352,18 +419,27 @@ class Body:
     body is already here.
     """
 
-    def __init__(self, response: requests.Response, read_timeout: Optional[float] = None) -> None:
+    def __init__(self, response: requests.Response, deadline: Deadline) -> None:
         self._raw = response.raw
-        self._read_timeout = read_timeout
+        self._deadline = deadline
         self._dechunker = _Dechunker(self._raw) if self._raw.chunked and _can_dechunk(self._raw) else None
 
     def __iter__(self) -> Iterator[bytes]:
+        deadline = self._deadline
         try:
-            yield from self._chunks()
+            if not deadline.enforced_while_reading:
+                yield from self._chunks()
+                return
+            # Idle and total limits: each read may wait only until the nearest
+            # deadline, and bytes that carry no text (pings) do not postpone it.
+            sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
+            for chunk in self._chunks(lambda: sock.settimeout(deadline.read_timeout()) if sock else None):
+                deadline.check()
+                yield chunk
         except errors.LLMClientError:
             raise
         except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
-            raise errors.ReadTimeout(f"no data arrived for {self._read_timeout}s") from None
+            raise deadline.read_timed_out() from None
         except (urllib3.exceptions.DecodeError, zlib.error) as exc:
             raise errors.DecodingError(f"the body's content-encoding could not be decoded: {exc}") from None
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
@@ -371,15 +447,17 @@ class Body:
                 f"the connection broke before the response ended ({_reason(exc)})"
             ) from None
 
-    def _chunks(self) -> Iterator[bytes]:
+    def _chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
         raw = self._raw
         if self._dechunker is not None:
-            yield from self._dechunker
+            yield from self._dechunker.chunks(before_read)
         elif raw.chunked:
             yield from raw.stream(None, decode_content=True)
         elif hasattr(type(raw), "read1"):
             read1 = raw.read1
             while True:
+                if before_read is not None:
+                    before_read()
                 data = read1(READ_SIZE, decode_content=True)
                 if not data:
                     return
@@ -431,8 +509,10 @@ class _Dechunker:
         self._crlf_due = False  # the CRLF after a chunk's data is not yet read
         self._finished = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
         while not self._finished:
+            if before_read is not None:
+                before_read()
             data = self._fp.read1(READ_SIZE)
             if not data:
                 raise errors.StreamInterruptedError(

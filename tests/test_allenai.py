@@ -487,11 +487,11 @@ def test_challenge_page_says_so(client: AllenAI, emulator: AllenAIEmulator) -> N
     page = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body class='cf-spinner-please-wait'></body></html>"
     emulator.enqueue(Reply(status=403, body=page, headers={"Content-Type": "text/html; charset=UTF-8"}))
 
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(llmclients.BlockedError) as caught:
         client.stream("Hi")
 
     message = one_line(caught.value)
-    assert "HTML page" in message and "bot challenge" in message
+    assert "bot check" in message and "retired on 2025-11-03" in message
     assert "Just a moment" not in message
 
 

@@ -213,11 +213,12 @@ def test_cloudflare_challenge_is_one_readable_line(emulator, client):
     emulator.enqueue(
         Reply(status=403, body=page, headers={"Content-Type": "text/html", "cf-mitigated": "challenge"})
     )
-    with pytest.raises(errors.AuthenticationError) as caught:
+    with pytest.raises(errors.BlockedError) as caught:
         client.complete("Hi")
     message = str(caught.value)
     assert "\n" not in message and "<" not in message
-    assert message.startswith("HTTP 403 ") and "/api/chat" in message and "page, not shown" in message
+    assert "blocked by a bot check" in message
+    assert message.startswith("HTTP 403 ") and "/api/chat" in message
 
 
 def test_wrong_base_url_gets_nextjs_404_page_as_one_line(emulator):

@@ -134,13 +134,31 @@ def test_status_maps_to_its_class_with_the_json_message(mocked, status, cls):
 
 
 def test_html_error_page_is_not_echoed(mocked):
-    page = "<!DOCTYPE html><html><head><title>Just a moment...</title></head>" + "x" * 5000
+    page = "<!DOCTYPE html><html><head><title>Forbidden</title></head>\n" + "x" * 5000
     mocked.post(URL, status=403, body=page, content_type="text/html")
     with pytest.raises(errors.AuthenticationError) as caught:
         client().complete("Hi", model="m")
     assert "<html" not in str(caught.value)
     assert "HTML page" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "page", "headers"),
+    [
+        (403, "<!DOCTYPE html><html><head><title>Just a moment...</title></head>", {}),
+        (503, "<html><title>Attention Required! | Cloudflare</title></html>", {}),
+        (403, "<html>?</html>", {"cf-mitigated": "challenge"}),
+    ],
+)
+def test_bot_check_page_raises_blocked_in_one_line(mocked, status, page, headers):
+    mocked.post(URL, status=status, body=page, content_type="text/html", headers=headers)
+    with pytest.raises(errors.BlockedError) as caught:
+        client().complete("Hi", model="m")
+    message = str(caught.value)
+    assert "blocked by a bot check" in message
+    assert "<" not in message and "\n" not in message
+    assert caught.value.status_code == status
 
 
 def test_long_text_error_body_is_cut_to_an_excerpt(mocked):

@@ -211,9 +211,9 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
         return f"{STREAM_PATH} no longer exists (olmo-api removed it on 2025-11-03)"
     if exc.status_code == 400 and "captcha" in excerpt.lower():
         return "the service demands a reCAPTCHA token (required since 2025-04-14), which a script cannot get"
-    if excerpt.startswith("(an HTML page"):  # the transport's stand-in for an HTML body
+    if isinstance(exc, errors.BlockedError) or excerpt.startswith("(an HTML page"):
         return (
-            "the answer is an HTML page (a bot challenge or an error page), not olmo-api's JSON; "
+            "the answer is a bot check or an HTML error page, not olmo-api's JSON; "
             "the service required a captcha from 2025-04-14 and was retired on 2025-11-03"
         )
     return None
