@@ -18,7 +18,7 @@
     │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way
     │   ├── AuthenticationError         401 and 403
     │   ├── NotFoundError               404
-    │   ├── RateLimitError              429; .retry_after in seconds, or None
+    │   ├── RateLimitError              429 (.retry_after, on every status error, from Retry-After)
     │   └── ServerError                 5xx
     └── StreamError                     the response started but its body went wrong
         ├── StreamInterruptedError      the connection broke before the stream's end
@@ -126,6 +126,8 @@ class HTTPStatusError(LLMClientError):
         super().__init__(message, partial_text=partial_text)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+        #: Seconds the service asked to wait (``Retry-After``), or None.
+        self.retry_after: Optional[float] = None
 
 
 class BlockedError(HTTPStatusError):
@@ -141,10 +143,7 @@ class NotFoundError(HTTPStatusError):
 
 
 class RateLimitError(HTTPStatusError):
-    """429 Too Many Requests."""
-
-    #: Seconds the service asked to wait (from ``Retry-After``), or None.
-    retry_after: Optional[float] = None
+    """429 Too Many Requests; ``retry_after`` says how long to wait, if the service said."""
 
 
 class ServerError(HTTPStatusError):

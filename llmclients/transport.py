@@ -119,7 +119,7 @@ class Call:
         except (urllib3.exceptions.HTTPError, OSError):  # a kind of failure this Retry does not retry
             return None
         delay = self.retry.get_backoff_time()
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after = exc.retry_after if isinstance(exc, errors.HTTPStatusError) else None
         if retry_after is not None and self.retry.respect_retry_after_header:
             delay = max(delay, retry_after)
         budget = self.retry.budget
@@ -305,8 +305,7 @@ def status_error(
     else:
         cls = _STATUS_CLASSES.get(code) or (errors.ServerError if code >= 500 else errors.HTTPStatusError)
     error = cls(message, status_code=code, body_excerpt=excerpt)
-    if isinstance(error, errors.RateLimitError):
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return error
 
 

@@ -222,6 +222,5 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
 def _reworded(exc: errors.HTTPStatusError, message: str) -> errors.HTTPStatusError:
     """The same kind of error as ``exc``, with ``message``."""
     new = type(exc)(message, status_code=exc.status_code, body_excerpt=exc.body_excerpt)
-    if isinstance(exc, errors.RateLimitError) and isinstance(new, errors.RateLimitError):
-        new.retry_after = exc.retry_after
+    new.retry_after = exc.retry_after
     return new
