@@ -68,6 +68,27 @@ def _too_big(size: int, max_size: int, what: str) -> OversizedEventError:
     return OversizedEventError(f"{what} exceeds {max_size} bytes (got at least {size})")
 
 
+def _joined_at_line_ends(chunks: Iterable[bytes], max_size: int, what: str) -> Iterator[bytes]:
+    """``chunks``, with those that hold no line end held back and joined to the
+    next that does: a long line then costs one join, not one per read."""
+    held: List[bytes] = []
+    size = 0
+    for chunk in chunks:
+        if b"\n" in chunk or b"\r" in chunk:
+            if held:
+                held.append(chunk)
+                chunk = b"".join(held)
+                held, size = [], 0
+            yield chunk
+        else:
+            held.append(chunk)
+            size += len(chunk)
+            if size > max_size:
+                raise _too_big(size, max_size, what)
+    if held:
+        yield b"".join(held)
+
+
 def _split(buf: bytes, pattern: re.Pattern[bytes], plain: bytes) -> List[bytes]:
     # The common case, LF only, takes bytes.split; a CR anywhere takes the regex.
     # A CR that ends the buffer counts as a line end: if an LF follows in the
@@ -85,7 +106,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
     dispatched; a caller that needs the stream's end looks for ``[DONE]``.
     """
     buf = b""
-    for chunk in chunks:
+    for chunk in _joined_at_line_ends(chunks, max_size, "an SSE event"):
         buf = buf + chunk if buf else chunk
         if b"\r" in buf:
             raw_blocks = _EVENT_END.split(buf)
@@ -150,7 +171,7 @@ def _parse_event(block: bytes) -> str | None:
 def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
     """Yield each non-blank line of a newline-delimited JSON body (undecoded)."""
     buf = b""
-    for chunk in chunks:
+    for chunk in _joined_at_line_ends(chunks, max_size, "an NDJSON line"):
         buf = buf + chunk if buf else chunk
         lines = _split(buf, _LINE_END, b"\n")
         buf = lines.pop()

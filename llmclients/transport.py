@@ -161,6 +161,7 @@ class Transport:
 
     def close(self) -> None:
         if self._owns_session:
+            _close_pooled_connections(self.session)
             self.session.close()
 
     def new_call(self) -> Call:
@@ -228,10 +229,8 @@ class Transport:
         if os.getpid() == self._pid:
             return
         self._pid = os.getpid()
-        for adapter in self.session.adapters.values():
-            manager = getattr(adapter, "poolmanager", None)
-            if manager is not None:
-                manager.clear()  # closes the child's copies only; the parent's stay open
+        # Closing a socket in the child closes its copy only: the parent's stays open.
+        _close_pooled_connections(self.session)
 
     def _transport_error(
         self, exc: requests.exceptions.RequestException, request: Request, deadline: Deadline
@@ -253,6 +252,21 @@ class Transport:
         if isinstance(exc, requests.exceptions.ConnectionError):
             return errors.ConnectError(f"could not connect to {where}: {_reason(exc)}")
         return errors.TransportError(f"request to {where} failed: {_reason(exc)}")
+
+
+def _close_pooled_connections(session: requests.Session) -> None:
+    """Close the idle connections of every pool: urllib3 2's ``PoolManager.clear()``
+    only forgets its pools, leaving their sockets open until garbage collection."""
+    for adapter in session.adapters.values():
+        managers = [getattr(adapter, "poolmanager", None), *getattr(adapter, "proxy_manager", {}).values()]
+        for manager in managers:
+            if manager is None:
+                continue
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
+            manager.clear()
 
 
 def _reason(exc: BaseException) -> str:

@@ -51,7 +51,9 @@ class Reply:
         the headers), sending the protocol's keep-alive every ``keepalive``
         seconds meanwhile, if set;
     ``head_delay``
-        wait this long before sending the status line.
+        wait this long before sending the status line;
+    ``close_before_headers``
+        close the connection (a reset, with ``reset``) without answering.
     """
 
     text: Optional[str] = None
@@ -71,6 +73,7 @@ class Reply:
     keepalive: Optional[float] = None
     usage: Optional[Dict[str, int]] = None
     head_delay: float = 0.0
+    close_before_headers: bool = False
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
@@ -267,6 +270,9 @@ class Emulator:
             reply = rejection.reply
             request.outcome = "rejected"
         try:
+            if reply.close_before_headers:
+                _close_socket(handler.connection, reset=reply.reset)
+                raise _Dropped()
             if reply.status != 200 or (reply.body is not None and reply.raw is None):
                 self._send_plain(handler, reply)
             else:

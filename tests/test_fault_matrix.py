@@ -1,0 +1,163 @@
+"""The fault matrix: every fault, against every provider, over loopback.
+
+For each cell: the documented error class, raised within its time bound
+(+1 s), ``partial_text`` equal to the text the caller was given, and afterwards
+no connection left open and no thread left behind. README.rst shows the table.
+"""
+
+import threading
+import time
+
+import pytest
+
+import llmclients
+from llmclients import errors
+from llmclients.testing import Reply, emulator_for
+
+PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+READ, IDLE = 0.5, 0.6
+BIG = 9 * 1024 * 1024  # over the decoders' 8 MiB limit
+
+# One text delta in each provider's own framing, for bodies built by hand.
+TEXT_EVENT = {
+    "openai": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
+    "autonomous": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
+    "allenai": b'{"message": "msg_A1B2C3D4E5", "content": "%s", "logprobs": []}\n',
+    "aura": b"%s",
+}
+GARBAGE = {"openai": b"data: {not json\n\n", "autonomous": b"data: {not json\n\n", "allenai": b"{not json\n"}
+JSON_ERROR = {"error": {"message": "the service says no", "code": 1}}
+HTML_ERROR = "<!DOCTYPE html><html><body><h1>Error</h1></body></html>"
+HTTP_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+def http(status, body, cls, **headers):
+    return (lambda provider: Reply(status=status, body=body, headers=headers), cls, 0.0)
+
+
+#: Where to cut each provider's body so that some text came before (AllenAI's
+#: first line is a whole message object; Aura's text has no framing at all).
+CUT = {"openai": 900, "autonomous": 900, "allenai": 2500, "aura": 60}
+
+
+def mid_stream(**fault):
+    def reply(provider):
+        fields = dict(fault)
+        if fields.get("drop_after") == "cut":
+            fields["drop_after"] = CUT[provider]
+        return Reply(deltas=["Hello", " there", ", friend"] + ["."] * 200, **fields)
+
+    return reply
+
+
+def raw(build, framing="chunked"):
+    return lambda provider: Reply(raw=build(provider), framing=framing)
+
+
+# fault -> (reply for a provider, expected error, the time bound it may take)
+FAULTS = {
+    "reset before headers": (lambda p: Reply(close_before_headers=True, reset=True), errors.ConnectError, 0),
+    "reset mid-stream": (mid_stream(drop_after="cut", reset=True), errors.StreamInterruptedError, 0),
+    "stall after headers": (lambda p: Reply(stall=5), errors.RequestTimeoutError, READ),
+    "stall mid-stream, keep-alives": (
+        mid_stream(stall=5, stall_after=3, keepalive=0.1),
+        errors.RequestTimeoutError,
+        IDLE,
+    ),
+    "400 JSON": http(400, JSON_ERROR, errors.HTTPStatusError),
+    "400 HTML": http(400, HTML_ERROR, errors.HTTPStatusError),
+    "401 JSON": http(401, JSON_ERROR, errors.AuthenticationError),
+    "401 HTML": http(401, HTML_ERROR, errors.AuthenticationError),
+    "403 JSON": http(403, JSON_ERROR, errors.AuthenticationError),
+    "403 HTML": http(403, HTML_ERROR, errors.AuthenticationError),
+    "403 challenge": http(403, "<title>Just a moment...</title>", errors.BlockedError),
+    "404 JSON": http(404, JSON_ERROR, errors.NotFoundError),
+    "404 HTML": http(404, HTML_ERROR, errors.NotFoundError),
+    "500 JSON": http(500, JSON_ERROR, errors.ServerError),
+    "500 HTML": http(500, HTML_ERROR, errors.ServerError),
+    "429 Retry-After seconds": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": "7"}),
+    "429 Retry-After date": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": HTTP_DATE}),
+    "truncated chunked body": (mid_stream(drop_after="cut"), errors.StreamInterruptedError, 0),
+    "invalid UTF-8": (
+        raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % b"\xff\xfe"),
+        errors.DecodingError,
+        0,
+    ),
+    "oversized line": (
+        raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % (b"x" * BIG)),
+        errors.OversizedEventError,
+        0,
+    ),
+    "garbage JSON": (raw(lambda p: TEXT_EVENT[p] % b"ok" + GARBAGE[p]), errors.MalformedStreamError, 0),
+}
+NOT_APPLICABLE = {
+    # A raw text body has no lines and no JSON: any bytes are text.
+    ("aura", "oversized line"),
+    ("aura", "garbage JSON"),
+}
+
+
+def client_for(provider, base_url, **kwargs):
+    if provider == "openai":
+        kwargs["model"] = "m"  # an OpenAI-compatible server has no default model
+    return llmclients.get_client(provider, base_url=base_url, max_retries=0, **kwargs)
+
+
+def cells():
+    for fault in FAULTS:
+        for provider in PROVIDERS:
+            if (provider, fault) not in NOT_APPLICABLE:
+                yield pytest.param(provider, fault, id=f"{fault}-{provider}")
+
+
+@pytest.mark.parametrize(("provider", "fault"), list(cells()))
+def test_fault(provider, fault):
+    build, expected, bound = FAULTS[fault]
+    threads_before = threading.active_count()
+    with emulator_for(provider) as emulator:
+        emulator.enqueue(build(provider))
+        client = client_for(
+            provider, emulator.base_url, timeout=llmclients.Timeout(connect=1, read=READ, idle=IDLE)
+        )
+        given = []
+        started = time.monotonic()
+        with pytest.raises(expected) as caught:
+            for text in client.stream("Hi"):
+                given.append(text)
+        elapsed = time.monotonic() - started
+        assert elapsed < bound + 1, f"{fault} took {elapsed:.2f}s"
+        assert caught.value.partial_text == "".join(given)
+        assert "\n" not in str(caught.value) and "<" not in str(caught.value)
+        client.close()
+        assert emulator.wait_idle(1), "a connection stayed open"
+    deadline = time.monotonic() + 1
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() <= threads_before, "a thread was left behind"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_connection_refused(provider):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = client_for(provider, f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(errors.ConnectError):
+        client.complete("Hi")
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_mid_stream_faults_keep_the_text_given(provider):
+    with emulator_for(provider) as emulator:
+        emulator.enqueue(mid_stream(drop_after="cut", reset=True)(provider))
+        client = client_for(provider, emulator.base_url)
+        given = []
+        with pytest.raises(errors.StreamInterruptedError) as caught:
+            for text in client.stream("Hi"):
+                given.append(text)
+        assert given, "the fault should come after some text"
+        assert caught.value.partial_text == "".join(given)
