@@ -20,8 +20,9 @@ What works as in gpt4free
   ``return_conversation=False``). ``str()`` of both is ``""``, so a
   ``print(chunk, end="")`` loop prints only the text.
 * ``create_completion(model, messages, stream=True, **kwargs)`` is the same as
-  a plain generator, for scripts without asyncio. It uses no event loop at all,
-  so it also works inside a running one (Jupyter), unlike gpt4free's.
+  a plain generator, for scripts without asyncio. It runs no event loop at all,
+  so it also works inside a running one (Jupyter), where gpt4free's needed
+  ``nest_asyncio``.
 * ``get_model(name)``: ``""`` gives ``default_model``, an alias its model id,
   an unknown name raises :class:`~llmclients.errors.ModelNotFoundError` with
   gpt4free's message ("Model is not supported: ... Valid models: [...]").
@@ -42,20 +43,28 @@ What differs
   gpt4free's: ``MissingAuthError`` -> ``AuthenticationError``,
   ``RateLimitError`` -> ``RateLimitError``, ``ResponseStatusError`` ->
   ``HTTPStatusError``, ``ModelNotFoundError`` -> ``ModelNotFoundError``...
-* A keyword argument the service has no use for is ignored, as gpt4free
-  ignored it, but with an :class:`IgnoredArgumentWarning` (``None`` and
-  ``False`` values pass silently). Per provider:
+* gpt4free's Aura ignored ``model``; here it picks one of ``Aura.models``
+  (``""`` for the default) and an unknown name raises, as for the others.
+  AllenAI's :class:`Conversation` keeps each whole reply (gpt4free kept the
+  reply's last chunk), and a message list given with a conversation that has
+  no reply yet is sent whole (gpt4free sent only its last user message).
 
-  - all: ``proxy``; ``timeout`` (seconds) becomes the client's timeout;
-  - AutonomousAI: ``stream`` (default True here: gpt4free's default False
-    asked for one JSON answer, which its parser then dropped, yielding nothing);
-  - Aura: ``temperature``, ``max_tokens`` (the context budget, sent as
-    ``tokenLimit``); ``stream`` is ignored (the reply always streams);
-    ``webdriver`` is ignored with a warning (llmclients drives no browser);
-  - AllenAI: ``temperature``, ``top_p``, ``private``, ``max_tokens`` (which
-    gpt4free dropped), ``conversation``, ``return_conversation`` (default
-    True); ``host`` may only name the model's own host (olmo-api refuses any
-    other); ``media`` (images) is refused: llmclients sends text only.
+Keyword arguments each class uses:
+
+- all: ``proxy``; ``timeout`` (seconds) becomes the client's timeout;
+- AutonomousAI: ``stream`` (default True here: gpt4free's default False
+  asked for one JSON answer, which its parser then dropped, yielding nothing);
+- Aura: ``temperature``, ``max_tokens`` (the context budget, sent as
+  ``tokenLimit``); ``stream`` changes nothing (the reply always streams);
+- AllenAI: ``temperature``, ``top_p``, ``private``, ``max_tokens`` (which
+  gpt4free dropped), ``conversation``, ``return_conversation`` (default
+  True); ``host`` may only name the model's own host (olmo-api refuses any
+  other); ``media`` (images) is refused: llmclients sends text only.
+
+Any other keyword (``temperature`` for AutonomousAI, Aura's ``webdriver``,
+``api_key``...) is ignored, as gpt4free ignored it, but with an
+:class:`IgnoredArgumentWarning` pointing at the call; ``None`` and ``False``
+values pass silently.
 
 Where requests go
 -----------------
