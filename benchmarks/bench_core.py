@@ -44,9 +44,8 @@ def _rendered_events(count: int) -> List[bytes]:
     return list(OpenAIEmulator().events(reply, request))
 
 
-def _serve_bulk(port_pipe, count: int) -> None:
-    """Serve a pre-rendered stream as fast as the socket takes it: one HTTP chunk per event."""
-    events = _rendered_events(count)
+def _serve_bulk(port_pipe, events: List[bytes]) -> None:
+    """Serve ``events`` as fast as the socket takes them: one HTTP chunk per event."""
     bodies = {
         "chunked": b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n",
         "close": b"".join(events),
@@ -159,8 +158,8 @@ def rate(fn: Callable[[int, str], int], port: int, framing: str, repeats: int) -
 
 
 def throughput(events: int, repeats: int) -> Dict[str, float]:
-    process, port = _start(_serve_bulk, events)
-    small_process, small_port = _start(_serve_bulk, max(2000, events // 10))
+    process, port = _start(_serve_bulk, _rendered_events(events))
+    small_process, small_port = _start(_serve_bulk, _rendered_events(max(2000, events // 10)))
     figures: Dict[str, float] = {}
     try:
         print(f"\nThroughput: {events:,} SSE events, one HTTP chunk each (events/s, best of {repeats})")

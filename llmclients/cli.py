@@ -1,72 +1,218 @@
 """The ``llmclients`` command.
 
-``llmclients chat [-p PROVIDER] [-m MODEL] [--emulate] PROMPT`` streams a reply
-to stdout as it arrives. ``--emulate`` serves the provider's emulator on
-127.0.0.1 inside the process and points the client at it: no network needed.
+Commands::
 
-Exit codes: 0 success, 2 bad usage or input, 3 the service refused or failed,
-4 a timeout, 5 the stream broke off (the text received is already printed),
-130 interrupted with Ctrl-C.
+    llmclients chat [PROMPT | -]        stream a reply to PROMPT (to stdin's text with - or no PROMPT)
+    llmclients providers                the providers: models, capabilities, live status
+    llmclients models [-p PROVIDER]     the model ids each provider takes, with their aliases
+    llmclients check [-p PROVIDER ...]  probe providers live: ok / blocked / down, time to first delta
+    llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
+
+``chat`` streams the reply to stdout as it arrives. ``--no-stream`` prints it
+once whole; ``--json`` prints one JSON object instead (``text``,
+``finish_reason``, ``usage``, ``model``, ``provider``, ``elapsed``,
+``time_to_first_delta``, ``error``), also when the call fails.
+``--conversation FILE`` continues the conversation kept in FILE (created if
+missing; rewritten only after a turn succeeds). ``--emulate`` answers from the
+provider's emulator, served inside the process: no network needed.
+
+Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
+``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
+``LLMCLIENTS_PROXY`` and ``LLMCLIENTS_API_KEY`` (which has no flag: a key on a
+command line shows in ``ps``). ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
+are honoured. ``--debug`` (or ``LLMCLIENTS_LOG=debug``; ``info`` shows only
+retries) logs requests and retries to stderr with secrets masked.
+
+Errors are one line on stderr. Exit codes:
+
+    0    success; for ``check``, every probed provider is ok
+    2    bad usage or input: arguments, an empty prompt, an unknown provider or
+         model, a missing base URL, an unreadable conversation file
+    3    the service refused or failed (an HTTP error, no connection, a broken
+         protocol, an error reported in the stream); for ``check``, a provider
+         is blocked or down
+    4    a timeout: connecting, or waiting for the next byte
+    5    the stream broke off; the text received is already printed
+    130  interrupted with Ctrl-C; the text received is already printed
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import logging
+import math
 import os
+import re
+import signal
 import sys
-from typing import Any, Dict, Iterator, List, Optional
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
-from . import errors
+from . import __version__, errors
+from .conversation import Conversation
+from .provider import Provider
 from .providers import get_provider_class, provider_names
+from .stream import Stream
+from .transport import redact_url
 
-EXIT_USAGE, EXIT_SERVICE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_SIGINT = 2, 3, 4, 5, 130
+EXIT_OK, EXIT_USAGE, EXIT_SERVICE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_SIGINT = 0, 2, 3, 4, 5, 130
+#: The model the emulators answer as, for providers that have no default model.
+EMULATOR_MODEL = "emulator-1"
+CHECK_PROMPT = "Reply with the single word OK."
+CHECK_TIMEOUT = 20.0
+
+logger = logging.getLogger("llmclients.cli")
+
+
+_PROVIDER_HELP = f"one of {', '.join(provider_names())}; default: $LLMCLIENTS_PROVIDER, else openai"
+
+
+class UsageError(Exception):
+    """Bad arguments or input found after parsing: one line on stderr, exit 2."""
+
+
+# --- the parser ------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmclients", description="Stream answers from LLM services.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    chat = commands.add_parser("chat", help="stream a reply to PROMPT")
-    chat.add_argument("prompt", help="the prompt, or - to read it from stdin")
-    chat.add_argument("-p", "--provider", default=os.environ.get("LLMCLIENTS_PROVIDER", "openai"))
-    chat.add_argument("-m", "--model", default=os.environ.get("LLMCLIENTS_MODEL"))
-    chat.add_argument("-s", "--system", help="a system prompt")
-    chat.add_argument("--base-url", default=os.environ.get("LLMCLIENTS_BASE_URL"))
-    chat.add_argument("--temperature", type=float)
-    chat.add_argument("--max-tokens", type=int)
-    chat.add_argument("--timeout", type=float, default=_env_float("LLMCLIENTS_TIMEOUT"))
-    chat.add_argument("--proxy", default=os.environ.get("LLMCLIENTS_PROXY"))
-    chat.add_argument(
-        "--emulate", action="store_true", help="answer from the provider's local emulator (no network)"
+    parser = argparse.ArgumentParser(
+        prog="llmclients",
+        description="Stream answers from LLM chat services; check them; emulate them.",
+        epilog="exit codes: 0 ok, 2 usage, 3 service error, 4 timeout, 5 stream broke off, 130 Ctrl-C",
     )
+    parser.add_argument("--version", action="version", version=f"llmclients {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log requests and retries (secrets masked)")
+    # Every command takes --debug after its name too; SUPPRESS keeps the one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log requests and retries (secrets masked)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("providers", help="list the providers")
+    chat = commands.add_parser("chat", parents=[common], help="stream a reply to a prompt")
+    chat.add_argument("prompt", nargs="?", help="the prompt; - (or nothing) reads it from stdin")
+    chat.add_argument(
+        "-p", "--provider", default=_env("LLMCLIENTS_PROVIDER"), metavar="PROVIDER", help=_PROVIDER_HELP
+    )
+    chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
+    chat.add_argument("--temperature", type=float, metavar="T")
+    chat.add_argument("--max-tokens", type=int, metavar="N")
+    _add_connection_options(chat)
+    chat.add_argument("--no-stream", action="store_true", help="print the reply once it is whole")
+    chat.add_argument("--json", action="store_true", help="print one JSON object with the reply")
+    chat.add_argument("--conversation", metavar="FILE", help="continue the conversation kept in FILE")
+
+    commands.add_parser("providers", parents=[common], help="list the providers and their status")
+
+    models = commands.add_parser("models", parents=[common], help="list the models of the providers")
+    models.add_argument("-p", "--provider", metavar="PROVIDER", help="only this provider's")
+
+    check = commands.add_parser("check", parents=[common], help="probe providers live (a health check)")
+    check.add_argument(
+        "-p",
+        "--provider",
+        action="append",
+        dest="providers",
+        metavar="PROVIDER",
+        help="a provider to probe (repeatable); default: $LLMCLIENTS_PROVIDER, else every provider",
+    )
+    _add_connection_options(check, timeout=CHECK_TIMEOUT)
+
+    emulate = commands.add_parser("emulate", parents=[common], help="serve a provider's emulator")
+    emulate.add_argument(
+        "-p",
+        "--provider",
+        default=_env("LLMCLIENTS_PROVIDER") or "openai",
+        metavar="PROVIDER",
+        help=_PROVIDER_HELP,
+    )
+    emulate.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
     return parser
 
 
-def _env_float(name: str) -> Optional[float]:
-    value = os.environ.get(name)
-    return float(value) if value else None
+def _add_connection_options(parser: argparse.ArgumentParser, timeout: Optional[float] = None) -> None:
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=_env("LLMCLIENTS_MODEL"),
+        help="default: $LLMCLIENTS_MODEL, else the provider's",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--base-url", default=_env("LLMCLIENTS_BASE_URL"), metavar="URL", help="default: $LLMCLIENTS_BASE_URL"
+    )
+    where.add_argument(
+        "--emulate", action="store_true", help="answer from the provider's local emulator (no network)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=_env("LLMCLIENTS_TIMEOUT") or timeout,
+        metavar="S",
+        help="seconds to connect, and to wait for each byte; default: $LLMCLIENTS_TIMEOUT",
+    )
+    parser.add_argument(
+        "--proxy",
+        default=_env("LLMCLIENTS_PROXY"),
+        metavar="URL",
+        help="default: $LLMCLIENTS_PROXY, $HTTPS_PROXY",
+    )
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "providers":
-        for name in provider_names():
-            cls = get_provider_class(name)
-            print(f"{name:<12} {cls.label:<28} {cls.status}")
-        return 0
+def _env(name: str) -> Optional[str]:
+    return os.environ.get(name) or None
+
+
+def _seconds(text: str) -> float:
     try:
-        return _chat(args)
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return EXIT_SIGINT
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds (--timeout, LLMCLIENTS_TIMEOUT)"
+        )
+    return value
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    level = "debug" if args.debug else os.environ.get("LLMCLIENTS_LOG", "")
+    _configure_logging(level, secrets=[os.environ.get("LLMCLIENTS_API_KEY", "")])
+    command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    try:
+        return command(args)
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
     except errors.LLMClientError as exc:
-        if exc.partial_text:
-            print()
-        print(f"llmclients: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return _exit_code(exc)
+        return _fail(_exit_code(exc), _describe(exc))
+    except KeyboardInterrupt:
+        return _fail(EXIT_SIGINT, "Interrupted: stopped by Ctrl-C")
+
+
+def _fail(code: int, message: str) -> int:
+    """Print ``message`` as one line on stderr and return ``code``."""
+    print(f"llmclients: {_one_line(message)}", file=sys.stderr, flush=True)
+    return code
+
+
+def _one_line(message: str) -> str:
+    return redact(" ".join(message.split()), [os.environ.get("LLMCLIENTS_API_KEY", "")])
+
+
+def _describe(exc: errors.LLMClientError) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _exit_code(exc: errors.LLMClientError) -> int:
@@ -79,45 +225,455 @@ def _exit_code(exc: errors.LLMClientError) -> int:
     return EXIT_SERVICE
 
 
+# --- chat ----------------------------------------------------------------------------
+
+
 def _chat(args: argparse.Namespace) -> int:
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    messages = [{"role": "user", "content": prompt}]
-    if args.system:
-        messages.insert(0, {"role": "system", "content": args.system})
+    prompt = _read_prompt(args.prompt)
+    state = _load_conversation(args.conversation) if args.conversation else None
+    provider = args.provider or (state or {}).get("provider") or "openai"
+    reply = _Reply(provider, as_json=args.json, echo=not (args.json or args.no_stream))
+    options = _options(args)
+    try:
+        with _open_client(provider, args) as client:
+            if args.conversation:
+                conversation = _conversation(client, state, args)
+                reply.model = conversation.model
+                _stream(reply, lambda: conversation.stream(prompt, **options))
+                _save_conversation(args.conversation, conversation.to_dict())
+            else:
+                messages = [{"role": "user", "content": prompt}]
+                if args.system:
+                    messages.insert(0, {"role": "system", "content": args.system})
+                reply.model = model = _model(type(client), args)
+                _stream(reply, lambda: client.stream(messages, model=model, **options))
+    except KeyboardInterrupt:
+        return reply.failed(EXIT_SIGINT, "Interrupted", "stopped by Ctrl-C")
+    except errors.LLMClientError as exc:
+        return reply.failed(_exit_code(exc), type(exc).__name__, str(exc))
+    return reply.succeeded()
+
+
+def _read_prompt(argument: Optional[str]) -> str:
+    if argument is None or argument == "-":
+        if argument is None and sys.stdin.isatty():
+            raise UsageError("no prompt: give it as an argument, or pipe it in with - (chat - < prompt.txt)")
+        prompt = sys.stdin.read().rstrip("\n")
+    else:
+        prompt = argument
+    if not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt
+
+
+def _options(args: argparse.Namespace) -> Dict[str, Any]:
     options: Dict[str, Any] = {}
     if args.temperature is not None:
         options["temperature"] = args.temperature
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
-    with _client(args) as client, client.stream(messages, model=args.model, **options) as stream:
+    return options
+
+
+def _model(cls: Type[Provider], args: argparse.Namespace) -> Optional[str]:
+    """The model to ask for: the one named, else the provider's default (the
+    emulator's for providers that have none)."""
+    model: Optional[str] = args.model
+    if model or cls.default_model:
+        return model
+    if args.emulate:
+        return EMULATOR_MODEL
+    raise UsageError(f"{cls.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL")
+
+
+def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
+    reply.started = time.monotonic()
+    with open_stream() as stream:
         for text in stream:
+            reply.add(text)
+    reply.finish(stream)
+
+
+class _Reply:
+    """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
+
+    def __init__(self, provider: str, *, as_json: bool, echo: bool) -> None:
+        self.provider = provider
+        self.as_json = as_json
+        self.echo = echo
+        self.parts: List[str] = []
+        self.started = time.monotonic()
+        self.first_delta: Optional[float] = None
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Dict[str, Any]] = None
+        self.model: Optional[str] = None
+
+    def add(self, text: str) -> None:
+        if self.first_delta is None:
+            self.first_delta = time.monotonic() - self.started
+            logger.debug("first delta after %.3fs", self.first_delta)
+        self.parts.append(text)
+        if self.echo:
             sys.stdout.write(text)
             sys.stdout.flush()
-    sys.stdout.write("\n")
-    return 0
+
+    def finish(self, stream: Stream) -> None:
+        self.finish_reason = stream.finish_reason
+        self.usage = stream.usage._asdict() if stream.usage else None
+        self.model = stream.model or self.model
+        logger.debug(
+            "reply ended after %.3fs: finish_reason=%s usage=%s model=%s",
+            time.monotonic() - self.started,
+            self.finish_reason,
+            self.usage,
+            self.model,
+        )
+
+    def succeeded(self) -> int:
+        if self.as_json:
+            self._print_json(None)
+        elif self.echo:
+            sys.stdout.write("\n")
+        else:
+            print("".join(self.parts))
+        sys.stdout.flush()
+        return EXIT_OK
+
+    def failed(self, code: int, kind: str, message: str) -> int:
+        """End the output cleanly (the text received stays printed) and report the error."""
+        if self.as_json:
+            self._print_json({"type": kind, "message": _one_line(message), "exit_code": code})
+        elif self.parts:
+            sys.stdout.write("\n" if self.echo else "".join(self.parts) + "\n")
+            sys.stdout.flush()
+        return _fail(code, f"{kind}: {message}")
+
+    def _print_json(self, error: Optional[Dict[str, Any]]) -> None:
+        result = {
+            "text": "".join(self.parts),
+            "finish_reason": self.finish_reason,
+            "usage": self.usage,
+            "model": self.model,
+            "provider": self.provider,
+            "elapsed": round(time.monotonic() - self.started, 3),
+            "time_to_first_delta": None if self.first_delta is None else round(self.first_delta, 3),
+            "error": error,
+        }
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+# --- conversations in a file ----------------------------------------------------------
+
+
+def _load_conversation(path: str) -> Optional[Dict[str, Any]]:
+    """The state kept in ``path``, or None for a new conversation (no file, or an empty one)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the conversation file {path}: {exc}") from None
+    if not text.strip():
+        return None
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a conversation file: {exc}") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} is not a conversation file: not a JSON object")
+    return state
+
+
+def _conversation(
+    client: Provider, state: Optional[Dict[str, Any]], args: argparse.Namespace
+) -> Conversation:
+    if state is None:
+        seed = [{"role": "system", "content": args.system}] if args.system else None
+        return client.conversation(seed, model=_model(type(client), args))
+    try:
+        conversation = client.conversation(state=state)
+    except (KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{args.conversation} is not a conversation file ({type(exc).__name__}: {exc})"
+        ) from None
+    if args.model:
+        conversation.model = client.resolve_model(args.model)
+    return conversation
+
+
+def _save_conversation(path: str, state: Dict[str, Any]) -> None:
+    """Replace ``path`` atomically: a crash never leaves half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".llmclients-", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot save the conversation to {path}: {exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(state, file, ensure_ascii=False, indent=2)
+            file.write("\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UsageError(f"cannot save the conversation to {path}: {exc}") from None
+
+
+# --- the client ----------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _client(args: argparse.Namespace) -> Iterator[Any]:
-    cls = get_provider_class(args.provider)
-    kwargs: Dict[str, Any] = {"proxy": args.proxy}
+def _open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Iterator[Provider]:
+    """A client of ``provider`` as the flags and environment say; with
+    ``--emulate``, of its emulator, served for as long as the block runs."""
+    cls = get_provider_class(provider)
+    kwargs["proxy"] = args.proxy
+    kwargs["api_key"] = _env("LLMCLIENTS_API_KEY")
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
-    if os.environ.get("LLMCLIENTS_API_KEY"):
-        kwargs["api_key"] = os.environ["LLMCLIENTS_API_KEY"]
     with contextlib.ExitStack() as stack:
+        base_url = args.base_url
         if args.emulate:
             from .testing import emulator_for
 
-            emulator = stack.enter_context(emulator_for(args.provider))
-            kwargs["base_url"] = emulator.base_url
-            if not (args.model or cls.default_model):
-                args.model = "emulator-1"
-        elif args.base_url:
-            kwargs["base_url"] = args.base_url
-        client = stack.enter_context(cls(**kwargs))
+            base_url = stack.enter_context(emulator_for(provider)).base_url
+        elif not (base_url or cls.default_base_url):
+            raise UsageError(
+                f"{provider} needs the server's URL: --base-url URL or LLMCLIENTS_BASE_URL "
+                "(or --emulate for a local emulator)"
+            )
+        client = stack.enter_context(cls(base_url=base_url, **kwargs))
+        logger.debug(
+            "%r, timeout=%s, proxy=%s",
+            client,
+            args.timeout or "the client's default",
+            redact_url(args.proxy) if args.proxy else None,
+        )
         yield client
 
+
+# --- providers, models -------------------------------------------------------------------
+
+
+def _providers(args: argparse.Namespace) -> int:
+    rows = [["NAME", "MODELS", "CAPABILITIES", "LIVE STATUS"]]
+    for name in provider_names():
+        cls = get_provider_class(name)
+        if cls.models:
+            models = f"{len(cls.models)}, default {cls.default_model}"
+        else:
+            models = "any the server serves"
+        rows.append([name, models, _capabilities(cls), cls.status])
+    _print_table(rows)
+    print("\nllmclients check -p NAME probes a provider live; llmclients models -p NAME lists its models.")
+    return EXIT_OK
+
+
+_FRAMINGS = {"sse": "SSE stream", "ndjson": "NDJSON stream", "text": "text stream"}
+
+
+def _capabilities(cls: Type[Provider]) -> str:
+    found = [_FRAMINGS.get(cls.framing, cls.framing)]
+    if cls.supports_system_message:
+        found.append("system")
+    if cls.supports_message_history:
+        found.append("history")
+    return ", ".join(found)
+
+
+def _models(args: argparse.Namespace) -> int:
+    names = [args.provider] if args.provider else provider_names()
+    rows = [["PROVIDER", "MODEL", "ALIASES"]]
+    for name in names:
+        cls = get_provider_class(name)
+        if not cls.models:
+            rows.append([name, "(any model the server serves; name it with -m)", ""])
+        for model in cls.models:
+            aliases = sorted(alias for alias, target in cls.model_aliases.items() if target == model)
+            label = f"{model} (default)" if model == cls.default_model else model
+            rows.append([name, label, ", ".join(aliases)])
+    _print_table(rows)
+    return EXIT_OK
+
+
+def _print_table(rows: List[List[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        print("  ".join(cells).rstrip())
+
+
+# --- check -------------------------------------------------------------------------------
+
+
+class _Probe:
+    """The outcome of probing one provider."""
+
+    def __init__(self, name: str, verdict: str, seconds: Optional[float], detail: str) -> None:
+        self.name = name
+        self.verdict = verdict  # "ok", "blocked", "down", or "skipped"
+        self.seconds = seconds
+        self.detail = detail
+
+    def line(self) -> str:
+        seconds = "-" if self.seconds is None else f"{self.seconds:.3f}s"
+        return f"{self.name:<12} {self.verdict:<8} {seconds:>8}  {self.detail}"
+
+
+def _check(args: argparse.Namespace) -> int:
+    names, every = _check_targets(args)
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        probes = pool.map(lambda name: _probe(name, args, skip_unconfigured=every), names)
+        failed = False
+        for probe in probes:
+            print(probe.line(), flush=True)
+            if probe.verdict in ("blocked", "down"):
+                failed = True
+                status = get_provider_class(probe.name).status
+                print(f"{'':<12} known status: {status}", flush=True)
+    return EXIT_SERVICE if failed else EXIT_OK
+
+
+def _check_targets(args: argparse.Namespace) -> Tuple[List[str], bool]:
+    """The providers to probe, and whether that is every provider (which skips
+    those that need a base URL and have none).
+
+    ``-p`` names them; without any, LLMCLIENTS_PROVIDER does (openai when only a
+    base URL or model is set); without that, every provider. A base URL or a
+    model applies to one provider.
+    """
+    names: List[str] = list(dict.fromkeys(args.providers or []))
+    every = False
+    if not names:
+        default = _env("LLMCLIENTS_PROVIDER")
+        if default or args.base_url or args.model:
+            names = [default or "openai"]
+        else:
+            names, every = provider_names(), True
+    for name in names:
+        get_provider_class(name)  # an unknown name is a usage error before any probe
+    if len(names) > 1 and (args.base_url or args.model):
+        raise UsageError("a base URL or model (flag or environment) applies to one provider: name it with -p")
+    return names, every
+
+
+def _probe(name: str, args: argparse.Namespace, *, skip_unconfigured: bool) -> _Probe:
+    try:
+        with _open_client(name, args, max_retries=0) as client:
+            model = _model(type(client), args)
+            started = time.monotonic()
+            with client.stream(CHECK_PROMPT, model=model) as stream:
+                for _ in stream:
+                    break
+            seconds = time.monotonic() - started
+            return _Probe(name, "ok", seconds, f"first delta from {stream.model or model or '?'}")
+    except UsageError as exc:
+        if not skip_unconfigured:
+            raise
+        return _Probe(name, "skipped", None, str(exc))
+    except errors.LLMClientError as exc:
+        return _Probe(name, _verdict(exc), None, " ".join(_describe(exc).split()))
+
+
+def _verdict(exc: errors.LLMClientError) -> str:
+    """The verdict on a failed probe: "blocked" when the service answers but
+    refuses us (credentials, a bot check, a captcha, a rate limit), "down" when
+    it does not answer as it should (no connection, a timeout, 404, 5xx, a
+    broken stream)."""
+    if isinstance(exc, (errors.BlockedError, errors.AuthenticationError, errors.RateLimitError)):
+        return "blocked"
+    if "captcha" in str(exc).lower():
+        return "blocked"
+    return "down"
+
+
+# --- emulate -------------------------------------------------------------------------------
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .testing import emulator_for
+
+    try:
+        emulator = emulator_for(args.provider, port=args.port)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        emulator.start()
+    except OSError as exc:
+        raise UsageError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(emulator.base_url, flush=True)
+        model = "" if get_provider_class(args.provider).default_model else f" -m {EMULATOR_MODEL}"
+        print(
+            f"llmclients: serving the {args.provider} emulator; try: llmclients chat -p {args.provider}"
+            f"{model} --base-url {emulator.base_url} 'Hello'. Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.2):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        emulator.stop()
+    return EXIT_OK
+
+
+# --- logging -------------------------------------------------------------------------------
+
+#: Credentials that may appear in a logged URL or header, whatever the secret.
+_SECRET_PATTERNS = [
+    (
+        re.compile(r"(?i)\b(authorization|x-api-key|api-key|cookie)(\s*[:=]\s*)[^\s,;]+(\s+[^\s,;]+)?"),
+        r"\1\2***",
+    ),
+    (re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|sig)=)[^&\s\"']+"), r"\1***"),
+    (re.compile(r"(//[^/\s:@]+:)[^@\s/]+@"), r"\1***@"),
+]
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with the given secrets and anything that looks like a credential masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _RedactingFormatter(logging.Formatter):
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        self.secrets = [secret for secret in secrets if secret]
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+def _configure_logging(level_name: str, secrets: Sequence[str]) -> None:
+    """Log llmclients' and urllib3's records at ``level_name`` to stderr, secrets masked."""
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(level_name.strip().lower())
+    if level is None:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter(secrets))
+    for name in ("llmclients", "urllib3"):
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        log.addHandler(handler)
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "chat": _chat,
+    "providers": _providers,
+    "models": _models,
+    "check": _check,
+    "emulate": _emulate,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -89,11 +89,40 @@ def _joined_at_line_ends(chunks: Iterable[bytes], max_size: int, what: str) -> I
         yield b"".join(held)
 
 
-def _split(buf: bytes, pattern: re.Pattern[bytes], plain: bytes) -> List[bytes]:
-    # The common case, LF only, takes bytes.split; a CR anywhere takes the regex.
-    # A CR that ends the buffer counts as a line end: if an LF follows in the
-    # next read it becomes an empty line, which both formats skip.
-    return buf.split(plain) if b"\r" not in buf else pattern.split(buf)
+def _complete_units(
+    buf: bytes, pattern: re.Pattern[bytes], separator: str, what: str
+) -> Tuple[List[str], bytes, Optional[DecodingError]]:
+    """Split ``buf`` into its complete units (events or lines), decoded, and the
+    unfinished rest; with the error for the first unit that is not UTF-8.
+
+    LF only, the common case, takes one decode and one split for all the units
+    of a read; a CR anywhere takes the regex and a decode per unit.
+    """
+    if b"\r" in buf:
+        units = pattern.split(buf)
+        rest = units.pop()
+        decoded, bad = _decode_each(units, what)
+        return decoded, rest, bad
+    end = buf.rfind(separator.encode())
+    if end < 0:
+        return [], buf, None
+    complete, rest = buf[:end], buf[end + len(separator) :]
+    try:
+        return complete.decode("utf-8").split(separator), rest, None
+    except UnicodeDecodeError:
+        decoded, bad = _decode_each(complete.split(separator.encode()), what)
+        return decoded, rest, bad
+
+
+def _decode_each(units: List[bytes], what: str) -> Tuple[List[str], Optional[DecodingError]]:
+    """The units up to the first that is not UTF-8, and the error for that one."""
+    decoded: List[str] = []
+    for unit in units:
+        try:
+            decoded.append(_utf8(unit, what))
+        except DecodingError as exc:
+            return decoded, exc
+    return decoded, None
 
 
 def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
@@ -107,16 +136,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
     """
     buf = b""
     for chunk in _joined_at_line_ends(chunks, max_size, "an SSE event"):
-        buf = buf + chunk if buf else chunk
-        if b"\r" in buf:
-            raw_blocks = _EVENT_END.split(buf)
-            buf = raw_blocks.pop()
-            blocks, bad = _decode_each(raw_blocks)
-        else:
-            # LF only, the common case: decode every complete event in one call.
-            end = buf.rfind(b"\n\n")
-            complete, buf = (buf[:end], buf[end + 2 :]) if end >= 0 else (b"", buf)
-            blocks, bad = _decode_all(complete)
+        blocks, buf, bad = _complete_units(buf + chunk if buf else chunk, _EVENT_END, "\n\n", "an SSE event")
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an SSE event")
         for block in blocks:
@@ -136,26 +156,6 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
         yield "[DONE]"
 
 
-def _decode_all(complete: bytes) -> Tuple[List[str], Optional[DecodingError]]:
-    if not complete:
-        return [], None
-    try:
-        return complete.decode("utf-8").split("\n\n"), None
-    except UnicodeDecodeError:
-        return _decode_each(complete.split(b"\n\n"))
-
-
-def _decode_each(blocks: List[bytes]) -> Tuple[List[str], Optional[DecodingError]]:
-    """The events up to the first that is not UTF-8, and the error for that one."""
-    decoded: List[str] = []
-    for block in blocks:
-        try:
-            decoded.append(_utf8(block, "an SSE event"))
-        except DecodingError as exc:
-            return decoded, exc
-    return decoded, None
-
-
 def _parse_event(block: bytes) -> str | None:
     """The ``data`` of one event block, as sseclient-py parses it; None if it has none."""
     from sseclient import SSEClient  # only the rare multi-line events need it
@@ -172,14 +172,14 @@ def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iter
     """Yield each non-blank line of a newline-delimited JSON body (undecoded)."""
     buf = b""
     for chunk in _joined_at_line_ends(chunks, max_size, "an NDJSON line"):
-        buf = buf + chunk if buf else chunk
-        lines = _split(buf, _LINE_END, b"\n")
-        buf = lines.pop()
+        lines, buf, bad = _complete_units(buf + chunk if buf else chunk, _LINE_END, "\n", "an NDJSON line")
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an NDJSON line")
         for line in lines:
-            if line.strip():
-                yield _utf8(line, "an NDJSON line")
+            if line and not line.isspace():
+                yield line
+        if bad is not None:
+            raise bad
     if buf.strip():
         yield _utf8(buf, "an NDJSON line")
 

@@ -209,8 +209,9 @@ class Provider:
             events = _DECODERS[request.framing or self.framing](iter(body))
             return Exchange(response, events, body.release, thread)
 
-        def reopen(failure: errors.LLMClientError) -> Exchange:
-            self._transport.wait_to_retry(requests_sent[-1], call, failure)
+        def reopen(failure: errors.LLMClientError) -> Optional[Exchange]:
+            if not self._transport.wait_to_retry(requests_sent[-1], call, failure):
+                return None
             return exchange(copy.deepcopy(pristine))
 
         first = exchange(copy.deepcopy(pristine))

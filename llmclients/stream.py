@@ -48,9 +48,9 @@ class Exchange:
         self.thread = thread
 
 
-#: Opens the call's exchange again after a failure before the first delta; raises
-#: the failure when the call's retry policy allows no new attempt.
-Reopen = Callable[[errors.LLMClientError], Exchange]
+#: Opens the call's exchange again after a failure before the first delta; None
+#: when the call's retry policy allows no new attempt.
+Reopen = Callable[[errors.LLMClientError], Optional[Exchange]]
 
 
 class Stream:
@@ -186,7 +186,10 @@ def _deltas(
                 if parts:
                     raise  # text was shown: a retry would show it twice
                 current[0].response.close()
-                current[0] = reopen(exc)
+                again = reopen(exc)
+                if again is None:
+                    raise
+                current[0] = again
                 state.__init__(state.model, current[0].thread)  # type: ignore[misc]
         finish(state)
         state.done = True

@@ -177,23 +177,24 @@ class Transport:
             try:
                 return self._send_once(request, call.deadline)
             except (errors.ConnectError, errors.ConnectTimeout, errors.HTTPStatusError) as exc:
-                self.wait_to_retry(request, call, exc)
+                if not self.wait_to_retry(request, call, exc):
+                    raise
 
-    def wait_to_retry(self, request: Request, call: Call, exc: errors.LLMClientError) -> None:
-        """Sleep before the next attempt, or re-raise ``exc`` if there is none."""
+    def wait_to_retry(self, request: Request, call: Call, exc: errors.LLMClientError) -> bool:
+        """Sleep before the next attempt after ``exc``; False if there is none."""
         delay = call.retry_delay(request, exc)
         if delay is None:
-            raise exc
-        history = len(call.retry.history)
+            return False
         logger.info(
             "retrying %s %s after %s (retry %d) in %.2fs",
             request.method,
             redact_url(request.url),
             _describe(exc),
-            history,
+            len(call.retry.history),
             delay,
         )
         self._sleep(delay)
+        return True
 
     def _send_once(self, request: Request, deadline: Deadline) -> requests.Response:
         logger.debug("%s %s", request.method, redact_url(request.url))

@@ -58,10 +58,10 @@ def raw(build, framing="chunked"):
 FAULTS = {
     "reset before headers": (lambda p: Reply(close_before_headers=True, reset=True), errors.ConnectError, 0),
     "reset mid-stream": (mid_stream(drop_after="cut", reset=True), errors.StreamInterruptedError, 0),
-    "stall after headers": (lambda p: Reply(stall=5), errors.RequestTimeoutError, READ),
+    "stall after headers": (lambda p: Reply(stall=5), errors.ReadTimeout, READ),
     "stall mid-stream, keep-alives": (
         mid_stream(stall=5, stall_after=3, keepalive=0.1),
-        errors.RequestTimeoutError,
+        errors.IdleTimeout,
         IDLE,
     ),
     "400 JSON": http(400, JSON_ERROR, errors.HTTPStatusError),
@@ -91,10 +91,14 @@ FAULTS = {
     "garbage JSON": (raw(lambda p: TEXT_EVENT[p] % b"ok" + GARBAGE[p]), errors.MalformedStreamError, 0),
 }
 NOT_APPLICABLE = {
-    # A raw text body has no lines and no JSON: any bytes are text.
+    # A raw text body has no lines, no JSON and no way to ping: any bytes are text.
     ("aura", "oversized line"),
     ("aura", "garbage JSON"),
+    ("aura", "stall mid-stream, keep-alives"),
 }
+#: What a keep-alive looks like in each framing (the services that have none
+#: could still send one: the decoders must skip it).
+KEEPALIVE = {"openai": b": keep-alive\n\n", "autonomous": b": ping\n\n", "allenai": b"\n"}
 
 
 def client_for(provider, base_url, **kwargs):
@@ -115,6 +119,7 @@ def test_fault(provider, fault):
     build, expected, bound = FAULTS[fault]
     threads_before = threading.active_count()
     with emulator_for(provider) as emulator:
+        emulator.keepalive_bytes = KEEPALIVE.get(provider, b"")
         emulator.enqueue(build(provider))
         client = client_for(
             provider, emulator.base_url, timeout=llmclients.Timeout(connect=1, read=READ, idle=IDLE)

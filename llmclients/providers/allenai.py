@@ -34,11 +34,11 @@ Protocol (olmo-api ``/v4/message/stream``, Feb–May 2025):
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .. import errors
+from ..decoding import load_json
 from ..prompt import format_prompt, last_user_message
 from ..provider import Provider
 from ..stream import StreamState
@@ -130,7 +130,7 @@ class AllenAI(Provider):
     # --- the response ------------------------------------------------------------
 
     def parse_event(self, data: str, state: StreamState) -> Optional[str]:
-        line = json.loads(data)
+        line = load_json(data)
         if not isinstance(line, dict):
             raise ValueError("a line is not a JSON object")
         if "id" in line:

@@ -30,6 +30,7 @@ import json
 import uuid
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
+from ..decoding import load_json
 from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from ..provider import Provider
 from ..stream import StreamState
@@ -124,7 +125,7 @@ class AutonomousAI(Provider):
         if data == "[DONE]":
             state.done = True
             return None
-        chunk = json.loads(data)
+        chunk = load_json(data)
         if not isinstance(chunk, dict):
             raise ValueError("an event is not a JSON object")
         if chunk.get("error"):
