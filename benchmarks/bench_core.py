@@ -8,6 +8,8 @@ they do not share the client's GIL.
 Targets (issue "Core SDK"): delivery within 1 ms median and 5 ms max of the
 server's write in both framings; throughput >= 0.6 x the floor in both
 framings and >= 12 x openai-python's sync client; import <= 1.2 x requests.
+(Issue "Reliability": with deadlines, retries and a fallback on, throughput
+within 5% of the plain client's.)
 """
 
 from __future__ import annotations
@@ -138,6 +140,21 @@ def llmclients_stream(port: int, framing: str) -> int:
     return count + 2  # the role chunk and the finish chunk carry no text
 
 
+def guarded_stream(port: int, framing: str) -> int:
+    """The same stream with every reliability feature on: idle and total
+    deadlines, a Retry with a budget, behind a Fallback."""
+    client = llmclients.OpenAICompatible(
+        base_url=f"http://127.0.0.1:{port}/{framing}",
+        model="bench",
+        timeout=llmclients.Timeout(connect=5, read=30, idle=20, total=120),
+        retry=llmclients.Retry(total=3, backoff_factor=0.5, budget=30),
+    )
+    spare = llmclients.OpenAICompatible(base_url=f"http://127.0.0.1:{port}/{framing}", model="bench")
+    with llmclients.Fallback([client, spare]) as chain, chain.stream("x") as stream:
+        count = sum(1 for _ in stream)
+    return count + 2
+
+
 def openai_sync(port: int, framing: str) -> int:
     import openai  # imported (and timed) once, before the measured runs, by throughput()
 
@@ -179,6 +196,15 @@ def throughput(events: int, repeats: int) -> Dict[str, float]:
             print(f"{framing:<9}{base:>10,.0f}{ours:>12,.0f}{ours / base:>8.2f}x{peer_text}")
             figures[f"{framing} x floor"] = ours / base
             figures[f"{framing} x openai"] = ours / peer
+        print("\nThe cost of Timeout(idle, total) + Retry(budget) + Fallback on the happy path")
+        print(f"{'framing':<9}{'plain':>12}{'guarded':>12}{'ratio':>8}")
+        for framing in FRAMINGS:
+            plain, guarded = 0.0, 0.0
+            for _ in range(repeats + 2):  # interleaved, best of each, so drift hits both alike
+                plain = max(plain, rate(llmclients_stream, port, framing, 1))
+                guarded = max(guarded, rate(guarded_stream, port, framing, 1))
+            print(f"{framing:<9}{plain:>12,.0f}{guarded:>12,.0f}{guarded / plain:>7.2f}x")
+            figures[f"{framing} guarded x plain"] = guarded / plain
     finally:
         process.terminate()
         small_process.terminate()

@@ -155,6 +155,15 @@ class Transport:
         self.verify = verify
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        # requests reads the environment (proxies, CA bundle, ~/.netrc) again on
+        # every request, scanning all of os.environ; a session of our own reads
+        # the proxies once per host and the CA bundle once, instead.
+        self._env_proxies: Optional[Dict[str, Dict[str, str]]] = None
+        if self._owns_session:
+            self.session.trust_env = False
+            self._env_proxies = {}
+            if verify is True:
+                self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._pid = os.getpid()
         self._secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
@@ -210,7 +219,7 @@ class Transport:
                 files=request.files,
                 stream=True,
                 timeout=(deadline.connect_timeout(), deadline.read_timeout()),
-                proxies=self.proxies,
+                proxies=self.proxies or self._proxies_from_environment(request.url),
                 verify=self.verify,
             )
         except requests.exceptions.RequestException as exc:
@@ -224,6 +233,17 @@ class Transport:
                 response.close()
             raise status_error(response, body, request, self._secrets)
         return response
+
+    def _proxies_from_environment(self, url: str) -> Optional[Dict[str, str]]:
+        """``HTTP(S)_PROXY`` / ``NO_PROXY`` for ``url``'s host, read once per host."""
+        if self._env_proxies is None:
+            return None  # a session passed in reads the environment itself, as it is set
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        proxies = self._env_proxies.get(key)
+        if proxies is None:
+            proxies = self._env_proxies[key] = requests.utils.get_environ_proxies(url)
+        return proxies
 
     def _forget_parent_connections(self) -> None:
         """After ``os.fork()`` the child must not talk over the parent's sockets."""

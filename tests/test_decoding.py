@@ -174,3 +174,37 @@ def test_random_bytes_raise_only_typed_errors(data, cuts):
                 assert isinstance(item, str)
         except LLMClientError:
             pass
+
+
+VALID_BODIES = [
+    b"".join(b'data: {"choices": [{"delta": {"content": "t%d \\u00e9"}}]}\n\n' % i for i in range(6))
+    + b"data: [DONE]\n\n",
+    b"".join(b'{"message": "msg_1", "content": "\xc3\xa9t%d"}\n' % i for i in range(6)),
+    "Привет, 日本語 🎉 and more text".encode(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.sampled_from(VALID_BODIES),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255), st.booleans()), max_size=6),
+    cuts=st.lists(st.integers(0, 10_000)),
+)
+def test_mutated_streams_raise_only_typed_errors(body, edits, cuts):
+    """Valid bodies with bytes changed or dropped: every decoder ends, with
+    text or with one of our errors, never anything else."""
+    data = bytearray(body)
+    for position, value, drop in edits:
+        if not data:
+            break
+        index = position % len(data)
+        if drop:
+            del data[index]
+        else:
+            data[index] = value
+    for decoder in (iter_sse, iter_ndjson, iter_text, iter_whole):
+        try:
+            for item in decoder(splits(bytes(data), cuts), max_size=200):
+                assert isinstance(item, str)
+        except LLMClientError:
+            pass

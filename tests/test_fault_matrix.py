@@ -9,9 +9,13 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import llmclients
 from llmclients import errors
+from llmclients.decoding import iter_ndjson, iter_sse, iter_text
+from llmclients.stream import Exchange, Stream
 from llmclients.testing import Reply, emulator_for
 
 PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
@@ -166,3 +170,51 @@ def test_mid_stream_faults_keep_the_text_given(provider):
                 given.append(text)
         assert given, "the fault should come after some text"
         assert caught.value.partial_text == "".join(given)
+
+
+# --- fuzzing: mutated streams through every provider's parser --------------------------
+
+DECODER = {"openai": iter_sse, "autonomous": iter_sse, "allenai": iter_ndjson, "aura": iter_text}
+SAMPLE = {
+    "openai": TEXT_EVENT["openai"] % b"Hi"
+    + b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n',
+    "autonomous": TEXT_EVENT["autonomous"] % b"Hi" + b"data: [DONE]\n\n",
+    "allenai": b'{"id": "msg_A1", "role": "user", "children": [{"id": "msg_B2", "role": "assistant"}]}\n'
+    + TEXT_EVENT["allenai"] % b"Hi"
+    + b'{"id": "msg_A1", "final": true, "children": [{"id": "msg_B2", "role": "assistant", "finish_reason": "stop"}]}\n',
+    "aura": "Привет 🎉".encode(),
+}
+
+
+class _Closed:
+    def close(self) -> None:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    provider=st.sampled_from(PROVIDERS),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=5),
+    cut=st.integers(0, 10_000),
+)
+def test_mutated_streams_through_every_parser_raise_only_typed_errors(provider, edits, cut):
+    data = bytearray(SAMPLE[provider])
+    for position, value in edits:
+        data[position % len(data)] = value
+    cut %= len(data) + 1
+    client = client_for(provider, "http://127.0.0.1:9")
+    events = DECODER[provider](iter([bytes(data[:cut]), bytes(data[cut:])]))
+    stream = Stream(
+        exchange=Exchange(_Closed(), events, lambda: None, {}),
+        reopen=lambda failure: None,
+        parse_event=client.parse_event,
+        finish=client.finish,
+        provider=provider,
+        model="m",
+    )
+    received = []
+    try:
+        for text in stream:
+            received.append(text)
+    except errors.LLMClientError as exc:
+        assert exc.partial_text == "".join(received)

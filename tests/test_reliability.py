@@ -244,3 +244,26 @@ def test_after_fork_the_child_opens_its_own_connection(emulator):
     assert emulator.connections_accepted == 2  # the child did not reuse the parent's socket
     assert client.complete("parent again").text  # and the parent's pooled socket still works
     assert emulator.connections_accepted == 2
+
+
+# --- proxies from the environment -------------------------------------------------------
+
+
+def test_http_proxy_from_the_environment_is_used(monkeypatch):
+    with OpenAIEmulator() as proxy, OpenAIEmulator() as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = make(server, max_retries=0)
+        with pytest.raises(errors.NotFoundError):  # the "proxy" is an emulator: it refuses the absolute URL
+            client.complete("Hi")
+        assert proxy.last_request.path == server.base_url + "/chat/completions"
+        assert not server.requests
+
+
+def test_no_proxy_from_the_environment_is_honoured(monkeypatch):
+    with OpenAIEmulator() as proxy, OpenAIEmulator() as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert make(server).complete("Hi").text
+        assert not proxy.requests
