@@ -4,7 +4,7 @@ the :class:`Deadline` that enforces a timeout over one call."""
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sized, Tuple, Union
 
 import urllib3
 
@@ -128,13 +128,20 @@ class Retry(urllib3.util.Retry):
 class Deadline:
     """A :class:`Timeout` applied to one call, on the monotonic clock."""
 
-    __slots__ = ("_idle_at", "_total_at", "timeout")
+    __slots__ = ("_idle_at", "_progress", "_seen", "_total_at", "timeout")
 
     def __init__(self, timeout: Timeout) -> None:
         self.timeout = timeout
         now = time.monotonic()
         self._total_at = now + timeout.total if timeout.total is not None else None
         self._idle_at: Optional[float] = None
+        self._progress: Sized = ()
+        self._seen = 0
+
+    def watch(self, deltas: Sized) -> None:
+        """Restart the idle clock whenever ``deltas`` (the stream's list of
+        text deltas) has grown: checked once per read, not once per delta."""
+        self._progress = deltas
 
     @property
     def enforced_while_reading(self) -> bool:
@@ -150,6 +157,9 @@ class Deadline:
 
     def read_timeout(self) -> Optional[float]:
         """How long the next read may wait for a byte."""
+        if len(self._progress) != self._seen:
+            self._seen = len(self._progress)
+            self.on_delta()
         limit = self._shorter(self.timeout.read)
         if self._idle_at is not None:
             idle_left = max(self._idle_at - time.monotonic(), 0.001)
@@ -157,7 +167,7 @@ class Deadline:
         return limit
 
     def on_delta(self) -> None:
-        """A text delta arrived (or the body began): the idle clock restarts."""
+        """Text arrived (or the body began): the idle clock restarts."""
         if self.timeout.idle is not None:
             self._idle_at = time.monotonic() + self.timeout.idle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import FallbackError, InvalidRequestError, LLMClientError
@@ -76,7 +77,9 @@ class FallbackStream:
         self._first = first
 
     def __iter__(self) -> Iterator[str]:
-        return self
+        # The held-back first delta, then the stream itself: no extra step per delta.
+        first, self._first = self._first, None
+        return itertools.chain([first] if first is not None else [], self.stream)
 
     def __next__(self) -> str:
         if self._first is not None:

@@ -214,17 +214,17 @@ class Provider:
                 return None
             return exchange(copy.deepcopy(pristine))
 
-        first = exchange(copy.deepcopy(pristine))
-        return Stream(
-            exchange=first,
+        stream = Stream(
+            exchange=exchange(copy.deepcopy(pristine)),
             reopen=reopen,
             parse_event=self.parse_event,
             finish=self.finish,
             provider=self.name,
             model=resolved,
-            on_delta=call.deadline.on_delta if call.deadline.timeout.idle is not None else None,
             on_complete=on_complete,
         )
+        call.deadline.watch(stream._parts)
+        return stream
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:
         """Send ``messages`` and return the whole reply as a :class:`Completion`."""

@@ -76,7 +76,6 @@ class Stream:
         finish: Finish,
         provider: str,
         model: Optional[str],
-        on_delta: Optional[Callable[[], None]] = None,
         on_complete: Optional[OnComplete] = None,
     ) -> None:
         self.provider = provider
@@ -93,7 +92,6 @@ class Stream:
             self.state,
             self._parts,
             provider,
-            on_delta,
             on_complete,
         )
 
@@ -174,13 +172,12 @@ def _deltas(
     state: StreamState,
     parts: List[str],
     provider: str,
-    on_delta: Optional[Callable[[], None]],
     on_complete: Optional[OnComplete],
 ) -> Iterator[str]:
     try:
         while True:
             try:
-                yield from _read(current[0].events, parse_event, state, parts, provider, on_delta)
+                yield from _read(current[0].events, parse_event, state, parts, provider)
                 break
             except errors.StreamInterruptedError as exc:
                 if parts:
@@ -209,7 +206,6 @@ def _read(
     state: StreamState,
     parts: List[str],
     provider: str,
-    on_delta: Optional[Callable[[], None]],
 ) -> Iterator[str]:
     for data in events:
         try:
@@ -222,8 +218,6 @@ def _read(
                 f"({type(exc).__name__}: {exc}): {_excerpt(data)}"
             ) from exc
         if text:
-            if on_delta is not None:
-                on_delta()
             parts.append(text)
             yield text
         if state.done:

@@ -572,38 +572,36 @@ class _Dechunker:
     def _feed(self, data: bytes) -> bytes:
         buf = self._buf + data if self._buf else data
         pieces: List[bytes] = []
-        pos, end = 0, len(buf)
-        while pos < end:
-            if self._left:  # the rest of a chunk that an earlier read began
-                take = min(self._left, end - pos)
-                pieces.append(buf[pos : pos + take])
-                pos += take
-                self._left -= take
-                self._crlf_due = self._left == 0
-                continue
-            if self._crlf_due:
-                if end - pos < 2:
-                    break
-                if buf[pos : pos + 2] != b"\r\n":
-                    raise errors.MalformedStreamError("a chunk's data is not followed by CRLF")
-                pos += 2
-                self._crlf_due = False
-                continue
-            eol = buf.find(b"\r\n", pos)
+        pos, whole_chunks_follow = self._resume(buf, pieces)
+        end = len(buf)
+        append, find = pieces.append, buf.find
+        while whole_chunks_follow and pos < end:  # whole chunks, the common case, in a tight loop
+            eol = find(b"\r\n", pos)
             if eol < 0:
                 if end - pos > 1024:
                     raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
                 break
-            size = _chunk_size(buf[pos:eol])
-            start, stop = eol + 2, eol + 2 + size
+            try:
+                size = int(buf[pos:eol], 16)
+            except ValueError:  # chunk extensions, or not a size at all
+                size = _chunk_size(buf[pos:eol])
+            start = eol + 2
+            stop = start + size
             if size == 0:
                 pos, self._finished = start, True
                 break
-            if buf[stop : stop + 2] == b"\r\n":  # the common case: the whole chunk is here
-                pieces.append(buf[start:stop])
+            if stop + 2 <= end:
+                if buf[stop : stop + 2] != b"\r\n":
+                    raise errors.MalformedStreamError("a chunk's data is not followed by CRLF")
+                append(buf[start:stop])
                 pos = stop + 2
-            else:
-                pos, self._left = start, size
+            elif stop > end:  # the chunk's data goes on in the next read
+                append(buf[start:end])
+                self._left, pos = stop - end, end
+            else:  # its data is here, its CRLF not yet
+                append(buf[start:stop])
+                self._crlf_due, pos = True, stop
+                break
         self._buf = buf[pos:]
         out = b"".join(pieces)
         if self._decompressor is not None:
@@ -613,6 +611,26 @@ class _Dechunker:
         if self._finished:
             self._finish()
         return out
+
+    def _resume(self, buf: bytes, pieces: List[bytes]) -> Tuple[int, bool]:
+        """Finish the chunk an earlier read began. Returns where the unread
+        bytes of ``buf`` start, and whether whole chunks may follow there."""
+        pos = 0
+        if self._left:
+            take = min(self._left, len(buf))
+            pieces.append(buf[:take])
+            self._left -= take
+            if self._left:
+                return len(buf), False
+            pos, self._crlf_due = take, True
+        if self._crlf_due:
+            if len(buf) - pos < 2:
+                return pos, False
+            if buf[pos : pos + 2] != b"\r\n":
+                raise errors.MalformedStreamError("a chunk's data is not followed by CRLF")
+            self._crlf_due = False
+            pos += 2
+        return pos, True
 
     def _finish(self) -> None:
         """Read the trailer section, then give the connection back as urllib3 does."""
