@@ -1,5 +1,6 @@
 """HTTP for every provider: one ``requests.Session``, retries before the first
-byte, status errors, and a body reader that hands on every byte at once.
+delta (:class:`Call`), status errors, and a body reader that hands on every
+byte at once (:class:`Body`).
 
 ``requests`` offers no way to read a streamed body that is both prompt and fast:
 ``iter_lines()`` and ``iter_content(n)`` wait for ``n`` bytes, so on a body
