@@ -96,7 +96,7 @@ from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optiona
 from .conversation import Conversation
 from .provider import Provider
 from .providers import get_client
-from .stream import Stream
+from .stream import Stream, completion_of
 from .types import Completion, Message, Messages, Usage
 
 __all__ = [
@@ -596,13 +596,7 @@ class AsyncStream:
         """Read the rest of the stream and return the whole reply."""
         async for _ in self:
             pass
-        return Completion(
-            text=self.text,
-            finish_reason=self.finish_reason,
-            usage=self.usage,
-            model=self.model,
-            provider=self.provider,
-        )
+        return completion_of(self)
 
     @property
     def text(self) -> str:

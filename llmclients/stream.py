@@ -151,17 +151,23 @@ class Stream:
         """Read the rest of the stream and return the whole reply."""
         for _ in self._iterator:
             pass
-        return Completion(
-            text=self.text,
-            finish_reason=self.finish_reason,
-            usage=self.usage,
-            model=self.model,
-            provider=self.provider,
-        )
+        return completion_of(self)
 
     def __repr__(self) -> str:
         state = "done" if self.state.done else "open"
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
+
+
+def completion_of(stream: Any) -> Completion:
+    """The :class:`Completion` of an ended stream (a :class:`Stream`, or the
+    asyncio wrapper's): its text, finish reason, usage, model and provider."""
+    return Completion(
+        text=stream.text,
+        finish_reason=stream.finish_reason,
+        usage=stream.usage,
+        model=stream.model,
+        provider=stream.provider,
+    )
 
 
 def _deltas(
