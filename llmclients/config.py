@@ -157,14 +157,21 @@ class Deadline:
 
     def read_timeout(self) -> Optional[float]:
         """How long the next read may wait for a byte."""
+        now = time.monotonic()
+        expires = self.expires_at(now)
+        return None if expires is None else max(expires - now, 0.001)
+
+    def expires_at(self, since: float) -> Optional[float]:
+        """When a read that began waiting at ``since`` must give up (monotonic
+        time), or None: the nearest of the read, idle and total deadlines."""
         if len(self._progress) != self._seen:
             self._seen = len(self._progress)
             self.on_delta()
-        limit = self._shorter(self.timeout.read)
-        if self._idle_at is not None:
-            idle_left = max(self._idle_at - time.monotonic(), 0.001)
-            limit = idle_left if limit is None else min(limit, idle_left)
-        return limit
+        read = self.timeout.read
+        limits = [at for at in (self._idle_at, self._total_at) if at is not None]
+        if read is not None:
+            limits.append(since + read)
+        return min(limits) if limits else None
 
     def on_delta(self) -> None:
         """Text arrived (or the body began): the idle clock restarts."""

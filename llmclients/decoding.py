@@ -15,6 +15,10 @@ reads is joined, invalid bytes raise :class:`~llmclients.errors.DecodingError`),
 accept CR, LF and CRLF line ends, and refuse a line or event larger than
 ``max_size`` bytes with :class:`~llmclients.errors.OversizedEventError` instead
 of buffering without bound.
+
+An empty chunk means that a non-blocking read found nothing yet: each decoder
+passes it on at once as an empty event (no event is ever empty otherwise), so
+that whoever drives the stream can wait for the socket.
 """
 
 from __future__ import annotations
@@ -74,7 +78,9 @@ def _joined_at_line_ends(chunks: Iterable[bytes], max_size: int, what: str) -> I
     held: List[bytes] = []
     size = 0
     for chunk in chunks:
-        if b"\n" in chunk or b"\r" in chunk:
+        if not chunk:
+            yield chunk
+        elif b"\n" in chunk or b"\r" in chunk:
             if held:
                 held.append(chunk)
                 chunk = b"".join(held)
@@ -133,9 +139,13 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
     sseclient-py would, at a fraction of the cost per event. As the SSE
     specification says, an event cut off by the end of the body is not
     dispatched; a caller that needs the stream's end looks for ``[DONE]``.
+    Events whose data is empty are skipped: they carry no JSON to parse.
     """
     buf = b""
     for chunk in _joined_at_line_ends(chunks, max_size, "an SSE event"):
+        if not chunk:
+            yield ""
+            continue
         blocks, buf, bad = _complete_units(buf + chunk if buf else chunk, _EVENT_END, "\n\n", "an SSE event")
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an SSE event")
@@ -147,6 +157,8 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
                 if parsed is None:
                     continue
                 data = parsed
+            if not data:  # an event with empty data carries nothing
+                continue
             yield data
             if data == "[DONE]":
                 return
@@ -172,6 +184,9 @@ def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iter
     """Yield each non-blank line of a newline-delimited JSON body (undecoded)."""
     buf = b""
     for chunk in _joined_at_line_ends(chunks, max_size, "an NDJSON line"):
+        if not chunk:
+            yield ""
+            continue
         lines, buf, bad = _complete_units(buf + chunk if buf else chunk, _LINE_END, "\n", "an NDJSON line")
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an NDJSON line")
@@ -192,7 +207,7 @@ def iter_text(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterat
         for chunk in chunks:
             text = decoder.decode(chunk)
             offset += len(chunk)
-            if text:
+            if text or not chunk:
                 yield text
         text = decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
@@ -209,6 +224,9 @@ def iter_whole(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Itera
     parts: List[bytes] = []
     size = 0
     for chunk in chunks:
+        if not chunk:
+            yield ""
+            continue
         size += len(chunk)
         if size > max_size:
             raise _too_big(size, max_size, "the body")

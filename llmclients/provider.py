@@ -207,7 +207,7 @@ class Provider:
             call.deadline.on_delta()  # the idle clock starts with the response
             body = Body(response, call.deadline)
             events = _DECODERS[request.framing or self.framing](iter(body))
-            return Exchange(response, events, body.release, thread)
+            return Exchange(response, events, body, thread)
 
         def reopen(failure: errors.LLMClientError) -> Optional[Exchange]:
             if not self._transport.wait_to_retry(requests_sent[-1], call, failure):

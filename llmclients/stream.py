@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 from . import errors
 from .types import Completion, Usage
+
+if TYPE_CHECKING:
+    import socket
+
+    from .transport import Body
 
 
 class StreamState:
@@ -33,18 +38,16 @@ OnComplete = Callable[[str, StreamState], None]
 
 
 class Exchange:
-    """One HTTP exchange of a call: the response, its decoded events, how to
-    hand its connection back once the protocol has ended, and the thread state
-    the request was built from."""
+    """One HTTP exchange of a call: the response, its body reader (which hands
+    the connection back once the protocol has ended), the events decoded from
+    it, and the thread state the request was built from."""
 
-    __slots__ = ("events", "release", "response", "thread")
+    __slots__ = ("body", "events", "response", "thread")
 
-    def __init__(
-        self, response: Any, events: Iterator[str], release: Callable[[], None], thread: Dict[str, Any]
-    ) -> None:
+    def __init__(self, response: Any, events: Iterator[str], body: Body, thread: Dict[str, Any]) -> None:
         self.response = response
         self.events = events
-        self.release = release
+        self.body = body
         self.thread = thread
 
 
@@ -98,6 +101,26 @@ class Stream:
     @property
     def _response(self) -> Any:
         return self._current[0].response
+
+    def set_nonblocking(self) -> Optional[socket.socket]:
+        """Never wait for the network from now on: for an event loop that drives the stream.
+
+        Returns the socket to watch, or None if this stream cannot be read so
+        (its body is not chunked, or not on a socket; or no delta has come
+        yet, and a retry may still have to wait) and stays blocking. Then
+        ``next()`` returns ``""`` when no delta has arrived: call it again once
+        the socket is readable, or at :attr:`wake_at`, when a timeout is due
+        (the call then raises it). Thread-safe only as far as ``next()`` is:
+        one thread at a time.
+        """
+        if not self._parts:
+            return None
+        return self._current[0].body.set_nonblocking()
+
+    @property
+    def wake_at(self) -> Optional[float]:
+        """After ``next()`` returned ``""``: when (``time.monotonic()``) a timeout is due, or None."""
+        return self._current[0].body.wake_at
 
     def __iter__(self) -> Stream:
         # The stream itself, not its generator: a `for` loop then keeps the
@@ -196,7 +219,7 @@ def _deltas(
                 state.__init__(state.model, current[0].thread)  # type: ignore[misc]
         finish(state)
         state.done = True
-        current[0].release()
+        current[0].body.release()
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:
@@ -214,6 +237,9 @@ def _read(
     provider: str,
 ) -> Iterator[str]:
     for data in events:
+        if not data:  # nothing has arrived yet (non-blocking reads)
+            yield data
+            continue
         try:
             text = parse_event(data, state)
         except errors.LLMClientError:

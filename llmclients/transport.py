@@ -15,6 +15,9 @@ what the socket has, whatever the framing:
   at the end exactly as urllib3 does. Bodies it does not cover (an unusual
   content-encoding, a response that is not backed by a socket) go through
   urllib3's ``stream()``.
+
+A chunked body can also be read without blocking, for an event loop that
+watches its socket (:meth:`Body.set_nonblocking`, used by :mod:`llmclients.aio`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import time
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
@@ -452,24 +456,46 @@ class Body:
     content-encoding. After the protocol's own end (``[DONE]``, say) call
     :meth:`release`: the connection goes back to the pool if the rest of the
     body is already here.
+
+    After :meth:`set_nonblocking` it yields ``b""`` where a read would wait.
     """
 
     def __init__(self, response: requests.Response, deadline: Deadline) -> None:
         self._raw = response.raw
         self._deadline = deadline
         self._dechunker = _Dechunker(self._raw) if self._raw.chunked and _can_dechunk(self._raw) else None
+        self._sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
+        self._nonblocking = False
+        self._waiting_since: Optional[float] = None
+        #: While a non-blocking read waits: when its timeout is due (monotonic time), or None.
+        self.wake_at: Optional[float] = None
+
+    def set_nonblocking(self) -> Optional[socket.socket]:
+        """Read without waiting from now on, for an event loop to drive.
+
+        Returns the socket to watch for readability, or None when this body
+        cannot be read so (it is not chunked, or not on a socket) and stays
+        blocking. Then each read takes what has arrived; where a read would
+        wait, the iterator yields ``b""``: iterate again once the socket is
+        readable, or at :attr:`wake_at`, when the read, idle or total timeout
+        is due and the next step raises it.
+        """
+        if self._dechunker is None or not self._dechunker.set_nonblocking():
+            return None
+        self._nonblocking = True
+        return self._dechunker.sock
 
     def __iter__(self) -> Iterator[bytes]:
         deadline = self._deadline
+        check = deadline.enforced_while_reading
         try:
-            if not deadline.enforced_while_reading:
-                yield from self._chunks()
-                return
             # Idle and total limits: each read may wait only until the nearest
             # deadline, and bytes that carry no text (pings) do not postpone it.
-            sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
-            for chunk in self._chunks(lambda: sock.settimeout(deadline.read_timeout()) if sock else None):
-                deadline.check()
+            for chunk in self._chunks(self._set_read_timeout if check else None):
+                if not chunk:
+                    self._note_wait()
+                elif check:
+                    deadline.check()
                 yield chunk
         except errors.LLMClientError:
             raise
@@ -482,10 +508,27 @@ class Body:
                 f"the connection broke before the response ended ({_reason(exc)})"
             ) from None
 
+    def _set_read_timeout(self) -> None:
+        if self._sock is not None and not self._nonblocking:
+            self._sock.settimeout(self._deadline.read_timeout())
+
+    def _note_wait(self) -> None:
+        """A non-blocking read found nothing: raise the timeout now due, or
+        note when it will be (a chunk with data restarts the clock)."""
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        self.wake_at = self._deadline.expires_at(self._waiting_since)
+        if self.wake_at is not None and now >= self.wake_at:
+            raise self._deadline.read_timed_out()
+
     def _chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
         raw = self._raw
         if self._dechunker is not None:
-            yield from self._dechunker.chunks(before_read)
+            for chunk in self._dechunker.chunks(before_read):
+                if chunk:
+                    self._waiting_since = None
+                yield chunk
         elif raw.chunked:
             yield from raw.stream(None, decode_content=True)
         elif hasattr(type(raw), "read1"):
@@ -538,17 +581,34 @@ class _Dechunker:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self._fp = raw._fp.fp
+        #: The socket, once reads are non-blocking; and its timeout before, to restore.
+        self.sock: Optional[socket.socket] = None
+        self._timeout: Optional[float] = None
         self._decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
         self._buf = b""
         self._left = 0  # bytes of the current chunk's data not yet read
         self._crlf_due = False  # the CRLF after a chunk's data is not yet read
         self._finished = False
 
+    def set_nonblocking(self) -> bool:
+        """Make reads return at once; False if there is no socket to do it on."""
+        sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
+        if self._finished or not isinstance(sock, socket.socket):
+            return False
+        self._timeout = sock.gettimeout()
+        sock.settimeout(0)
+        self.sock = sock
+        return True
+
     def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
+        """The body's data as it arrives; ``b""`` where a non-blocking read would wait."""
         while not self._finished:
             if before_read is not None:
                 before_read()
-            data = self._fp.read1(READ_SIZE)
+            data = self._read()
+            if data is None:
+                yield b""
+                continue
             if not data:
                 raise errors.StreamInterruptedError(
                     "the connection closed before the chunked body's last chunk"
@@ -557,15 +617,35 @@ class _Dechunker:
             if out:
                 yield out
 
+    def _read(self) -> Optional[bytes]:
+        """What has arrived: b"" at the end of the connection, None if a
+        non-blocking read found nothing yet."""
+        if self.sock is None:
+            return self._fp.read1(READ_SIZE)  # type: ignore[no-any-return]
+        try:
+            data: bytes = self._fp.read1(READ_SIZE)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        if data or isinstance(self.sock, ssl.SSLSocket):
+            return data
+        # A plain socket's file returns b"" both at the end and when nothing
+        # has arrived; a peek tells them apart.
+        try:
+            return self._read() if self.sock.recv(1, socket.MSG_PEEK) else b""
+        except BlockingIOError:
+            return None
+
     def finish_if_arrived(self) -> None:
         """After the protocol's end: read the last chunk if it is here (or
-        arrives within a moment), then give the connection back."""
+        arrives within a moment; at once if reads are non-blocking), then
+        give the connection back."""
         sock = getattr(self._raw._connection, "sock", None)
+        grace = 0 if self.sock is not None else self.GRACE
         while not self._finished and sock is not None:
             pending = getattr(sock, "pending", lambda: 0)()  # bytes TLS already decrypted
-            if not pending and not select.select([sock], [], [], self.GRACE)[0]:
+            if not pending and not select.select([sock], [], [], grace)[0]:
                 return
-            data = self._fp.read1(READ_SIZE)
+            data = self._read()
             if not data:
                 return
             self._feed(data)
@@ -634,12 +714,16 @@ class _Dechunker:
         return pos, True
 
     def _finish(self) -> None:
-        """Read the trailer section, then give the connection back as urllib3 does."""
+        """Read the trailer section, then give the connection back as urllib3
+        does; if the trailers are cut short (or not here yet, when reads are
+        non-blocking), keep it, and it is closed with the response."""
         rest = self._buf
         while rest[:2] != b"\r\n" and b"\r\n\r\n" not in rest:
-            more = self._fp.read1(READ_SIZE)
+            more = self._read()
             if not more or len(rest) > ERROR_BODY_LIMIT:
-                break
+                return
             rest += more
+        if self.sock is not None:
+            self.sock.settimeout(self._timeout)  # the next request expects a blocking socket
         self._raw._fp.close()
         self._raw.release_conn()

@@ -19,8 +19,9 @@ def splits(data: bytes, cuts):
 
 
 def every_two_way_split(data: bytes):
+    # Without empty pieces: to a decoder b"" means "nothing has arrived yet".
     for i in range(len(data) + 1):
-        yield [data[:i], data[i:]]
+        yield [piece for piece in (data[:i], data[i:]) if piece]
 
 
 SSE_BODY = (
@@ -73,10 +74,12 @@ def test_sse_oversized_event_raises():
 
 
 def sseclient_reference(body: bytes):
-    """What sseclient-py alone makes of a whole body."""
+    """What sseclient-py alone makes of a whole body, less the events with
+    empty data, which carry nothing for a client (iter_sse skips them)."""
     out = []
     for event in SSEClient([body]).events():
-        out.append(event.data)
+        if event.data:
+            out.append(event.data)
         if event.data == "[DONE]":
             break
     return out
@@ -208,3 +211,37 @@ def test_mutated_streams_raise_only_typed_errors(body, edits, cuts):
                 assert isinstance(item, str)
         except LLMClientError:
             pass
+
+
+@pytest.mark.parametrize(
+    "decode, body",
+    [
+        (iter_sse, b'data: {"a": 1}\n\ndata: [DONE]\n\n'),
+        (iter_ndjson, b'{"a": 1}\n{"b": 2}\n'),
+        (iter_text, "héllo".encode()),
+        (iter_whole, b'{"a": 1}'),
+    ],
+)
+def test_an_empty_chunk_comes_out_at_once_as_an_empty_event(decode, body):
+    """A non-blocking read that found nothing yields b"": the decoder must
+    pass it on before asking for more, or its driver could never wait."""
+    pulled = []
+
+    def chunks():
+        for piece in (body[:3], b"", body[3:], b""):
+            pulled.append(piece)
+            yield piece
+
+    events = decode(chunks())
+    out = []
+    for event in events:
+        out.append(event)
+        if event == "":
+            # Nothing past the empty chunk has been asked for yet.
+            assert pulled[-1] == b""
+    assert out.count("") == pulled.count(b"") >= 1
+    assert "".join(out) == "".join(decode([body]))
+
+
+def test_sse_skips_events_with_empty_data():
+    assert list(iter_sse([b"data: \n\ndata:\n\ndata: [DONE]\n\n"])) == ["[DONE]"]

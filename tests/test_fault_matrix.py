@@ -191,6 +191,11 @@ class _Closed:
         pass
 
 
+class _NoBody:
+    def release(self) -> None:
+        pass
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     provider=st.sampled_from(PROVIDERS),
@@ -205,7 +210,7 @@ def test_mutated_streams_through_every_parser_raise_only_typed_errors(provider, 
     client = client_for(provider, "http://127.0.0.1:9")
     events = DECODER[provider](iter([bytes(data[:cut]), bytes(data[cut:])]))
     stream = Stream(
-        exchange=Exchange(_Closed(), events, lambda: None, {}),
+        exchange=Exchange(_Closed(), events, _NoBody(), {}),
         reopen=lambda failure: None,
         parse_event=client.parse_event,
         finish=client.finish,
