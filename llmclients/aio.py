@@ -89,6 +89,7 @@ import asyncio
 import itertools
 import socket
 import threading
+import time
 import weakref
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Tuple
@@ -311,6 +312,16 @@ class _Channel:
         self._socket: Optional[socket.socket] = None
         self._shut = False  # the socket was shut down by cancel()
         self._released = False  # the connection went back to the pool: never shut it down
+        # Once the loop reads the stream (see _hand_over), only the loop's thread
+        # touches what follows.
+        self.pumping = False
+        self._watches_sockets = _can_watch_sockets(loop)
+        self._fd = -1
+        self._watching = False
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = 0.0
+        self._in_pump = False
+        self._pump_ended = False
 
     # --- the reading thread ----------------------------------------------------------
 
@@ -329,17 +340,16 @@ class _Channel:
             stream = self._open_stream()
             self._attach(stream)
             for text in stream:
-                if not self._put(text):
+                if not self._put(text) or self._hand_over(stream):
                     return
             self._end(None)
         except BaseException as exc:  # whatever ended the thread, its consumer must learn of it
             self._end(exc)
         finally:
-            if stream is not None:
-                stream.close()
-                # Undo _guard_release: its closure makes a reference cycle.
-                getattr(_raw_of(stream), "__dict__", {}).pop("release_conn", None)
-            self._on_exit()
+            if not self.pumping:
+                if stream is not None:
+                    _close(stream)
+                self._on_exit()
 
     def _attach(self, stream: Stream) -> None:
         """Publish the opened stream and the socket that cancel() shuts down."""
@@ -390,6 +400,26 @@ class _Channel:
             waiter = self._take_waiter()
         return self._wake(waiter)
 
+    def _hand_over(self, stream: Stream) -> bool:
+        """After the first delta (retries are over): let the loop read the rest,
+        when its socket is readable and without blocking; False if it cannot."""
+        set_nonblocking = getattr(stream, "set_nonblocking", None)
+        sock = set_nonblocking() if self._watches_sockets and set_nonblocking is not None else None
+        if sock is None:
+            return False
+        with self._cond:
+            if self.cancelled:
+                raise _Cancelled()
+            self.pumping = True
+        try:
+            self.loop.call_soon_threadsafe(self._start_pump, sock.fileno())
+        except RuntimeError:  # the loop is closed: nobody will read on
+            with self._cond:
+                self.pumping = False
+                self.cancelled = True
+            raise _Cancelled() from None
+        return True
+
     def _end(self, error: Optional[BaseException]) -> None:
         with self._cond:
             self.finished = True
@@ -408,6 +438,86 @@ class _Channel:
         with self._cond:  # the loop is closed: nobody will take what we read
             self.cancelled = True
         return False
+
+    # --- the event loop: reading a stream handed over --------------------------------
+
+    def _start_pump(self, fd: int) -> None:
+        if self._pump_ended:  # cancelled meanwhile
+            return
+        self._fd = fd
+        self._pump()
+
+    def _pump(self) -> None:
+        """Take the deltas that have arrived, then wait for the socket again
+        (or the stream's next timeout); stop watching while the buffer is full."""
+        stream = self.stream
+        if stream is None or self._pump_ended:
+            return
+        error: Optional[BaseException] = None
+        ended = False
+        self._in_pump = True
+        try:
+            while True:
+                if len(self.items) >= self.limit:
+                    self._unwatch()
+                    self._room_wanted = True
+                    break
+                text = next(stream)
+                if not text:
+                    self._watch(stream.wake_at)
+                    break
+                self.items.append(text)
+        except StopIteration:
+            ended = True
+        except BaseException as exc:  # the consumer raises it
+            ended, error = True, exc
+        finally:
+            self._in_pump = False
+        if ended:
+            self._end_pump(error)
+        waiter = self._take_waiter()
+        if waiter is not None:
+            _resolve(waiter)
+
+    def _watch(self, wake_at: Optional[float]) -> None:
+        if not self._watching:
+            self.loop.add_reader(self._fd, self._pump)
+            self._watching = True
+        # One timer at a time: a later deadline lets it fire early, and the
+        # pump then sets the next one.
+        if wake_at is not None and (self._timer is None or wake_at < self._timer_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = wake_at
+            self._timer = self.loop.call_at(self.loop.time() + wake_at - time.monotonic(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self.loop.remove_reader(self._fd)
+            self._watching = False
+
+    def _end_pump(self, error: Optional[BaseException]) -> None:
+        """The stream ended, failed or was cancelled: stop watching, close it."""
+        if self._pump_ended:
+            return
+        if self._in_pump:  # finalised from inside its own read: close it just after
+            self.loop.call_soon(self._end_pump, error)
+            return
+        self._pump_ended = True
+        self._unwatch()  # before the socket closes: its number may be reused at once
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._cond:
+            self.finished = True
+            if not self.cancelled:
+                self.error = error
+        assert self.stream is not None
+        _close(self.stream)
+        self._on_exit()
 
     # --- the event loop --------------------------------------------------------------
 
@@ -434,7 +544,11 @@ class _Channel:
         with self._cond:
             if self.items:
                 if self._room_wanted:
-                    self._cond.notify()
+                    if self.pumping:
+                        self._room_wanted = False
+                        self.loop.call_soon(self._pump)
+                    else:
+                        self._cond.notify()
                 return self.items.popleft(), None
             if self.finished:
                 error, self.error = self.error, None
@@ -450,20 +564,52 @@ class _Channel:
             return len(self.items)
 
     def cancel(self) -> None:
-        """Stop the thread and close its connection; returns at once, from any thread."""
+        """Stop reading and close the connection; returns at once, from any thread."""
         with self._cond:
             if self.cancelled:
                 return
             self.cancelled = True
             self.items.clear()
             self._cond.notify()  # a thread waiting for room
-            if self._socket is not None and not self._released and not self.finished:
+            pumping = self.pumping
+            if not pumping and self._socket is not None and not self._released and not self.finished:
                 _shutdown(self._socket)
                 self._shut = True
+        if pumping:
+            self._stop_pump()
+
+    def _stop_pump(self) -> None:
+        """Close a stream the loop reads, in the loop's thread."""
+        try:
+            in_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            in_loop = False
+        if in_loop:
+            self._end_pump(None)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._end_pump, None)
+        except RuntimeError:  # the loop is closed, so not reading: close it from here
+            self._pump_ended = True
+            if self.stream is not None:
+                _close(self.stream)
+            self._on_exit()
 
 
 class _Cancelled(Exception):
     """Ends a thread whose stream was closed before its response arrived."""
+
+
+def _close(stream: Stream) -> None:
+    stream.close()
+    # Undo _Channel._guard_release: its closure makes a reference cycle.
+    getattr(_raw_of(stream), "__dict__", {}).pop("release_conn", None)
+
+
+def _can_watch_sockets(loop: asyncio.AbstractEventLoop) -> bool:
+    """False for loops without ``add_reader`` (the proactor loop on Windows)."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return not (proactor is not None and isinstance(loop, proactor))
 
 
 def _raw_of(stream: Stream) -> Any:

@@ -584,6 +584,7 @@ class _Dechunker:
         #: The socket, once reads are non-blocking; and its timeout before, to restore.
         self.sock: Optional[socket.socket] = None
         self._timeout: Optional[float] = None
+        self._drained = False  # the last non-blocking read took all there was
         self._decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
         self._buf = b""
         self._left = 0  # bytes of the current chunk's data not yet read
@@ -603,6 +604,11 @@ class _Dechunker:
     def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
         """The body's data as it arrives; ``b""`` where a non-blocking read would wait."""
         while not self._finished:
+            if self._drained:
+                # Nothing more can have arrived unseen: let the caller wait for
+                # the socket rather than fail a read (two system calls) first.
+                self._drained = False
+                yield b""
             if before_read is not None:
                 before_read()
             data = self._read()
@@ -626,6 +632,9 @@ class _Dechunker:
             data: bytes = self._fp.read1(READ_SIZE)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return None
+        # A short read emptied the socket (and the file's buffer, which read1
+        # of this size always empties); TLS may still hold decrypted bytes.
+        self._drained = 0 < len(data) < READ_SIZE and not getattr(self.sock, "pending", int)()
         if data or isinstance(self.sock, ssl.SSLSocket):
             return data
         # A plain socket's file returns b"" both at the end and when nothing

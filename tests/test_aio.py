@@ -195,7 +195,7 @@ def test_error_statuses_raise_the_blocking_classes(
 def test_mid_stream_drop_raises_with_the_text_received(
     emulator: OpenAIEmulator, aclient: AsyncClient
 ) -> None:
-    reply = Reply(deltas=words(30), drop_after=2000)
+    reply = Reply(deltas=words(30), delay=0.005, drop_after=2000)  # dropped while the loop reads
     emulator.enqueue(reply, reply)
     with pytest.raises(llmclients.StreamInterruptedError) as blocking:
         aclient.client.complete("Hi")
@@ -209,6 +209,29 @@ def test_mid_stream_drop_raises_with_the_text_received(
         assert received and len(received) < 30
 
     asyncio.run(main())
+
+
+def test_the_idle_timeout_fires_while_the_loop_reads(emulator: OpenAIEmulator) -> None:
+    # The socket stays busy with keep-alives; only the loop's timer can end it.
+    emulator.enqueue(Reply(deltas=words(3), stall=3, stall_after=2, keepalive=0.05))
+    session = requests.Session()
+    aclient = AsyncClient(
+        llmclients.OpenAICompatible(
+            base_url=emulator.base_url, model=MODEL, session=session, timeout=llmclients.Timeout(idle=0.3)
+        )
+    )
+
+    async def main() -> float:
+        received = []
+        start = time.monotonic()
+        with pytest.raises(llmclients.IdleTimeout) as raised:
+            async for text in aclient.stream("Hi"):
+                received.append(text)
+        assert raised.value.partial_text == "".join(received) == "w0 "
+        return time.monotonic() - start
+
+    assert 0.25 < asyncio.run(main()) < 1.0
+    assert emulator.wait_idle()
 
 
 def test_bad_arguments_raise_when_awaited(aclient: AsyncClient) -> None:
@@ -229,37 +252,76 @@ def test_streams_run_concurrently_beyond_the_default_executor(
 ) -> None:
     count, alone = 20, 0.3  # each reply: 11 deltas 30 ms apart
     emulator.enqueue(*[Reply(deltas=words(11), delay=0.03) for _ in range(count)])
-    peak = [0]
-
-    async def watch() -> None:
-        while True:
-            peak[0] = max(peak[0], reading_threads())
-            await asyncio.sleep(0.01)
-
-    async def main() -> List[llmclients.Completion]:
-        watcher = asyncio.create_task(watch())
-        try:
-            return await asyncio.gather(*(aclient.complete("Hi") for _ in range(count)))
-        finally:
-            watcher.cancel()
-
-    start = time.monotonic()
-    replies = asyncio.run(main())
-    elapsed = time.monotonic() - start
-    assert [reply.text for reply in replies] == ["".join(words(11))] * count
-    assert peak[0] == count  # all at once, not a pool's worth at a time
-    assert elapsed < 4 * alone  # one after another would take 20 × 0.3 s
-
-
-def test_max_streams_bounds_the_threads(emulator: OpenAIEmulator) -> None:
-    aclient = AsyncClient(make_client(emulator), max_streams=2)
-    emulator.enqueue(*[Reply(deltas=words(5), delay=0.02) for _ in range(5)])
+    streaming = [0]
     peak = [0]
 
     async def complete() -> str:
         async with aclient.stream("Hi") as stream:
-            peak[0] = max(peak[0], reading_threads())
-            return (await stream.completion()).text
+            async for _ in stream:
+                if len(stream.text.split()) == 1:  # its first delta
+                    streaming[0] += 1
+                    peak[0] = max(peak[0], streaming[0])
+            streaming[0] -= 1
+            return stream.text
+
+    async def main() -> List[str]:
+        return await asyncio.gather(*(complete() for _ in range(count)))
+
+    start = time.monotonic()
+    texts = asyncio.run(main())
+    elapsed = time.monotonic() - start
+    assert texts == ["".join(words(11))] * count
+    assert peak[0] == count  # all at once, not a pool's worth at a time
+    assert elapsed < 4 * alone  # one after another would take 20 × 0.3 s
+    assert eventually(lambda: aio_threads() == 0)
+
+
+def test_a_chunked_reply_is_read_by_the_loop_after_its_first_delta(
+    emulator: OpenAIEmulator, aclient: AsyncClient
+) -> None:
+    # The thread sends the request and reads up to the first delta (retries
+    # may still happen until then); the loop reads the rest from the socket.
+    emulator.enqueue(Reply(deltas=words(10), delay=0.02))
+    threads_after_first: List[int] = []
+
+    async def main() -> str:
+        async with aclient.stream("Hi") as stream:
+            async for _ in stream:
+                if len(stream.text.split()) == 3:
+                    threads_after_first.append(reading_threads())
+            return stream.text
+
+    assert asyncio.run(main()) == "".join(words(10))
+    assert threads_after_first == [0]
+
+
+def test_a_close_delimited_reply_is_read_by_its_thread(emulator: OpenAIEmulator, aclient: AsyncClient) -> None:
+    emulator.enqueue(Reply(deltas=words(10), delay=0.02, framing="close"))
+    threads_midway: List[int] = []
+
+    async def main() -> str:
+        async with aclient.stream("Hi") as stream:
+            async for _ in stream:
+                if len(stream.text.split()) == 3:
+                    threads_midway.append(reading_threads())
+            return stream.text
+
+    assert asyncio.run(main()) == "".join(words(10))
+    assert threads_midway == [1]
+
+
+def test_max_streams_bounds_the_open_streams(emulator: OpenAIEmulator) -> None:
+    aclient = AsyncClient(make_client(emulator), max_streams=2)
+    emulator.enqueue(*[Reply(deltas=words(5), delay=0.02) for _ in range(5)])
+    peak, open_streams = [0], [0]
+
+    async def complete() -> str:
+        async with aclient.stream("Hi") as stream:
+            open_streams[0] += 1
+            peak[0] = max(peak[0], open_streams[0], reading_threads())
+            text = (await stream.completion()).text
+        open_streams[0] -= 1
+        return text
 
     async def main() -> List[str]:
         # A stream cancelled while it waits for a slot must not keep one.
@@ -419,12 +481,13 @@ def test_cancelling_before_the_response_releases_the_caller_at_once() -> None:
 def test_closing_never_shuts_down_a_connection_given_back_to_the_pool(
     emulator: OpenAIEmulator, aclient: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A body without "data: [DONE]" is read to its last chunk, so its connection
-    # goes back to the pool before the thread reports the end. Closing the stream
+    # A sized body (read by its thread to the end) without "data: [DONE]" goes
+    # back to the pool before the thread reports the end. Closing the stream
     # in that window must leave the connection alone: another request has it.
     chunk = {"model": MODEL, "choices": [{"delta": {"content": "pooled"}, "finish_reason": "stop"}]}
     emulator.enqueue(
-        Reply(raw=b"data: " + json.dumps(chunk).encode() + b"\n\n"), Reply(deltas=words(5), delay=0.02)
+        Reply(raw=b"data: " + json.dumps(chunk).encode() + b"\n\n", framing="length"),
+        Reply(deltas=words(5), delay=0.02),
     )
     in_window, resume = threading.Event(), threading.Event()
     end = _Channel._end
@@ -477,8 +540,9 @@ from llmclients.testing import OpenAIEmulator, Reply
 
 emulator = OpenAIEmulator().start()
 emulator.enqueue(
-    Reply(deltas=["x "] * 5, stall=60, stall_after=2),  # a thread blocked in recv()
-    Reply(deltas=["y "] * 2000),  # a thread waiting for room in its full buffer
+    # close-delimited, so read by its thread: blocked in recv()
+    Reply(deltas=["x "] * 5, stall=60, stall_after=2, framing="close"),
+    Reply(deltas=["y "] * 2000),  # chunked, read by the loop: its buffer full
 )
 client = llmclients.OpenAICompatible(base_url=emulator.base_url, model="m")
 aclient = AsyncClient(client, buffer_size=2)
@@ -505,6 +569,6 @@ def test_a_closed_loop_with_open_streams_does_not_hang_the_exit() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - start < 8
-    # The thread that waited for room saw its loop closed and stopped; the one
-    # blocked in recv() is a daemon, which the exit does not wait for.
+    # The stream the loop read stopped with the loop; the thread blocked in
+    # recv() is a daemon, which the exit does not wait for.
     assert done.stdout.split() == ["1"]

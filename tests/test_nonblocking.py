@@ -1,0 +1,110 @@
+"""Stream.set_nonblocking: reading a chunked body without waiting, as the
+asyncio wrapper's loop does, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import select
+import time
+from typing import List, Optional
+
+import pytest
+
+import llmclients
+from llmclients.stream import Stream
+from llmclients.testing import OpenAIEmulator, Reply
+
+MODEL = "m"
+
+
+def client(emulator: OpenAIEmulator, **kwargs: object) -> llmclients.OpenAICompatible:
+    return llmclients.OpenAICompatible(base_url=emulator.base_url, model=MODEL, max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+
+def drive(stream: Stream, limit: float = 5.0) -> List[str]:
+    """Read a non-blocking stream to its end as an event loop would: wait for
+    the socket or the stream's wake_at, whichever comes first."""
+    sock = stream._current[0].body._dechunker.sock  # type: ignore[union-attr]
+    deltas: List[str] = []
+    stop = time.monotonic() + limit
+    while time.monotonic() < stop:
+        try:
+            text = next(stream)
+        except StopIteration:
+            return deltas
+        if text:
+            deltas.append(text)
+            continue
+        wake_at: Optional[float] = stream.wake_at
+        wait = 0.5 if wake_at is None else max(0.0, min(0.5, wake_at - time.monotonic()))
+        select.select([sock], [], [], wait)
+    raise AssertionError("the stream did not end in time")
+
+
+def test_not_before_the_first_delta(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.enqueue(Reply(deltas=["a ", "b "], delay=0.01))
+    with client(openai_emulator).stream("Hi") as stream:
+        assert stream.set_nonblocking() is None  # a retry could still have to wait
+        assert next(stream) == "a "
+        assert stream.set_nonblocking() is not None
+
+
+def test_a_close_delimited_body_stays_blocking(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.enqueue(Reply(deltas=["a ", "b "], framing="close"))
+    with client(openai_emulator).stream("Hi") as stream:
+        next(stream)
+        assert stream.set_nonblocking() is None
+        assert "".join(stream) == "b "
+
+
+def test_reads_return_empty_until_data_arrives(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.enqueue(Reply(deltas=["a ", "b ", "c "], delay=0.2))
+    with client(openai_emulator).stream("Hi") as stream:
+        assert next(stream) == "a "
+        assert stream.set_nonblocking() is not None
+        start = time.monotonic()
+        assert next(stream) == ""  # "b " is 0.2 s away: no waiting for it
+        assert time.monotonic() - start < 0.05
+        assert drive(stream) == ["b ", "c "]
+        assert stream.text == "a b c " and stream.finish_reason == "stop"
+
+
+def test_the_connection_goes_back_to_the_pool_blocking(openai_emulator: OpenAIEmulator) -> None:
+    words = [f"w{i} " for i in range(5)]
+    openai_emulator.enqueue(Reply(deltas=words), Reply(deltas=words, delay=0.01))
+    llm = client(openai_emulator)
+    with llm.stream("Hi") as stream:
+        assert next(stream) == "w0 "
+        stream.set_nonblocking()
+        deadline = time.monotonic() + 2
+        while openai_emulator.requests[-1].outcome != "complete" and time.monotonic() < deadline:
+            time.sleep(0.01)  # every byte is in the socket before the loop reads on
+        assert drive(stream) == words[1:]
+    # The next request reuses the connection, and its reads block again.
+    assert llm.complete("Hi").text == "".join(words)
+    assert openai_emulator.connections_accepted == 1
+
+
+def test_the_idle_timeout_is_due_at_wake_at(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.enqueue(Reply(deltas=["a ", "b "], stall=2, stall_after=2, keepalive=0.05))
+    llm = client(openai_emulator, timeout=llmclients.Timeout(idle=0.3))
+    with llm.stream("Hi") as stream:
+        assert next(stream) == "a "
+        stream.set_nonblocking()
+        start = time.monotonic()
+        with pytest.raises(llmclients.IdleTimeout) as raised:
+            drive(stream)
+        # Keep-alives kept the socket busy, and did not postpone the deadline.
+        assert 0.2 < time.monotonic() - start < 0.6
+        assert raised.value.partial_text == "a "
+
+
+def test_a_break_in_the_body_raises_with_the_text_so_far(openai_emulator: OpenAIEmulator) -> None:
+    openai_emulator.enqueue(Reply(deltas=[f"w{i} " for i in range(30)], delay=0.005, drop_after=1500))
+    with client(openai_emulator).stream("Hi") as stream:
+        first = next(stream)
+        stream.set_nonblocking()
+        received = [first]
+        with pytest.raises(llmclients.StreamInterruptedError) as raised:
+            received += drive(stream)
+        assert raised.value.partial_text == stream.text
+        assert stream.text.startswith("w0 w1 ") and len(stream.text.split()) < 30
