@@ -19,47 +19,61 @@ raised there.
 
 Threading model
 ---------------
-Each open stream has **one dedicated daemon thread**. It sends the request
-(``requests`` blocks until the response headers arrive), then reads the body
-and hands the deltas to the event loop. The thread ends, and the count of
-threads is back where it was, as soon as the reply ends or the stream is
-closed. There is no pool: a pool of N workers (the default executor has
-``min(32, cpus + 4)``) makes stream N+1 wait until another one *ends*, which
-for a long reply means seconds. The loop never starts a thread itself, since
-``Thread.start()`` waits for the new thread to run, which under the GIL means
-through its request's set-up: one launcher thread starts them, one at a time,
-and ends when it has been idle for :data:`LAUNCHER_IDLE` seconds.
+A stream starts on **its own daemon thread**, which sends the request
+(``requests`` blocks until the response headers arrive) and reads up to the
+first delta: until then a failed attempt may be retried, which means waiting.
+Then, if the body is chunked (as streamed replies are) and the loop can watch
+sockets, the thread hands the stream to the **event loop** and ends: the loop
+watches the socket (``add_reader``) and, whenever it is readable, reads what
+has arrived through the same body reader and decoders, without blocking
+(:meth:`~llmclients.stream.Stream.set_nonblocking`); the read, idle and total
+timeouts run on loop timers. A body the loop cannot read so (close-delimited
+or sized, or a loop without ``add_reader``, as on Windows' proactor) is read by
+its thread to the end.
+
+Why not a thread per stream throughout: every delta was then a thread
+wake-up and a hand-off of the GIL to the loop, which cost more CPU than the
+delta itself (measured: 200 paced streams took 1.0–1.2 s of CPU that way, 0.65–0.7 s
+read by the loop). There is no pool: a pool of N workers (the default
+executor has ``min(32, cpus + 4)``) makes stream N+1 wait until another one
+*ends*. The loop never starts a thread itself, since ``Thread.start()`` waits
+for the new thread to run, which under the GIL means through its request's
+set-up: one launcher thread starts them, one at a time, and ends when it has
+been idle for :data:`LAUNCHER_IDLE` seconds.
 
 Bounds:
 
-* **threads**: at most ``max_streams`` (default :data:`DEFAULT_MAX_STREAMS`)
-  per :class:`AsyncClient`. A stream opened beyond that waits, without
-  blocking the loop, first come first served, until another stream's thread
-  has finished; ``max_streams=None`` removes the bound.
-* **memory**: between the thread and the loop sit at most ``buffer_size``
+* **streams**: at most ``max_streams`` (default :data:`DEFAULT_MAX_STREAMS`)
+  open at once per :class:`AsyncClient`, so at most that many threads. A
+  stream opened beyond that waits, without blocking the loop, first come
+  first served, until another stream has ended; ``max_streams=None`` removes
+  the bound.
+* **memory**: between the reader and the consumer sit at most ``buffer_size``
   deltas (default :data:`DEFAULT_BUFFER_SIZE`). When they are not taken, the
-  thread waits before reading on, so a slow consumer slows the reading (and,
-  through TCP, the server) instead of the reply piling up in memory.
+  reader (the thread, or the loop, which stops watching the socket) waits
+  before reading on, so a slow consumer slows the reading (and, through TCP,
+  the server) instead of the reply piling up in memory.
 
-The hand-off is batched because under the GIL its cost per event, not the
-shape of the wrapper, decides latency: the thread appends to the buffer under
-a lock and wakes the loop only when the consumer is waiting on an empty
-buffer; a consumer that wakes takes every delta buffered meanwhile without
-waiting again; and the wake-ups of all the streams of one loop that arrive
-while it is busy share one ``call_soon_threadsafe``.
+A thread's hand-off is batched: it appends to the buffer under a lock and
+wakes the loop only when the consumer is waiting on an empty buffer; a
+consumer that wakes takes every delta buffered meanwhile; and the wake-ups of
+all the streams of one loop that arrive while it is busy share one
+``call_soon_threadsafe``.
 
 Cancellation
 ------------
 Closing an :class:`AsyncStream` — ``aclose()``, leaving ``async with``,
 dropping the stream (as a ``break`` out of ``async for stream ...`` does),
 cancelling the task that awaits it, an ``asyncio.wait_for`` timeout — returns
-at once and stops the thread: the buffer is dropped, and the loop shuts the
-stream's socket down, which wakes a thread blocked in ``recv``; the thread then
-closes its :class:`~llmclients.stream.Stream` itself. (``Stream.close()`` must
-not be called from the loop: closing the generator that another thread is
-running raises ``ValueError``.) The socket is shut down only while the response
-still owns its connection, never once it has gone back to the pool where
-another request may be using it.
+at once and stops the reading. A stream the loop reads is closed there and
+then (its socket unwatched first). A stream its thread reads: the buffer is
+dropped, and the loop shuts the stream's socket down, which wakes a thread
+blocked in ``recv``; the thread then closes its
+:class:`~llmclients.stream.Stream` itself. (``Stream.close()`` must not be
+called from the loop then: closing the generator that another thread is
+running raises ``ValueError``.) The socket is shut down only while the
+response still owns its connection, never once it has gone back to the pool
+where another request may be using it.
 
 Until the response headers have arrived the socket is inside ``requests``:
 a stream cancelled then releases its caller at once; its thread finishes the
@@ -71,14 +85,17 @@ Event loops
 A stream belongs to the loop that opened it. Nothing here starts, runs or
 nests a loop, so it works inside one that is already running (Jupyter). The
 threads are daemons and never block interpreter exit. A stream dropped with
-its loop is closed like any dropped stream; one still referenced stops reading
-once it finds the loop closed: when it would wake it, or, with its buffer full,
-within :data:`LOOP_CHECK_INTERVAL`.
+its loop is closed like any dropped stream; one still referenced stops reading:
+the loop's reading ends with the loop, and a thread stops once it finds the
+loop closed (when it would wake it, or, with its buffer full, within
+:data:`LOOP_CHECK_INTERVAL`).
 
 Many concurrent streams to one host need as many connections: ``requests``
 keeps 10 per host, so give the client a ``session`` with a larger pool
 (``session.mount("https://", HTTPAdapter(pool_maxsize=...))``) or urllib3
-discards, with a warning, the connections beyond 10 as streams end.
+discards, with a warning, the connections beyond 10 as streams end. Set
+``session.trust_env = False`` on it unless you need requests to read proxies
+and ``~/.netrc`` from the environment: it does so on every request.
 
 ``benchmarks/bench_aio.py`` measures throughput, delay and cancellation.
 """
@@ -108,7 +125,7 @@ __all__ = [
     "AsyncStream",
 ]
 
-#: Streams (so threads) one AsyncClient runs at once; more wait for a slot.
+#: Streams one AsyncClient keeps open at once; more wait for a slot.
 DEFAULT_MAX_STREAMS = 256
 #: Deltas a reading thread may hold ahead of its consumer.
 DEFAULT_BUFFER_SIZE = 64
@@ -821,7 +838,7 @@ class AsyncConversation:
 class AsyncClient:
     """Wraps any blocking client for use with asyncio.
 
-    ``max_streams`` bounds the threads (one per open stream) and
+    ``max_streams`` bounds the streams open at once (so the threads) and
     ``buffer_size`` the deltas each holds ahead of its consumer: see the
     module's documentation. :meth:`aclose` (or ``async with``) closes the
     wrapped client.
