@@ -524,16 +524,19 @@ class _Channel:
         if self._in_pump:  # finalised from inside its own read: close it just after
             self.loop.call_soon(self._end_pump, error)
             return
-        self._pump_ended = True
         self._unwatch()  # before the socket closes: its number may be reused at once
         if self._timer is not None:
             self._timer.cancel()
+        self._close_pumped(error)
+
+    def _close_pumped(self, error: Optional[BaseException]) -> None:
+        self._pump_ended = True
         with self._cond:
             self.finished = True
             if not self.cancelled:
                 self.error = error
-        assert self.stream is not None
-        _close(self.stream)
+        if self.stream is not None:
+            _close(self.stream)
         self._on_exit()
 
     # --- the event loop --------------------------------------------------------------
@@ -607,10 +610,7 @@ class _Channel:
         try:
             self.loop.call_soon_threadsafe(self._end_pump, None)
         except RuntimeError:  # the loop is closed, so not reading: close it from here
-            self._pump_ended = True
-            if self.stream is not None:
-                _close(self.stream)
-            self._on_exit()
+            self._close_pumped(None)
 
 
 class _Cancelled(Exception):

@@ -480,10 +480,9 @@ class Body:
         readable, or at :attr:`wake_at`, when the read, idle or total timeout
         is due and the next step raises it.
         """
-        if self._dechunker is None or not self._dechunker.set_nonblocking():
-            return None
-        self._nonblocking = True
-        return self._dechunker.sock
+        sock = self._dechunker.set_nonblocking() if self._dechunker is not None else None
+        self._nonblocking = sock is not None
+        return sock
 
     def __iter__(self) -> Iterator[bytes]:
         deadline = self._deadline
@@ -591,15 +590,15 @@ class _Dechunker:
         self._crlf_due = False  # the CRLF after a chunk's data is not yet read
         self._finished = False
 
-    def set_nonblocking(self) -> bool:
-        """Make reads return at once; False if there is no socket to do it on."""
+    def set_nonblocking(self) -> Optional[socket.socket]:
+        """Make reads return at once; the socket, or None if there is none to do it on."""
         sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
         if self._finished or not isinstance(sock, socket.socket):
-            return False
+            return None
         self._timeout = sock.gettimeout()
         sock.settimeout(0)
         self.sock = sock
-        return True
+        return sock
 
     def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
         """The body's data as it arrives; ``b""`` where a non-blocking read would wait."""

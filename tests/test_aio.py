@@ -276,38 +276,31 @@ def test_streams_run_concurrently_beyond_the_default_executor(
     assert eventually(lambda: aio_threads() == 0)
 
 
-def test_a_chunked_reply_is_read_by_the_loop_after_its_first_delta(
-    emulator: OpenAIEmulator, aclient: AsyncClient
+@pytest.mark.parametrize(
+    "framing, threads_midway",
+    [
+        # The thread sends the request and reads up to the first delta (retries
+        # may still happen until then); the loop reads the rest from the socket.
+        ("chunked", 0),
+        # A close-delimited body cannot be read without blocking: its thread reads it.
+        ("close", 1),
+    ],
+)
+def test_who_reads_the_reply_after_its_first_delta(
+    emulator: OpenAIEmulator, aclient: AsyncClient, framing: str, threads_midway: int
 ) -> None:
-    # The thread sends the request and reads up to the first delta (retries
-    # may still happen until then); the loop reads the rest from the socket.
-    emulator.enqueue(Reply(deltas=words(10), delay=0.02))
-    threads_after_first: List[int] = []
+    emulator.enqueue(Reply(deltas=words(10), delay=0.02, framing=framing))
+    seen: List[int] = []
 
     async def main() -> str:
         async with aclient.stream("Hi") as stream:
             async for _ in stream:
                 if len(stream.text.split()) == 3:
-                    threads_after_first.append(reading_threads())
+                    seen.append(reading_threads())
             return stream.text
 
     assert asyncio.run(main()) == "".join(words(10))
-    assert threads_after_first == [0]
-
-
-def test_a_close_delimited_reply_is_read_by_its_thread(emulator: OpenAIEmulator, aclient: AsyncClient) -> None:
-    emulator.enqueue(Reply(deltas=words(10), delay=0.02, framing="close"))
-    threads_midway: List[int] = []
-
-    async def main() -> str:
-        async with aclient.stream("Hi") as stream:
-            async for _ in stream:
-                if len(stream.text.split()) == 3:
-                    threads_midway.append(reading_threads())
-            return stream.text
-
-    assert asyncio.run(main()) == "".join(words(10))
-    assert threads_midway == [1]
+    assert seen == [threads_midway]
 
 
 def test_max_streams_bounds_the_open_streams(emulator: OpenAIEmulator) -> None:
