@@ -19,32 +19,38 @@ raised there.
 
 Threading model
 ---------------
-A stream starts on **its own daemon thread**, which sends the request
+A stream is opened on a **daemon thread**, which sends the request
 (``requests`` blocks until the response headers arrive) and reads up to the
 first delta: until then a failed attempt may be retried, which means waiting.
 Then, if the body is chunked (as streamed replies are) and the loop can watch
-sockets, the thread hands the stream to the **event loop** and ends: the loop
-watches the socket (``add_reader``) and, whenever it is readable, reads what
-has arrived through the same body reader and decoders, without blocking
+sockets, the thread hands the stream to the **event loop** and is free: the
+loop watches the socket (``add_reader``) and, whenever it is readable, reads
+what has arrived through the same body reader and decoders, without blocking
 (:meth:`~llmclients.stream.Stream.set_nonblocking`); the read, idle and total
 timeouts run on loop timers. A body the loop cannot read so (close-delimited
 or sized, or a loop without ``add_reader``, as on Windows' proactor) is read by
 its thread to the end.
 
+The threads are shared by all clients and loops, and reused: :data:`OPENERS`
+of them take the streams to open in turn, since opening is CPU work under the
+GIL and more threads at it only slow each other and the loop down. No stream
+waits behind a slow server: when no thread has taken a stream for
+:data:`STALL` seconds while some wait, every waiting stream gets a thread of
+its own. So there are as many threads as streams being opened (or read by a
+thread) at once need, never more than ``max_streams`` per client, and idle
+ones end after :data:`THREAD_IDLE` seconds.
+
 Why not a thread per stream throughout: every delta was then a thread
 wake-up and a hand-off of the GIL to the loop, which cost more CPU than the
 delta itself (measured: 200 paced streams took 1.0–1.2 s of CPU that way, 0.65–0.7 s
-read by the loop). There is no pool: a pool of N workers (the default
-executor has ``min(32, cpus + 4)``) makes stream N+1 wait until another one
-*ends*. The loop never starts a thread itself, since ``Thread.start()`` waits
-for the new thread to run, which under the GIL means through its request's
-set-up: one launcher thread starts them, one at a time, and ends when it has
-been idle for :data:`LAUNCHER_IDLE` seconds.
+read by the loop). Why not an executor: a pool of N workers (the default
+executor has ``min(32, cpus + 4)``) makes stream N+1 wait until one of the
+first N *ends*.
 
 Bounds:
 
 * **streams**: at most ``max_streams`` (default :data:`DEFAULT_MAX_STREAMS`)
-  open at once per :class:`AsyncClient`, so at most that many threads. A
+  open at once per :class:`AsyncClient`, so busy on at most that many threads. A
   stream opened beyond that waits, without blocking the loop, first come
   first served, until another stream has ended; ``max_streams=None`` removes
   the bound.
@@ -104,6 +110,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import threading
 import time
@@ -131,9 +138,16 @@ DEFAULT_MAX_STREAMS = 256
 DEFAULT_BUFFER_SIZE = 64
 #: Seconds between checks, by a thread waiting for room, that its loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
-#: Seconds the thread that starts reading threads waits for more to start.
-LAUNCHER_IDLE = 0.1
-#: Reading threads are named THREAD_NAME-<n>, the one that starts them THREAD_NAME-launcher.
+#: Threads that open streams at once, unless they stall (see STALL).
+OPENERS = 2
+#: Seconds without a thread taking a stream to open, while streams wait, after
+#: which every waiting stream gets a thread of its own. Not less: a burst of
+#: streams keeps the threads from the GIL for tens of milliseconds (with 0.02,
+#: 200 streams opened at once started 29 threads, and slowed each other).
+STALL = 0.05
+#: Seconds an idle thread waits for work before it ends.
+THREAD_IDLE = 0.2
+#: The threads are named THREAD_NAME-<n>, the one that starts them THREAD_NAME-launcher.
 THREAD_NAME = "llmclients-aio"
 
 _thread_numbers = itertools.count(1)
@@ -245,55 +259,130 @@ def _waker_of(loop: asyncio.AbstractEventLoop) -> _Waker:
         return waker
 
 
-class _Launcher:
-    """Starts the reading threads, so that the event loop never does.
+class _Threads:
+    """The threads that open streams (and read those the loop cannot): reused,
+    a few at a time, and one for every waiting stream when they stall.
 
-    ``Thread.start()`` returns once the new thread has run, and under the GIL
-    a new thread runs until it blocks: through the whole set-up of its request,
-    a millisecond or more of ``requests``. Started from the loop, a burst of
-    200 streams stalled it for most of a second. The launcher is one daemon
-    thread that lives while there are threads to start, and
-    :data:`LAUNCHER_IDLE` seconds more.
+    Opening a stream is about a millisecond of ``requests`` under the GIL,
+    then a wait for the server. Measured with 200 streams opened at once,
+    a thread apiece made the set-ups fight over the GIL with one another and
+    with the loop reading the streams already open (whose deltas then waited
+    up to 0.1 s); :data:`OPENERS` threads taking the streams in turn opened
+    them sooner, and the loop kept its delays to a few milliseconds.
 
-    Starting threads one at a time also spreads out their set-up: measured
-    with 200 streams at once, letting each new thread start others as well
-    opened them a little sooner but let the burst of set-ups take the GIL from
-    the streams already open, whose deltas then waited ten times longer.
+    A stream must never wait behind a slow server, though: when no thread has
+    taken a stream for :data:`STALL` seconds while some wait (the threads are
+    all waiting for their servers, or reading bodies to the end), every
+    waiting stream gets a thread of its own. Threads are started by a
+    *launcher* thread, never by the loop: ``Thread.start()`` waits for the new
+    thread to run, which under the GIL can mean through its request's set-up.
+    Idle threads, and the launcher, end after :data:`THREAD_IDLE` seconds.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._pending: Deque[_Channel] = deque()
-        self._running = False
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # idle workers wait here
+        self._launch = threading.Condition(self._lock)  # the launcher waits here
+        self._jobs: Deque[Tuple[float, _Channel]] = deque()  # (when submitted, job)
+        self._workers = 0
+        self._idle = 0
+        self._taken_at = 0.0  # when a worker last took a job
+        self._launching = False
 
-    def launch(self, channel: _Channel) -> None:
-        with self._cond:
-            self._pending.append(channel)
-            if self._running:
-                self._cond.notify()
+    @property
+    def busy(self) -> int:
+        """Threads opening or reading a stream."""
+        with self._lock:
+            return self._workers - self._idle
+
+    def submit(self, channel: _Channel) -> None:
+        """Open ``channel``'s stream on a thread; never blocks."""
+        with self._lock:
+            self._jobs.append((time.monotonic(), channel))
+            if len(self._jobs) <= self._idle:
+                self._work.notify()
                 return
-            self._running = True
+            if self._launching:
+                self._launch.notify()
+                return
+            self._launching = True
         try:
-            threading.Thread(target=self._run, name=f"{THREAD_NAME}-launcher", daemon=True).start()
+            threading.Thread(target=self._launcher, name=f"{THREAD_NAME}-launcher", daemon=True).start()
         except BaseException:
-            with self._cond:
-                self._running = False
-                self._pending.remove(channel)
+            with self._lock:
+                self._launching = False
+                self._jobs.pop()
             raise
 
-    def _run(self) -> None:
+    def _launcher(self) -> None:
         while True:
-            with self._cond:
-                if not self._pending:
-                    self._cond.wait(LAUNCHER_IDLE)
-                if not self._pending:
-                    self._running = False
+            with self._lock:
+                count = self._to_start()
+                if count is None:
+                    self._launching = False
                     return
-                channel = self._pending.popleft()
-            channel.start()
+                self._workers += count
+            for _ in range(count):
+                self._start_worker()
+
+    def _to_start(self) -> Optional[int]:
+        """Wait until workers are wanted: how many; None after :data:`THREAD_IDLE` without."""
+        idle_since = time.monotonic()
+        while True:
+            now = time.monotonic()
+            unclaimed = len(self._jobs) - self._idle
+            if unclaimed <= 0:
+                if now - idle_since >= THREAD_IDLE:
+                    return None
+                self._launch.wait(THREAD_IDLE - (now - idle_since))
+                continue
+            idle_since = now
+            if self._workers < OPENERS:
+                return min(unclaimed, OPENERS - self._workers)
+            stalled = now - max(self._taken_at, self._jobs[0][0])
+            if stalled >= STALL:
+                return unclaimed
+            self._launch.wait(STALL - stalled)
+
+    def _start_worker(self) -> None:
+        name = f"{THREAD_NAME}-{next(_thread_numbers)}"
+        try:
+            threading.Thread(target=self._worker, name=name, daemon=True).start()
+        except BaseException as exc:  # "can't start new thread"
+            with self._lock:
+                self._workers -= 1
+                failed = list(self._jobs) if not self._workers else []
+                if failed:
+                    self._jobs.clear()
+            for _, channel in failed:  # nobody is left to open them: their consumers get the error
+                channel.fail(exc)
+
+    def _worker(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+                idle_until = time.monotonic() + THREAD_IDLE
+                while not self._jobs:
+                    left = idle_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._work.wait(left)
+                self._idle -= 1
+                if not self._jobs:
+                    self._workers -= 1
+                    return
+                channel = self._jobs.popleft()[1]
+                self._taken_at = time.monotonic()
+            channel.run()
+
+    def _after_fork(self) -> None:
+        # The child has none of the parent's threads, and its jobs belong to the parent's loops.
+        self.__init__()  # type: ignore[misc]
 
 
-_launcher = _Launcher()
+_threads = _Threads()
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_threads._after_fork)
 
 
 class _Channel:
@@ -342,14 +431,10 @@ class _Channel:
 
     # --- the reading thread ----------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the reading thread (called by the launcher)."""
-        name = f"{THREAD_NAME}-{next(_thread_numbers)}"
-        try:
-            threading.Thread(target=self.run, name=name, daemon=True).start()
-        except BaseException as exc:  # "can't start new thread": the consumer gets the error
-            self._end(exc)
-            self._on_exit()
+    def fail(self, error: BaseException) -> None:
+        """The stream could not be given a thread: its consumer gets ``error``."""
+        self._end(error)
+        self._on_exit()
 
     def run(self) -> None:
         stream: Optional[Stream] = None
@@ -691,7 +776,7 @@ class AsyncStream:
             loop = asyncio.get_running_loop()
             channel = _Channel(loop, self._open_stream, self._buffer_size, self._slots.release)
             try:
-                _launcher.launch(channel)
+                _threads.submit(channel)
             except BaseException:
                 self._slots.release()
                 raise

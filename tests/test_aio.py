@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 import llmclients
+from llmclients import aio
 from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, _Channel
 from llmclients.testing import OpenAIEmulator, Reply, server
 
@@ -26,15 +28,13 @@ MODEL = "emulator-1"
 
 
 def aio_threads() -> int:
-    """Threads of llmclients.aio: the reading threads and their launcher."""
+    """Threads of llmclients.aio, busy or idle, and their launcher."""
     return sum(thread.name.startswith(THREAD_NAME) for thread in threading.enumerate())
 
 
-def reading_threads() -> int:
-    return sum(
-        thread.name.startswith(THREAD_NAME) and not thread.name.endswith("launcher")
-        for thread in threading.enumerate()
-    )
+def busy_threads() -> int:
+    """Threads of llmclients.aio opening or reading a stream."""
+    return aio._threads.busy
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 1.0) -> bool:
@@ -276,6 +276,47 @@ def test_streams_run_concurrently_beyond_the_default_executor(
     assert eventually(lambda: aio_threads() == 0)
 
 
+def test_threads_are_reused_from_one_stream_to_the_next(
+    emulator: OpenAIEmulator, aclient: AsyncClient
+) -> None:
+    emulator.enqueue(*[Reply(deltas=words(3)) for _ in range(10)])
+
+    async def main() -> List[str]:
+        texts = []
+        for _ in range(5):  # one after another, then five at once
+            texts.append((await aclient.complete("Hi")).text)
+        texts += [c.text for c in await asyncio.gather(*(aclient.complete("Hi") for _ in range(5)))]
+        return texts
+
+    first = next(aio._thread_numbers)
+    assert asyncio.run(main()) == ["".join(words(3))] * 10
+    started = next(aio._thread_numbers) - first - 1
+    assert 1 <= started <= aio.OPENERS
+
+
+def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
+    # Every thread that opens streams is waiting for a server's headers: a
+    # stream opened now gets a thread of its own once they have stalled.
+    slow, fast = aio.OPENERS, 1
+    emulator.enqueue(*[Reply(deltas=words(2), head_delay=1.0) for _ in range(slow)])
+    emulator.enqueue(Reply(deltas=words(2)))
+    aclient = AsyncClient(make_client(emulator))
+
+    async def main() -> float:
+        waiting = [asyncio.create_task(aclient.complete("slow")) for _ in range(slow)]
+        while len(emulator.requests) < slow:  # their requests are out: the emulator answers in order
+            await asyncio.sleep(0.005)
+        start = time.monotonic()
+        assert (await aclient.complete("fast")).text == "".join(words(2))
+        took = time.monotonic() - start
+        assert busy_threads() == slow
+        await asyncio.gather(*waiting)
+        return took
+
+    assert asyncio.run(main()) < aio.STALL + 0.3
+    assert len(emulator.requests) == slow + fast
+
+
 @pytest.mark.parametrize(
     "framing, threads_midway",
     [
@@ -296,7 +337,7 @@ def test_who_reads_the_reply_after_its_first_delta(
         async with aclient.stream("Hi") as stream:
             async for _ in stream:
                 if len(stream.text.split()) == 3:
-                    seen.append(reading_threads())
+                    seen.append(busy_threads())
             return stream.text
 
     assert asyncio.run(main()) == "".join(words(10))
@@ -311,7 +352,7 @@ def test_max_streams_bounds_the_open_streams(emulator: OpenAIEmulator) -> None:
     async def complete() -> str:
         async with aclient.stream("Hi") as stream:
             open_streams[0] += 1
-            peak[0] = max(peak[0], open_streams[0], reading_threads())
+            peak[0] = max(peak[0], open_streams[0], busy_threads())
             text = (await stream.completion()).text
         open_streams[0] -= 1
         return text
@@ -565,3 +606,20 @@ def test_a_closed_loop_with_open_streams_does_not_hang_the_exit() -> None:
     # The stream the loop read stopped with the loop; the thread blocked in
     # recv() is a daemon, which the exit does not wait for.
     assert done.stdout.split() == ["1"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_threads_of_its_own(emulator: OpenAIEmulator, aclient: AsyncClient) -> None:
+    emulator.enqueue(Reply(deltas=words(2)), Reply(deltas=words(3)))
+    assert asyncio.run(aclient.complete("parent")).text == "".join(words(2))
+    assert aio_threads() > 0  # idle, waiting for work: none of them exists in the child
+    pid = os.fork()
+    if pid == 0:  # the child: its exit status says whether it streamed
+        try:
+            reply = asyncio.run(asyncio.wait_for(aclient.complete("child"), 5))
+            ok = reply.text == "".join(words(3))
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
