@@ -211,7 +211,8 @@ class Transport:
         return True
 
     def _send_once(self, request: Request, deadline: Deadline) -> requests.Response:
-        logger.debug("%s %s", request.method, redact_url(request.url))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s", request.method, redact_url(request.url))
         self._forget_parent_connections()
         deadline.check()
         try:
