@@ -1,11 +1,12 @@
 """Stream.set_nonblocking: reading a chunked body without waiting, as the
-asyncio wrapper's loop does, over real HTTP on loopback."""
+asyncio wrapper's loop does, over real HTTP and HTTPS on loopback."""
 
 from __future__ import annotations
 
 import select
+import ssl
 import time
-from typing import List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 
@@ -16,8 +17,25 @@ from llmclients.testing import OpenAIEmulator, Reply
 MODEL = "m"
 
 
-def client(emulator: OpenAIEmulator, **kwargs: object) -> llmclients.OpenAICompatible:
-    return llmclients.OpenAICompatible(base_url=emulator.base_url, model=MODEL, max_retries=0, **kwargs)  # type: ignore[arg-type]
+@pytest.fixture(params=["http", "https"])
+def openai_emulator(request: pytest.FixtureRequest, tls_context: ssl.SSLContext) -> Iterator[OpenAIEmulator]:
+    # Under TLS a read may find part of a record, or a record with no data for
+    # the application (a session ticket): to the caller, both are "nothing yet".
+    with OpenAIEmulator(ssl_context=tls_context if request.param == "https" else None) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def connect(openai_emulator: OpenAIEmulator, ca_bundle: str) -> Callable[..., llmclients.OpenAICompatible]:
+    """A client of the emulator, plain or TLS; keyword arguments go to the client."""
+    verify = ca_bundle if openai_emulator.ssl_context is not None else True
+
+    def connect(**kwargs: Any) -> llmclients.OpenAICompatible:
+        return llmclients.OpenAICompatible(
+            base_url=openai_emulator.base_url, model=MODEL, max_retries=0, verify=verify, **kwargs
+        )
+
+    return connect
 
 
 def drive(stream: Stream, limit: float = 5.0) -> List[str]:
@@ -40,25 +58,31 @@ def drive(stream: Stream, limit: float = 5.0) -> List[str]:
     raise AssertionError("the stream did not end in time")
 
 
-def test_not_before_the_first_delta(openai_emulator: OpenAIEmulator) -> None:
+def test_not_before_the_first_delta(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     openai_emulator.enqueue(Reply(deltas=["a ", "b "], delay=0.01))
-    with client(openai_emulator).stream("Hi") as stream:
+    with connect().stream("Hi") as stream:
         assert stream.set_nonblocking() is None  # a retry could still have to wait
         assert next(stream) == "a "
         assert stream.set_nonblocking() is not None
 
 
-def test_a_close_delimited_body_stays_blocking(openai_emulator: OpenAIEmulator) -> None:
+def test_a_close_delimited_body_stays_blocking(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     openai_emulator.enqueue(Reply(deltas=["a ", "b "], framing="close"))
-    with client(openai_emulator).stream("Hi") as stream:
+    with connect().stream("Hi") as stream:
         next(stream)
         assert stream.set_nonblocking() is None
         assert "".join(stream) == "b "
 
 
-def test_reads_return_empty_until_data_arrives(openai_emulator: OpenAIEmulator) -> None:
+def test_reads_return_empty_until_data_arrives(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     openai_emulator.enqueue(Reply(deltas=["a ", "b ", "c "], delay=0.2))
-    with client(openai_emulator).stream("Hi") as stream:
+    with connect().stream("Hi") as stream:
         assert next(stream) == "a "
         assert stream.set_nonblocking() is not None
         start = time.monotonic()
@@ -68,10 +92,12 @@ def test_reads_return_empty_until_data_arrives(openai_emulator: OpenAIEmulator) 
         assert stream.text == "a b c " and stream.finish_reason == "stop"
 
 
-def test_the_connection_goes_back_to_the_pool_blocking(openai_emulator: OpenAIEmulator) -> None:
+def test_the_connection_goes_back_to_the_pool_blocking(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     words = [f"w{i} " for i in range(5)]
     openai_emulator.enqueue(Reply(deltas=words), Reply(deltas=words, delay=0.01))
-    llm = client(openai_emulator)
+    llm = connect()
     with llm.stream("Hi") as stream:
         assert next(stream) == "w0 "
         stream.set_nonblocking()
@@ -84,9 +110,11 @@ def test_the_connection_goes_back_to_the_pool_blocking(openai_emulator: OpenAIEm
     assert openai_emulator.connections_accepted == 1
 
 
-def test_the_idle_timeout_is_due_at_wake_at(openai_emulator: OpenAIEmulator) -> None:
+def test_the_idle_timeout_is_due_at_wake_at(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     openai_emulator.enqueue(Reply(deltas=["a ", "b "], stall=2, stall_after=2, keepalive=0.05))
-    llm = client(openai_emulator, timeout=llmclients.Timeout(idle=0.3))
+    llm = connect(timeout=llmclients.Timeout(idle=0.3))
     with llm.stream("Hi") as stream:
         assert next(stream) == "a "
         stream.set_nonblocking()
@@ -98,9 +126,11 @@ def test_the_idle_timeout_is_due_at_wake_at(openai_emulator: OpenAIEmulator) -> 
         assert raised.value.partial_text == "a "
 
 
-def test_a_break_in_the_body_raises_with_the_text_so_far(openai_emulator: OpenAIEmulator) -> None:
+def test_a_break_in_the_body_raises_with_the_text_so_far(
+    openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
+) -> None:
     openai_emulator.enqueue(Reply(deltas=[f"w{i} " for i in range(30)], delay=0.005, drop_after=1500))
-    with client(openai_emulator).stream("Hi") as stream:
+    with connect().stream("Hi") as stream:
         first = next(stream)
         stream.set_nonblocking()
         received = [first]

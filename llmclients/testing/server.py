@@ -14,6 +14,7 @@ import json
 import re
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -140,13 +141,20 @@ class Emulator:
     base_path: ClassVar[str] = ""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, default_reply: Optional[Reply] = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default_reply: Optional[Reply] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("emulators listen on loopback only")
         self.host = host
         self.port = port
         self.default_reply = default_reply
+        #: With a server-side context (its certificate loaded), the emulator speaks HTTPS.
+        self.ssl_context = ssl_context
         self.requests: List[RecordedRequest] = []
         #: perf_counter() after each event was written, for delivery measurements.
         self.write_times: List[float] = []
@@ -169,6 +177,12 @@ class Emulator:
         server_class = _IPv6Server if ":" in self.host else _Server
         self._server = server_class((self.host, self.port), handler)
         self.port = self._server.server_address[1]
+        if self.ssl_context is not None:
+            # The handshake happens on the connection's first read, in its own
+            # thread, not in accept() where it would hold up the others.
+            self._server.socket = self.ssl_context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -202,7 +216,8 @@ class Emulator:
     def url(self) -> str:
         """The server's root URL."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -371,7 +386,8 @@ class Emulator:
             readable, _, _ = select.select([sock], [], [], min(left, 0.05))
             if readable:
                 try:
-                    if not sock.recv(1, socket.MSG_PEEK):
+                    # The socket's own bytes, also under TLS (whose recv takes no flags).
+                    if not socket.socket.recv(sock, 1, socket.MSG_PEEK):
                         raise _ClientGone()
                 except OSError:
                     raise _ClientGone() from None

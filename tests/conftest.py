@@ -1,0 +1,34 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from llmclients.testing import OpenAIEmulator
+
+CERTS = Path(__file__).parent / "certs"
+
+
+@pytest.fixture
+def ca_bundle() -> str:
+    """The test CA (see certs/README), to pass as a client's ``verify``."""
+    return str(CERTS / "ca.pem")
+
+
+@pytest.fixture
+def tls_context() -> ssl.SSLContext:
+    """An emulator's side of TLS: a certificate for localhost that the test CA signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
+    return context
+
+
+@pytest.fixture
+def https_emulator(tls_context: ssl.SSLContext) -> Iterator[OpenAIEmulator]:
+    """The OpenAI emulator over HTTPS; clients verify it with ``ca_bundle``."""
+    with OpenAIEmulator(ssl_context=tls_context) as emulator:
+        yield emulator
