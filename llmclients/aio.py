@@ -31,14 +31,16 @@ timeouts run on loop timers. A body the loop cannot read so (close-delimited
 or sized, or a loop without ``add_reader``, as on Windows' proactor) is read by
 its thread to the end.
 
-The threads are shared by all clients and loops, and reused: :data:`OPENERS`
-of them take the streams to open in turn, since opening is CPU work under the
-GIL and more threads at it only slow each other and the loop down. No stream
-waits behind a slow server: when no thread has taken a stream for
-:data:`STALL` seconds while some wait, every waiting stream gets a thread of
-its own. So there are as many threads as streams being opened (or read by a
-thread) at once need, never more than ``max_streams`` per client, and idle
-ones end after :data:`THREAD_IDLE` seconds.
+The threads are shared by all clients and loops, and reused. Sending a
+request is CPU work under the GIL, and more threads at it take the GIL from
+the loop, whose deltas then wait: :data:`OPENERS` (one) stream at a time is
+sent, until its response headers arrive. Waiting for the first delta is
+not, and happens on as many threads as streams wait for theirs. No stream
+waits behind a slow server: when no stream has been sent for :data:`STALL`
+seconds while some wait, every waiting stream gets a thread of its own. So
+there are as many threads as the streams being opened (or read by a thread)
+at once need, never more than ``max_streams`` per client, and idle ones end
+after :data:`THREAD_IDLE` seconds.
 
 Why not a thread per stream throughout: every delta was then a thread
 wake-up and a hand-off of the GIL to the loop, which cost more CPU than the
@@ -116,7 +118,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Set, Tuple
 
 from .conversation import Conversation
 from .provider import Provider
@@ -139,7 +141,7 @@ DEFAULT_BUFFER_SIZE = 64
 #: Seconds between checks, by a thread waiting for room, that its loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
 #: Threads that open streams at once, unless they stall (see STALL).
-OPENERS = 2
+OPENERS = 1
 #: Seconds without a thread taking a stream to open, while streams wait, after
 #: which every waiting stream gets a thread of its own. Not less: a burst of
 #: streams keeps the threads from the GIL for tens of milliseconds (with 0.02,
@@ -261,32 +263,38 @@ def _waker_of(loop: asyncio.AbstractEventLoop) -> _Waker:
 
 class _Threads:
     """The threads that open streams (and read those the loop cannot): reused,
-    a few at a time, and one for every waiting stream when they stall.
+    :data:`OPENERS` at a time sending requests, and one for every waiting
+    stream when they stall.
 
-    Opening a stream is about a millisecond of ``requests`` under the GIL,
-    then a wait for the server. Measured with 200 streams opened at once,
-    a thread apiece made the set-ups fight over the GIL with one another and
-    with the loop reading the streams already open (whose deltas then waited
-    up to 0.1 s); :data:`OPENERS` threads taking the streams in turn opened
-    them sooner, and the loop kept its delays to a few milliseconds.
+    Sending a request is about a millisecond of ``requests`` under the GIL,
+    in three or four stretches between system calls; each stretch takes the
+    GIL from the loop reading the streams already open. Measured with 200
+    streams opened at once (``benchmarks/bench_aio.py``), the p99 delay of
+    the deltas was 60–130 ms with a thread apiece sending, 55–65 ms with two
+    and 15–25 ms with one. So a stream is *opening* from the moment a thread
+    takes it until its response headers arrive, and only :data:`OPENERS`
+    streams open at once. The wait for the first delta (the model's time to
+    its first token) is not CPU work: a thread waiting for it has stopped
+    opening, and the next stream goes to an idle thread, or a new one.
 
-    A stream must never wait behind a slow server, though: when no thread has
-    taken a stream for :data:`STALL` seconds while some wait (the threads are
-    all waiting for their servers, or reading bodies to the end), every
-    waiting stream gets a thread of its own. Threads are started by a
-    *launcher* thread, never by the loop: ``Thread.start()`` waits for the new
-    thread to run, which under the GIL can mean through its request's set-up.
-    Idle threads, and the launcher, end after :data:`THREAD_IDLE` seconds.
+    No stream waits behind a slow server, either: when no stream has been
+    taken for :data:`STALL` seconds while some wait (the servers are slow to
+    send their headers), every waiting stream gets a thread of its own.
+    Threads are started by a *launcher* thread, never by the loop:
+    ``Thread.start()`` waits for the new thread to run, which under the GIL
+    can mean through its request's set-up. Idle threads, and the launcher,
+    end after :data:`THREAD_IDLE` seconds.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # idle workers wait here
         self._launch = threading.Condition(self._lock)  # the launcher waits here
-        self._jobs: Deque[Tuple[float, _Channel]] = deque()  # (when submitted, job)
+        self._jobs: Deque[Tuple[float, _Channel]] = deque()  # (when submitted, stream to open)
+        self._opening: Set[_Channel] = set()  # taken, and their headers not yet here
         self._workers = 0
         self._idle = 0
-        self._taken_at = 0.0  # when a worker last took a job
+        self._taken_at = 0.0  # when a stream was last taken
         self._launching = False
 
     @property
@@ -299,7 +307,7 @@ class _Threads:
         """Open ``channel``'s stream on a thread; never blocks."""
         with self._lock:
             self._jobs.append((time.monotonic(), channel))
-            if len(self._jobs) <= self._idle:
+            if self._idle and len(self._opening) < OPENERS:
                 self._work.notify()
                 return
             if self._launching:
@@ -314,66 +322,83 @@ class _Threads:
                 self._jobs.pop()
             raise
 
+    def opened(self, channel: _Channel) -> None:
+        """``channel``'s response headers arrived (or it ended): the next stream may open."""
+        with self._lock:
+            if channel not in self._opening:
+                return
+            self._opening.discard(channel)
+            if self._jobs:
+                if self._idle:
+                    self._work.notify()
+                else:
+                    self._launch.notify()
+
+    def _take(self) -> _Channel:
+        channel = self._jobs.popleft()[1]
+        self._opening.add(channel)
+        self._taken_at = time.monotonic()
+        return channel
+
     def _launcher(self) -> None:
         while True:
             with self._lock:
-                count = self._to_start()
-                if count is None:
+                channels = self._to_start()
+                if channels is None:
                     self._launching = False
                     return
-                self._workers += count
-            for _ in range(count):
-                self._start_worker()
+                self._workers += len(channels)
+            for channel in channels:
+                self._start_worker(channel)
 
-    def _to_start(self) -> Optional[int]:
-        """Wait until workers are wanted: how many; None after :data:`THREAD_IDLE` without."""
+    def _to_start(self) -> Optional[List[_Channel]]:
+        """Wait until threads are wanted: the streams to give them; None after
+        :data:`THREAD_IDLE` seconds without."""
         idle_since = time.monotonic()
         while True:
             now = time.monotonic()
-            unclaimed = len(self._jobs) - self._idle
-            if unclaimed <= 0:
+            if not self._jobs:
                 if now - idle_since >= THREAD_IDLE:
                     return None
                 self._launch.wait(THREAD_IDLE - (now - idle_since))
                 continue
             idle_since = now
-            if self._workers < OPENERS:
-                return min(unclaimed, OPENERS - self._workers)
+            if len(self._opening) < OPENERS and not self._idle:
+                return [self._take() for _ in range(min(len(self._jobs), OPENERS - len(self._opening)))]
             stalled = now - max(self._taken_at, self._jobs[0][0])
             if stalled >= STALL:
-                return unclaimed
+                return [self._take() for _ in range(len(self._jobs))]
             self._launch.wait(STALL - stalled)
 
-    def _start_worker(self) -> None:
+    def _start_worker(self, channel: _Channel) -> None:
         name = f"{THREAD_NAME}-{next(_thread_numbers)}"
         try:
-            threading.Thread(target=self._worker, name=name, daemon=True).start()
-        except BaseException as exc:  # "can't start new thread"
+            threading.Thread(target=self._worker, args=(channel,), name=name, daemon=True).start()
+        except BaseException as exc:  # "can't start new thread": its consumer gets the error
             with self._lock:
                 self._workers -= 1
-                failed = list(self._jobs) if not self._workers else []
-                if failed:
-                    self._jobs.clear()
-            for _, channel in failed:  # nobody is left to open them: their consumers get the error
-                channel.fail(exc)
+            self.opened(channel)
+            channel.fail(exc)
 
-    def _worker(self) -> None:
+    def _worker(self, channel: _Channel) -> None:
         while True:
+            try:
+                channel.run()
+            finally:
+                self.opened(channel)
             with self._lock:
                 self._idle += 1
                 idle_until = time.monotonic() + THREAD_IDLE
-                while not self._jobs:
+                while not (self._jobs and len(self._opening) < OPENERS):
                     left = idle_until - time.monotonic()
                     if left <= 0:
                         break
                     self._work.wait(left)
                 self._idle -= 1
-                if not self._jobs:
+                if not (self._jobs and len(self._opening) < OPENERS):
                     self._workers -= 1
                     return
-                channel = self._jobs.popleft()[1]
-                self._taken_at = time.monotonic()
-            channel.run()
+                channel = self._take()
 
     def _after_fork(self) -> None:
         # The child has none of the parent's threads, and its jobs belong to the parent's loops.
@@ -464,6 +489,7 @@ class _Channel:
             self._socket = sock
             cancelled = self.cancelled
             waiter = self._take_waiter()
+        _threads.opened(self)
         if cancelled:  # closed while the request was under way: read nothing
             raise _Cancelled()
         self._wake(waiter)
