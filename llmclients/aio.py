@@ -464,6 +464,9 @@ class _Channel:
     def run(self) -> None:
         stream: Optional[Stream] = None
         try:
+            with self._cond:
+                if self.cancelled:  # while it waited for a thread: send nothing
+                    raise _Cancelled()
             stream = self._open_stream()
             self._attach(stream)
             for text in stream:

@@ -336,6 +336,26 @@ def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
     assert len(emulator.requests) == slow + fast
 
 
+def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(emulator: OpenAIEmulator) -> None:
+    emulator.enqueue(Reply(deltas=words(2), head_delay=0.3), Reply(deltas=words(2)))
+    aclient = AsyncClient(make_client(emulator))
+
+    async def main() -> str:
+        slow = asyncio.create_task(aclient.complete("slow"))
+        while not emulator.requests:  # the one opener waits for its headers now
+            await asyncio.sleep(0.005)
+        waiting = asyncio.create_task(aclient.complete("never sent"))
+        await asyncio.sleep(0.01)  # queued: a thread comes only after STALL
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return (await slow).text
+
+    assert asyncio.run(main()) == "".join(words(2))
+    time.sleep(aio.STALL + 0.05)  # long past when a thread would have taken it
+    assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"]
+
+
 @pytest.mark.parametrize(
     "framing, threads_midway",
     [
