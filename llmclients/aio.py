@@ -140,12 +140,13 @@ DEFAULT_MAX_STREAMS = 256
 DEFAULT_BUFFER_SIZE = 64
 #: Seconds between checks, by a thread waiting for room, that its loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
-#: Threads that open streams at once, unless they stall (see STALL).
+#: Streams sent at once (each from when a thread takes it until its response
+#: headers arrive), unless they stall (see STALL).
 OPENERS = 1
-#: Seconds without a thread taking a stream to open, while streams wait, after
-#: which every waiting stream gets a thread of its own. Not less: a burst of
-#: streams keeps the threads from the GIL for tens of milliseconds (with 0.02,
-#: 200 streams opened at once started 29 threads, and slowed each other).
+#: Seconds without a stream taken to be sent, while some wait, after which
+#: every waiting stream gets a thread of its own. Not less: a burst of streams
+#: keeps the threads from the GIL for tens of milliseconds (measured with 0.02:
+#: 200 streams opened at once started 29 threads, which slowed each other).
 STALL = 0.05
 #: Seconds an idle thread waits for work before it ends.
 THREAD_IDLE = 0.2
@@ -270,12 +271,13 @@ class _Threads:
     in three or four stretches between system calls; each stretch takes the
     GIL from the loop reading the streams already open. Measured with 200
     streams opened at once (``benchmarks/bench_aio.py``), the p99 delay of
-    the deltas was 60–130 ms with a thread apiece sending, 55–65 ms with two
-    and 15–25 ms with one. So a stream is *opening* from the moment a thread
-    takes it until its response headers arrive, and only :data:`OPENERS`
-    streams open at once. The wait for the first delta (the model's time to
-    its first token) is not CPU work: a thread waiting for it has stopped
-    opening, and the next stream goes to an idle thread, or a new one.
+    the deltas was 60–130 ms with a thread apiece sending, 14–56 ms with two
+    senders and 8–37 ms with one, for about the same wall time. So a stream
+    is *opening* from the moment a thread takes it until its response headers
+    arrive, and only :data:`OPENERS` streams open at once. The wait for the
+    first delta (the model's time to its first token) is not CPU work: a
+    thread waiting for it has stopped opening, and the next stream goes to
+    an idle thread, or a new one.
 
     No stream waits behind a slow server, either: when no stream has been
     taken for :data:`STALL` seconds while some wait (the servers are slow to
@@ -380,25 +382,34 @@ class _Threads:
             self.opened(channel)
             channel.fail(exc)
 
-    def _worker(self, channel: _Channel) -> None:
-        while True:
-            try:
-                channel.run()
-            finally:
-                self.opened(channel)
+    def _worker(self, channel: Optional[_Channel]) -> None:
+        try:
+            while channel is not None:
+                try:
+                    channel.run()
+                finally:
+                    self.opened(channel)
+                channel = self._next()
+        except BaseException:  # run() reports its errors to its consumer: this is a bug
             with self._lock:
-                self._idle += 1
-                idle_until = time.monotonic() + THREAD_IDLE
-                while not (self._jobs and len(self._opening) < OPENERS):
-                    left = idle_until - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._work.wait(left)
-                self._idle -= 1
-                if not (self._jobs and len(self._opening) < OPENERS):
+                self._workers -= 1
+            raise
+
+    def _next(self) -> Optional[_Channel]:
+        """The next stream to open, once one may; None (the thread ends) after
+        :data:`THREAD_IDLE` seconds without."""
+        with self._lock:
+            self._idle += 1
+            idle_until = time.monotonic() + THREAD_IDLE
+            while not (self._jobs and len(self._opening) < OPENERS):
+                left = idle_until - time.monotonic()
+                if left <= 0:
+                    self._idle -= 1
                     self._workers -= 1
-                    return
-                channel = self._take()
+                    return None
+                self._work.wait(left)
+            self._idle -= 1
+            return self._take()
 
     def _after_fork(self) -> None:
         # The child has none of the parent's threads, and its jobs belong to the parent's loops.
