@@ -243,29 +243,47 @@ def blocking_cpu_per_stream(base_url: str, options: Dict[str, Any], repeat: int 
     return (time.process_time() - start) / repeat
 
 
-def sequential_opens(base_url: str, count: int, options: Dict[str, Any]) -> Tuple[float, float]:
-    """Wall and CPU seconds the blocking client takes to open ``count`` streams
-    one after another, each up to its first delta, in one thread with nothing
-    else to do (new connections, as in :func:`measure_aio`).
+def sequential_opens(base_url: str, count: int, options: Dict[str, Any]) -> Dict[str, Tuple[float, float]]:
+    """Wall and CPU seconds to open ``count`` streams one after another, each
+    up to its first bytes, in one thread with nothing else to do (on new
+    connections, as in :func:`measure_aio`): with this package's blocking
+    client, and with a bare ``requests.Session.post``.
 
-    The CPU time is a floor under any design that opens the streams with
-    ``requests`` in one process: its Python runs under one GIL, so the last
-    stream cannot start before that much CPU has been spent.
+    The CPU time is a floor under any design that opens the streams so in one
+    process: their Python runs under one GIL, so the last stream cannot start
+    before that much CPU has been spent.
     """
     client = make_client(base_url, count)
-    client.complete("go", extra_body=options)  # warm: the imports, the code paths
-    streams = []
-    start, cpu = time.monotonic(), time.process_time()
-    try:
-        for _ in range(count):
-            stream = client.stream("go", extra_body=options)
-            next(stream)
-            streams.append(stream)
-        return time.monotonic() - start, time.process_time() - cpu
-    finally:
-        for stream in streams:
-            stream.close()
-        client.close()
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=count))
+    body = {"model": "bench", "messages": [{"role": "user", "content": "go"}], "stream": True, **options}
+
+    def with_client() -> Any:
+        stream = client.stream("go", extra_body=options)
+        next(stream)
+        return stream
+
+    def with_requests() -> Any:
+        response = session.post(f"{base_url}/chat/completions", json=body, stream=True, timeout=10)
+        next(response.iter_content(None))
+        return response
+
+    figures = {}
+    for label, open_one in (("this client", with_client), ("requests.Session.post", with_requests)):
+        open_one().close()  # warm: the imports, the code paths
+        opened = []
+        start, cpu = time.monotonic(), time.process_time()
+        try:
+            for _ in range(count):
+                opened.append(open_one())
+            figures[label] = (time.monotonic() - start, time.process_time() - cpu)
+        finally:
+            for stream in opened:
+                stream.close()
+    client.close()
+    session.close()
+    return figures
 
 
 def measure_aio(base_url: str, count: int, options: Dict[str, Any]) -> Run:
@@ -358,7 +376,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         measure_aio(server.base_url, 1, options)  # warm up: imports, first connection
         alone = min(measure_aio(server.base_url, 1, options).wall for _ in range(3))
         floor = blocking_cpu_per_stream(server.base_url, options)
-        opens_wall, opens_cpu = sequential_opens(server.base_url, args.streams, options)
+        opens = sequential_opens(server.base_url, args.streams, options)
         aio = measure_aio(server.base_url, args.streams, options)
         baseline = measure_to_thread(server.base_url, args.streams, options)
         closed, gone, back, outcomes = measure_cancel(server, args.cancel, args.pace)
@@ -384,12 +402,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"reads the streams after their first delta, spent {aio.cpu:.2f} s\n"
     )
     print(
-        f"opening {args.streams} streams one after another, in one thread with nothing else to do, "
-        f"took {opens_wall:.3f} s, {opens_cpu:.3f} s of it CPU. Under one GIL, no design that opens "
-        f"them with requests can start the last one sooner than that CPU time, nor end it before "
-        f"{opens_cpu + alone:.3f} s ({(opens_cpu + alone) / alone:.2f}× one stream alone); and the "
-        f"loop also reads the streams already open meanwhile\n"
+        f"opening {args.streams} streams one after another, in one thread with nothing else to do "
+        "(their CPU time runs under one GIL\nbefore the last stream can start, whatever the design; "
+        "and the loop also reads the streams already open meanwhile):"
     )
+    for label, (wall, cpu) in opens.items():
+        print(
+            f"  {label:<22} {wall:.3f} s, {cpu:.3f} s of it CPU: the last stream cannot end before "
+            f"{cpu + alone:.3f} s, {(cpu + alone) / alone:.2f}× one stream alone"
+        )
+    print()
     print(f"cancel {args.cancel} streams in flight:")
     print(f"  every connection closed, as the server sees it   {1000 * closed:8.1f} ms")
     print(f"  every reading thread ended                        {1000 * gone:8.1f} ms")
