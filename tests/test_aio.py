@@ -291,10 +291,13 @@ def test_threads_are_reused_from_one_stream_to_the_next(
     assert 1 <= started <= 2
 
 
-def test_streams_wait_for_their_first_deltas_at_once(emulator: OpenAIEmulator, aclient: AsyncClient) -> None:
-    # Each model takes 40 ms to its first token, after the headers: less than
-    # STALL, so only opening ending at the headers keeps them from adding up.
-    count, first_token = 10, 0.04
+def test_streams_wait_for_their_first_deltas_at_once(
+    emulator: OpenAIEmulator, aclient: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each model takes 0.1 s to its first token, after the headers: only opening
+    # ending at the headers keeps them from adding up (STALL is made longer).
+    monkeypatch.setattr(aio, "STALL", 1.0)
+    count, first_token = 8, 0.1
     emulator.enqueue(*[Reply(deltas=words(2), stall=first_token, stall_after=0) for _ in range(count)])
     firsts: List[float] = []
 
@@ -310,7 +313,7 @@ def test_streams_wait_for_their_first_deltas_at_once(emulator: OpenAIEmulator, a
 
     asyncio.run(main())
     assert len(firsts) == count
-    assert max(firsts) < count * first_token / 2  # one after another would take count × 40 ms
+    assert max(firsts) < count * first_token / 2  # one after another would take count × 0.1 s
 
 
 def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
@@ -336,7 +339,10 @@ def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
     assert len(emulator.requests) == slow + fast
 
 
-def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(emulator: OpenAIEmulator) -> None:
+def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
+    emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aio, "STALL", 0.2)  # ample time to cancel it first
     emulator.enqueue(Reply(deltas=words(2), head_delay=0.3), Reply(deltas=words(2)))
     aclient = AsyncClient(make_client(emulator))
 
