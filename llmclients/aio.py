@@ -99,10 +99,10 @@ the loop's reading ends with the loop, and a thread stops once it finds the
 loop closed (when it would wake it, or, with its buffer full, within
 :data:`LOOP_CHECK_INTERVAL`).
 
-Many concurrent streams to one host need as many connections: ``requests``
-keeps 10 per host, so give the client a ``session`` with a larger pool
-(``session.mount("https://", HTTPAdapter(pool_maxsize=...))``) or urllib3
-discards, with a warning, the connections beyond 10 as streams end. Set
+Many concurrent streams to one host need as many connections: a client's own
+session keeps its ``pool_size`` (100) per host for reuse, and closes those
+beyond it as their streams end. A ``session`` you pass in keeps requests' 10
+unless you mount an ``HTTPAdapter(pool_maxsize=...)`` on it; set
 ``session.trust_env = False`` on it unless you need requests to read proxies
 and ``~/.netrc`` from the environment: it does so on every request.
 

@@ -83,6 +83,10 @@ class Provider:
         first delta (a shorthand for ``retry``);
     ``session``
         a ``requests.Session`` to reuse (the client then does not close it);
+    ``pool_size``
+        connections to one host kept open for reuse, by the client's own
+        session (default :data:`~llmclients.transport.DEFAULT_POOL_SIZE`, 100);
+        more may be open at once;
     ``verify``
         TLS verification: True (the default), or a CA bundle path.
 
@@ -120,6 +124,7 @@ class Provider:
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         session: Optional[requests.Session] = None,
+        pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
     ) -> None:
         base_url = base_url or self.default_base_url
@@ -135,6 +140,7 @@ class Provider:
             headers=headers,
             max_retries=max_retries,
             session=session,
+            pool_size=pool_size,
             verify=verify,
             secrets=(api_key or "",),
         )

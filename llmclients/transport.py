@@ -45,6 +45,10 @@ logger = logging.getLogger("llmclients")
 
 DEFAULT_TIMEOUT = Timeout()
 DEFAULT_MAX_RETRIES = 2
+#: Connections to one host that a client's own session keeps open for reuse
+#: (requests keeps 10; openai-python 100). More may be open at once: those
+#: beyond it are closed when their responses end.
+DEFAULT_POOL_SIZE = 100
 READ_SIZE = 65536
 #: Never wait longer than this before one retry; past it the error is raised.
 MAX_RETRY_WAIT = 60.0
@@ -149,6 +153,7 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         session: Optional[requests.Session] = None,
+        pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
         secrets: Tuple[str, ...] = (),
         sleep: Callable[[float], None] = time.sleep,
@@ -158,8 +163,15 @@ class Transport:
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
         self.headers = dict(headers or {})
         self.verify = verify
+        if session is not None and pool_size is not None:
+            raise errors.InvalidRequestError(
+                "pool_size sizes the client's own session; for a session you pass, "
+                "mount a requests.adapters.HTTPAdapter(pool_maxsize=...) on it"
+            )
+        if pool_size is not None and pool_size < 1:
+            raise errors.InvalidRequestError("pool_size must be at least 1")
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else _new_session(pool_size or DEFAULT_POOL_SIZE)
         # requests reads the environment (proxies, CA bundle, ~/.netrc) again on
         # every request, scanning all of os.environ; a session of our own reads
         # the proxies once per host and the CA bundle once, instead.
@@ -279,6 +291,15 @@ class Transport:
         if isinstance(exc, requests.exceptions.ConnectionError):
             return errors.ConnectError(f"could not connect to {where}: {_reason(exc)}")
         return errors.TransportError(f"request to {where} failed: {_reason(exc)}")
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # Without this, streams beyond requests' 10 per host reconnect each time,
+    # and urllib3 warns "Connection pool is full" as each one ends.
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=pool_size))
+    return session
 
 
 def _close_pooled_connections(session: requests.Session) -> None:

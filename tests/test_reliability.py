@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 import llmclients
 from llmclients import errors
@@ -225,6 +226,42 @@ def test_one_client_shared_by_threads(emulator):
         f"This is the llmclients emulator speaking the OpenAI chat completions protocol. You said: question {n}"
         for n in range(8)
     )
+
+
+@pytest.mark.parametrize("pool_size, connections", [(None, 30), (5, 30 + 25)])
+def test_pool_size_is_how_many_connections_are_kept(emulator, caplog, pool_size, connections):
+    # 30 streams at once, twice: by default every connection is kept for the
+    # second round; with pool_size=5, five are, and 25 are opened again.
+    client = make(emulator, pool_size=pool_size)
+    together = threading.Barrier(30, timeout=10)
+    failures = []
+
+    def stream():
+        try:
+            with client.stream("Hi") as reply:
+                next(reply)
+                together.wait()  # all 30 are open now
+                "".join(reply)
+        except Exception as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    for _ in range(2):
+        threads = [threading.Thread(target=stream) for _ in range(30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert not failures
+    assert emulator.connections_accepted == connections
+    full = [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert len(full) == (0 if pool_size is None else 2 * 25)
+
+
+def test_pool_size_applies_to_the_clients_own_session_only(emulator):
+    with pytest.raises(errors.InvalidRequestError, match=r"mount a requests\.adapters\.HTTPAdapter"):
+        make(emulator, pool_size=20, session=requests.Session())
+    with pytest.raises(errors.InvalidRequestError, match="at least 1"):
+        make(emulator, pool_size=0)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
