@@ -477,7 +477,7 @@ class _Channel:
         stream: Optional[Stream] = None
         try:
             with self._cond:
-                if self.cancelled:  # while it waited for a thread: send nothing
+                if self.cancelled or self.loop.is_closed():  # while it waited for a thread: send nothing
                     raise _Cancelled()
             stream = self._open_stream()
             self._attach(stream)
