@@ -430,6 +430,19 @@ class CompatProvider:
     #: Why a keyword is ignored, when there is more to say than "no such option".
     _ignored_because: ClassVar[Mapping[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """What gpt4free's class attributes say of the service, taken from ``core``."""
+        super().__init_subclass__(**kwargs)
+        core = cls.core
+        cls.label = core.label
+        cls.working = _working(core)
+        cls.status = core.status
+        cls.supports_system_message = core.supports_system_message
+        cls.supports_message_history = core.supports_message_history
+        cls.default_model = core.default_model or ""
+        cls.models = list(core.models)
+        cls.model_aliases = dict(core.model_aliases)
+
     # --- models ----------------------------------------------------------------------
 
     @classmethod
@@ -538,14 +551,6 @@ class AutonomousAI(CompatProvider):
 
     core = _AutonomousAIClient
     url = "https://www.autonomous.ai/anon/"
-    label = _AutonomousAIClient.label
-    working = _working(_AutonomousAIClient)
-    status = _AutonomousAIClient.status
-    supports_system_message = _AutonomousAIClient.supports_system_message
-    supports_message_history = _AutonomousAIClient.supports_message_history
-    default_model = _AutonomousAIClient.default_model or ""
-    models: ClassVar[List[str]] = list(_AutonomousAIClient.models)
-    model_aliases: ClassVar[Dict[str, str]] = dict(_AutonomousAIClient.model_aliases)
     #: Model id -> the URL that serves it (on the live service).
     api_endpoints: ClassVar[Dict[str, str]] = {
         model: f"{_AutonomousAIClient.default_base_url}/{path}" for model, path in ENDPOINTS.items()
@@ -578,14 +583,6 @@ class Aura(CompatProvider):
 
     core = _AuraClient
     url = _AuraClient.default_base_url or ""
-    label = _AuraClient.label
-    working = _working(_AuraClient)
-    status = _AuraClient.status
-    supports_system_message = _AuraClient.supports_system_message
-    supports_message_history = _AuraClient.supports_message_history
-    default_model = _AuraClient.default_model or ""
-    models: ClassVar[List[str]] = list(_AuraClient.models)
-    model_aliases: ClassVar[Dict[str, str]] = dict(_AuraClient.model_aliases)
 
     _passed_on = frozenset({"temperature", "max_tokens"})
     _ignored_because: ClassVar[Mapping[str, str]] = {
@@ -610,15 +607,7 @@ class AllenAI(CompatProvider):
 
     core = _AllenAIClient
     url = "https://playground.allenai.org"
-    label = _AllenAIClient.label
     api_endpoint: ClassVar[str] = f"{_AllenAIClient.default_base_url}{STREAM_PATH}"
-    working = _working(_AllenAIClient)
-    status = _AllenAIClient.status
-    supports_system_message = _AllenAIClient.supports_system_message
-    supports_message_history = _AllenAIClient.supports_message_history
-    default_model = _AllenAIClient.default_model or ""
-    models: ClassVar[List[str]] = list(_AllenAIClient.models)
-    model_aliases: ClassVar[Dict[str, str]] = dict(_AllenAIClient.model_aliases)
     #: Model id -> where olmo-api runs it (the ``host`` form field).
     model_hosts: ClassVar[Dict[str, str]] = dict(MODEL_HOSTS)
 
