@@ -21,10 +21,12 @@ from .errors import (
     BlockedError,
     ConnectError,
     ConnectTimeout,
+    ContextLengthError,
     DecodingError,
     FallbackError,
     HTTPStatusError,
     IdleTimeout,
+    InvalidJSONError,
     InvalidMessagesError,
     InvalidRequestError,
     LLMClientError,
@@ -36,18 +38,21 @@ from .errors import (
     ProxyError,
     RateLimitError,
     ReadTimeout,
+    ReasoningCutOffWarning,
     RequestTimeoutError,
     ServerError,
     StreamError,
     StreamInterruptedError,
     TotalTimeout,
     TransportError,
+    UnsupportedFeatureError,
 )
+from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from .fallback import Fallback
 from .provider import Provider
 from .providers import get_client, get_provider_class, provider_names
 from .stream import Stream
-from .types import Completion, Message, Messages, Usage
+from .types import Choice, Completion, Message, Messages, ToolCall, Usage, image_part
 
 if TYPE_CHECKING:
     from .providers.allenai import AllenAI
@@ -65,14 +70,18 @@ __all__ = [
     "AuthenticationError",
     "AutonomousAI",
     "BlockedError",
+    "Choice",
     "Completion",
     "ConnectError",
     "ConnectTimeout",
+    "ContextLengthError",
     "DecodingError",
+    "Event",
     "Fallback",
     "FallbackError",
     "HTTPStatusError",
     "IdleTimeout",
+    "InvalidJSONError",
     "InvalidMessagesError",
     "InvalidRequestError",
     "LLMClientError",
@@ -88,18 +97,26 @@ __all__ = [
     "ProxyError",
     "RateLimitError",
     "ReadTimeout",
+    "ReasoningCutOffWarning",
+    "ReasoningDelta",
+    "RefusalDelta",
     "RequestTimeoutError",
     "Retry",
     "ServerError",
     "Stream",
     "StreamError",
     "StreamInterruptedError",
+    "TextDelta",
     "Timeout",
+    "ToolCall",
+    "ToolCallDelta",
     "TotalTimeout",
     "TransportError",
+    "UnsupportedFeatureError",
     "Usage",
     "get_client",
     "get_provider_class",
+    "image_part",
     "provider_names",
 ]
 

@@ -119,13 +119,27 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Set, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Deque,
+    Dict,
+    Generator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
 
 from .conversation import Conversation
+from .events import Event, TextDelta
 from .provider import Provider
 from .providers import get_client
 from .stream import Stream, completion_of
-from .types import Completion, Message, Messages, Usage
+from .types import Choice, Completion, Message, Messages, ToolCall, Usage
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -443,7 +457,7 @@ class _Channel:
         self._open_stream = open_stream
         self._on_exit = on_exit
         self._cond = threading.Condition(threading.Lock())
-        self.items: Deque[str] = deque()
+        self.items: Deque[Union[str, Event]] = deque()
         #: The blocking stream, once its response has arrived.
         self.stream: Optional[Stream] = None
         #: True once the thread has put its last delta (or its error).
@@ -480,6 +494,9 @@ class _Channel:
                 if self.cancelled or self.loop.is_closed():  # while it waited for a thread: send nothing
                     raise _Cancelled()
             stream = self._open_stream()
+            # Every event goes through the buffer: its reader may want events()
+            # even if it asks only after the stream has begun.
+            stream.state.emit = True
             self._attach(stream)
             for text in stream:
                 if not self._put(text) or self._hand_over(stream):
@@ -679,7 +696,7 @@ class _Channel:
                 waiter = self._waiter = self.loop.create_future()
             await waiter
 
-    def take(self) -> Tuple[Optional[str], Optional[asyncio.Future[None]]]:
+    def take(self) -> Tuple[Union[str, Event, None], Optional[asyncio.Future[None]]]:
         """``(delta, None)``; ``(None, None)`` at the reply's end; or, while the
         buffer is empty, ``(None, future)``: await it and take again. Raises the
         thread's error, once.
@@ -785,8 +802,9 @@ class AsyncStream:
 
     Await it, or enter it with ``async with``, to send the request and wait
     for the response; ``async for`` does so itself. Once the stream is
-    exhausted, :attr:`text`, :attr:`finish_reason`, :attr:`usage` and
-    :attr:`model` describe the reply. Errors raised while iterating carry
+    exhausted, :attr:`text`, :attr:`finish_reason`, :attr:`usage`,
+    :attr:`model` and the rest of :class:`~llmclients.stream.Stream`'s
+    attributes describe the reply; :meth:`events` yields the typed events. Errors raised while iterating carry
     ``partial_text``: the text this iterator has yielded.
 
     One consumer at a time, as with an async generator.
@@ -846,6 +864,21 @@ class AsyncStream:
         return self
 
     async def __anext__(self) -> str:
+        while True:
+            item = await self._next_item()
+            if isinstance(item, str):
+                return item
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every delta as a typed event, in arrival order (see :mod:`llmclients.events`)."""
+        while True:
+            try:
+                item = await self._next_item()
+            except StopAsyncIteration:
+                return
+            yield TextDelta(item) if isinstance(item, str) else item
+
+    async def _next_item(self) -> Union[str, Event]:
         if self._closed:
             raise StopAsyncIteration
         if self._stream is None:
@@ -853,20 +886,21 @@ class AsyncStream:
         channel = self._channel
         assert channel is not None
         try:
-            text, waiter = channel.take()
+            item, waiter = channel.take()
             while waiter is not None:
                 await waiter
-                text, waiter = channel.take()
+                item, waiter = channel.take()
         except BaseException:
             # Cancelled while waiting, or the reply failed: either way it is over.
             self._close()
             raise
-        if text is None:
+        if item is None:
             self._done = True
             self._close()
             raise StopAsyncIteration
-        self._parts.append(text)
-        return text
+        if isinstance(item, str):
+            self._parts.append(item)
+        return item
 
     async def aclose(self) -> None:
         """Stop reading and close the connection. Safe to call twice."""
@@ -892,17 +926,55 @@ class AsyncStream:
         """All text yielded so far."""
         return "".join(self._parts)
 
+    def _of_stream(self, name: str, default: Any) -> Any:
+        return getattr(self._stream, name) if self._stream is not None else default
+
     @property
     def finish_reason(self) -> Optional[str]:
-        return self._stream.finish_reason if self._stream is not None else None
+        return self._of_stream("finish_reason", None)  # type: ignore[no-any-return]
 
     @property
     def usage(self) -> Optional[Usage]:
-        return self._stream.usage if self._stream is not None else None
+        return self._of_stream("usage", None)  # type: ignore[no-any-return]
 
     @property
     def model(self) -> Optional[str]:
-        return self._stream.model if self._stream is not None else None
+        return self._of_stream("model", None)  # type: ignore[no-any-return]
+
+    @property
+    def reasoning(self) -> str:
+        return self._of_stream("reasoning", "")  # type: ignore[no-any-return]
+
+    @property
+    def refusal(self) -> str:
+        return self._of_stream("refusal", "")  # type: ignore[no-any-return]
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        return self._of_stream("tool_calls", [])  # type: ignore[no-any-return]
+
+    @property
+    def logprobs(self) -> List[Any]:
+        return self._of_stream("logprobs", [])  # type: ignore[no-any-return]
+
+    @property
+    def choices(self) -> List[Choice]:
+        choices: List[Choice] = self._of_stream("choices", [])
+        if choices:
+            choices[0].text = self.text  # what this iterator yielded, as for .text
+        return choices
+
+    @property
+    def response_id(self) -> Optional[str]:
+        return self._of_stream("response_id", None)  # type: ignore[no-any-return]
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self._of_stream("request_id", None)  # type: ignore[no-any-return]
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        return self._of_stream("extra", {})  # type: ignore[no-any-return]
 
     @property
     def done(self) -> bool:
@@ -943,15 +1015,23 @@ class AsyncConversation:
     def thread(self) -> Dict[str, Any]:
         return self.conversation.thread
 
-    def stream(self, message: Messages, **options: Any) -> AsyncStream:
-        """Send the next user turn (text or messages) and stream the reply."""
+    def stream(self, message: Optional[Messages] = None, **options: Any) -> AsyncStream:
+        """Send the next user turn (text or messages; none after tool results) and stream the reply."""
         conversation = self.conversation
         return self.aclient._wrap(lambda: conversation.stream(message, **options))
 
-    async def send(self, message: Messages, **options: Any) -> Completion:
-        """Send the next user turn and return the whole reply."""
+    async def send(self, message: Optional[Messages] = None, **options: Any) -> Completion:
+        """Send the next user turn (or, with none, the tool results) and return the whole reply."""
         async with self.stream(message, **options) as stream:
             return await stream.completion()
+
+    @property
+    def pending_tool_calls(self) -> List[ToolCall]:
+        return self.conversation.pending_tool_calls
+
+    def add_tool_results(self, results: Mapping[str, Any]) -> None:
+        """See :meth:`~llmclients.conversation.Conversation.add_tool_results`."""
+        self.conversation.add_tool_results(results)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-serialisable state; ``aclient.conversation(state=...)`` resumes it."""
@@ -1017,10 +1097,13 @@ class AsyncClient:
         *,
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
+        system: Optional[str] = None,
+        **options: Any,
     ) -> AsyncConversation:
-        """A multi-turn conversation: new, seeded with ``messages``, or resumed
-        from ``state`` (a ``to_dict()``)."""
-        return AsyncConversation(self, self.client.conversation(messages, model=model, state=state))
+        """A multi-turn conversation: new (``system``, seeded with ``messages``),
+        or resumed from ``state`` (a ``to_dict()``); ``options`` go with every turn."""
+        conversation = self.client.conversation(messages, model=model, state=state, system=system, **options)
+        return AsyncConversation(self, conversation)
 
     def _wrap(self, open_stream: Callable[[], Stream]) -> AsyncStream:
         return AsyncStream(

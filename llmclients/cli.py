@@ -8,10 +8,13 @@ Commands::
     llmclients check [-p PROVIDER ...]  probe providers live: ok / blocked / down, time to first delta
     llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
 
-``chat`` streams the reply to stdout as it arrives. ``--no-stream`` prints it
-once whole; ``--json`` prints one JSON object instead (``text``,
-``finish_reason``, ``usage``, ``model``, ``provider``, ``elapsed``,
-``time_to_first_delta``, ``error``), also when the call fails.
+``chat`` streams the reply to stdout as it arrives (``--show-reasoning``
+streams the model's reasoning to stderr; tool calls are listed on stderr).
+``--no-stream`` prints it once whole; ``--json`` prints one JSON object
+instead (``text``, ``finish_reason``, ``usage``, ``model``, ``provider``,
+``elapsed``, ``time_to_first_delta``, ``reasoning``, ``tool_calls``,
+``refusal``, ``response_id``, ``request_id``, ``error``), also when the call
+fails. ``-o KEY VALUE`` passes any provider option, VALUE read as JSON.
 ``--conversation FILE`` continues the conversation kept in FILE (created if
 missing; rewritten only after a turn succeeds). ``--emulate`` answers from the
 provider's emulator, served inside the process: no network needed.
@@ -55,6 +58,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from . import __version__, errors
 from .conversation import Conversation
+from .events import ReasoningDelta, TextDelta
 from .provider import Provider
 from .providers import get_provider_class, provider_names
 from .stream import Stream
@@ -103,8 +107,22 @@ def _parser() -> argparse.ArgumentParser:
         "-p", "--provider", default=_env("LLMCLIENTS_PROVIDER"), metavar="PROVIDER", help=_PROVIDER_HELP
     )
     chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
-    chat.add_argument("--temperature", type=float, metavar="T")
-    chat.add_argument("--max-tokens", type=int, metavar="N")
+    chat.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    chat.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply may have")
+    chat.add_argument(
+        "-o",
+        "--option",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help='any provider option; VALUE is JSON when it parses (-o response_format \'{"type":"json_object"}\')',
+    )
+    chat.add_argument(
+        "--show-reasoning",
+        action="store_true",
+        help="print the model's reasoning, apart from the answer, on stderr",
+    )
     _add_connection_options(chat)
     chat.add_argument("--no-stream", action="store_true", help="print the reply once it is whole")
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply")
@@ -232,7 +250,12 @@ def _chat(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args.prompt)
     state = _load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
-    reply = _Reply(provider, as_json=args.json, echo=not (args.json or args.no_stream))
+    reply = _Reply(
+        provider,
+        as_json=args.json,
+        echo=not (args.json or args.no_stream),
+        show_reasoning=args.show_reasoning and not args.json,
+    )
     options = _options(args)
     try:
         with _open_client(provider, args) as client:
@@ -272,6 +295,11 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
         options["temperature"] = args.temperature
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
+    for key, value in args.option:
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value  # a plain word: a string option
     return options
 
 
@@ -289,18 +317,25 @@ def _model(cls: Type[Provider], args: argparse.Namespace) -> Optional[str]:
 def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
     reply.started = time.monotonic()
     with open_stream() as stream:
-        for text in stream:
-            reply.add(text)
+        for event in stream.events():
+            if isinstance(event, TextDelta):
+                if event.choice == 0:
+                    reply.add(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reply.add_reasoning(event.text)
     reply.finish(stream)
 
 
 class _Reply:
     """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
 
-    def __init__(self, provider: str, *, as_json: bool, echo: bool) -> None:
+    def __init__(self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False) -> None:
         self.provider = provider
         self.as_json = as_json
         self.echo = echo
+        self.show_reasoning = show_reasoning
+        self.reasoning_shown = False
+        self.details: Dict[str, Any] = {}
         self.parts: List[str] = []
         self.started = time.monotonic()
         self.first_delta: Optional[float] = None
@@ -317,10 +352,28 @@ class _Reply:
             sys.stdout.write(text)
             sys.stdout.flush()
 
+    def add_reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            self.reasoning_shown = True
+
     def finish(self, stream: Stream) -> None:
         self.finish_reason = stream.finish_reason
-        self.usage = stream.usage._asdict() if stream.usage else None
+        self.usage = stream.usage.to_dict() if stream.usage else None
         self.model = stream.model or self.model
+        self.details = {
+            "reasoning": stream.reasoning,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in stream.tool_calls],
+            "refusal": stream.refusal or None,
+            "response_id": stream.response_id,
+            "request_id": stream.request_id,
+        }
+        if self.reasoning_shown:
+            sys.stderr.write("\n")
+        if not self.as_json:
+            for call in stream.tool_calls:
+                print(f"llmclients: the model calls {call.name}({call.arguments})", file=sys.stderr)
         logger.debug(
             "reply ended after %.3fs: finish_reason=%s usage=%s model=%s",
             time.monotonic() - self.started,
@@ -357,6 +410,7 @@ class _Reply:
             "provider": self.provider,
             "elapsed": round(time.monotonic() - self.started, 3),
             "time_to_first_delta": None if self.first_delta is None else round(self.first_delta, 3),
+            **self.details,
             "error": error,
         }
         print(json.dumps(result, ensure_ascii=False), flush=True)

@@ -4,7 +4,7 @@ the :class:`Deadline` that enforces a timeout over one call."""
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Sized, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import urllib3
 
@@ -135,13 +135,14 @@ class Deadline:
         now = time.monotonic()
         self._total_at = now + timeout.total if timeout.total is not None else None
         self._idle_at: Optional[float] = None
-        self._progress: Sized = ()
+        self._progress: Callable[[], int] = lambda: 0
         self._seen = 0
 
-    def watch(self, deltas: Sized) -> None:
-        """Restart the idle clock whenever ``deltas`` (the stream's list of
-        text deltas) has grown: checked once per read, not once per delta."""
-        self._progress = deltas
+    def watch(self, progress: Callable[[], int]) -> None:
+        """Restart the idle clock whenever ``progress()`` (the stream's count of
+        deltas: text, reasoning, tool-call fragments) has grown: checked once
+        per read, not once per delta."""
+        self._progress = progress
 
     @property
     def enforced_while_reading(self) -> bool:
@@ -164,8 +165,9 @@ class Deadline:
     def expires_at(self, since: float) -> Optional[float]:
         """When a read that began waiting at ``since`` must give up (monotonic
         time), or None: the nearest of the read, idle and total deadlines."""
-        if len(self._progress) != self._seen:
-            self._seen = len(self._progress)
+        seen = self._progress()
+        if seen != self._seen:
+            self._seen = seen
             self.on_delta()
         read = self.timeout.read
         limits = [at for at in (self._idle_at, self._total_at) if at is not None]

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from .errors import InvalidRequestError
+from .errors import InvalidMessagesError, InvalidRequestError
 from .stream import Stream, StreamState
-from .types import Completion, Message, Messages, normalize_messages
+from .types import Completion, Message, Messages, ToolCall, normalize_messages
 
 if TYPE_CHECKING:
     from .provider import Provider
 
-STATE_VERSION = 1
+#: Version 2 keeps ``options`` (tools, ...); version 1 states, without them, still load.
+STATE_VERSION = 2
+_LOADABLE = (1, 2)
 
 
 class Conversation:
     """The turns so far, and what the service keeps about them.
 
     Each :meth:`send` or :meth:`stream` adds the new user turn and, once the
-    reply has arrived whole, the assistant's turn. A turn that fails leaves the
-    conversation as it was, so it can be retried. :meth:`to_dict` gives a
-    JSON-serialisable state that ``client.conversation(state=...)`` resumes
-    (a Django view keeps it in ``request.session``).
+    reply has arrived whole, the assistant's turn — its text and its tool
+    calls. When the reply asks for tools, answer with :meth:`add_tool_results`
+    and call :meth:`send` with no message: the model goes on from the results.
+    A turn that fails leaves the conversation as it was, so it can be retried.
+
+    ``options`` (``tools``, ``tool_choice``, ``temperature``, ...) are sent
+    with every turn; a turn's own keyword arguments override them.
+    :meth:`to_dict` gives a JSON-serialisable state that
+    ``client.conversation(state=...)`` resumes (a Django view keeps it in
+    ``request.session``).
     """
 
     def __init__(
@@ -32,28 +41,82 @@ class Conversation:
         messages: Optional[Messages] = None,
         model: Optional[str] = None,
         thread: Optional[Mapping[str, Any]] = None,
+        system: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.client = client
         self.model = client.resolve_model(model)
         self.messages: List[Message] = normalize_messages(messages) if messages else []
+        if system is not None:
+            self.messages.insert(0, {"role": "system", "content": system})
+        #: Options sent with every turn.
+        self.options: Dict[str, Any] = dict(options or {})
         #: What the service keeps server-side for this conversation (ids).
         self.thread: Dict[str, Any] = dict(thread or {})
 
-    def stream(self, message: Messages, **options: Any) -> Stream:
-        """Send the next user turn (text or messages) and stream the reply."""
-        new = normalize_messages(message)
-        history = self.messages + new
+    def stream(self, message: Optional[Messages] = None, **options: Any) -> Stream:
+        """Send the next user turn (text or messages) and stream the reply.
+
+        With no message, the history is sent as it is: after
+        :meth:`add_tool_results`, that asks the model to go on.
+        """
+        if message is None:
+            if not self.messages or self.messages[-1]["role"] == "assistant":
+                raise InvalidRequestError("nothing to send: give a message, or add tool results first")
+            history = list(self.messages)
+        else:
+            history = self.messages + normalize_messages(message)
 
         def commit(text: str, state: StreamState) -> None:
-            self.messages = history + [{"role": "assistant", "content": text}]
+            reply: Message = {"role": "assistant", "content": text}
+            calls = state.first.tool_calls
+            if calls:
+                reply["content"] = text or None
+                reply["tool_calls"] = [call.to_dict() for call in calls]
+            self.messages = history + [reply]
             self.thread = state.thread
 
-        return self.client.open_stream(history, self.model, options, copy.deepcopy(self.thread), commit)
+        merged = {**self.options, **options}
+        return self.client.open_stream(history, self.model, merged, copy.deepcopy(self.thread), commit)
 
-    def send(self, message: Messages, **options: Any) -> Completion:
-        """Send the next user turn and return the whole reply."""
+    def send(self, message: Optional[Messages] = None, **options: Any) -> Completion:
+        """Send the next user turn (or, with none, the tool results) and return the whole reply."""
         with self.stream(message, **options) as stream:
             return stream.completion()
+
+    @property
+    def pending_tool_calls(self) -> List[ToolCall]:
+        """The last reply's tool calls that have no result yet."""
+        answered = set()
+        for message in reversed(self.messages):
+            if message["role"] == "tool":
+                answered.add(message["tool_call_id"])
+            elif message["role"] == "assistant":
+                return [
+                    ToolCall(call["id"], call["function"]["name"], call["function"]["arguments"])
+                    for call in message.get("tool_calls") or ()
+                    if call["id"] not in answered
+                ]
+            else:
+                break
+        return []
+
+    def add_tool_results(self, results: Mapping[str, Any]) -> None:
+        """Add a ``tool`` message for each ``{tool_call_id: result}``.
+
+        A result that is not a str is sent as JSON. Every id must be one of
+        :attr:`pending_tool_calls`, so that a typo fails here and not as a 400
+        from the server.
+        """
+        pending = {call.id for call in self.pending_tool_calls}
+        unknown = sorted(set(results) - pending)
+        if unknown:
+            raise InvalidMessagesError(
+                f"no pending tool call has the id {unknown[0]!r}; pending: {', '.join(sorted(pending)) or 'none'}"
+            )
+        for call_id, result in results.items():
+            content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+            self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-serialisable state; ``client.conversation(state=...)`` resumes it."""
@@ -63,17 +126,24 @@ class Conversation:
             "model": self.model,
             "messages": copy.deepcopy(self.messages),
             "thread": copy.deepcopy(self.thread),
+            "options": copy.deepcopy(self.options),
         }
 
     @classmethod
     def from_dict(cls, client: Provider, state: Mapping[str, Any]) -> Conversation:
-        if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
+        if not isinstance(state, Mapping) or state.get("version") not in _LOADABLE:
             raise InvalidRequestError("not a conversation state from Conversation.to_dict()")
         if state.get("provider") != client.name:
             raise InvalidRequestError(
                 f"this conversation belongs to provider {state.get('provider')!r}, not {client.name!r}"
             )
-        return cls(client, messages=state["messages"] or None, model=state["model"], thread=state["thread"])
+        return cls(
+            client,
+            messages=state["messages"] or None,
+            model=state["model"],
+            thread=state["thread"],
+            options=state.get("options"),
+        )
 
     def __repr__(self) -> str:
         return f"<Conversation {self.client.name} model={self.model!r} {len(self.messages)} messages>"

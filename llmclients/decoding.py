@@ -3,8 +3,8 @@
 Each decoder is a function ``decode(chunks) -> Iterator[str]`` over the byte
 chunks a :class:`llmclients.transport.Body` yields:
 
-* :func:`iter_sse` — Server-Sent Events; yields each event's ``data``, ends after
-  ``data: [DONE]``;
+* :func:`iter_sse` — Server-Sent Events: the ``data`` of each message event as
+  a ``str``, an :class:`SSEEvent` for an event of any other type;
 * :func:`iter_ndjson` — one JSON document per line; yields the lines;
 * :func:`iter_text` — a raw text body; yields the text as it arrives;
 * :func:`iter_whole` — a body that is one document (a non-streamed JSON
@@ -26,7 +26,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from .errors import DecodingError, OversizedEventError
 
@@ -42,6 +42,21 @@ _LINE_END = re.compile(rb"\r\n|\r(?!\n)|\n")
 
 
 _raw_decode = json.JSONDecoder().raw_decode
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEEvent(NamedTuple):
+    """A Server-Sent Event whose type is not the default ``message``: an
+    ``event: error`` block, say, or llama.cpp's ``error: {...}`` line (type
+    ``"error"``; the specification would ignore that field, but it is how
+    llama.cpp reports a failure)."""
+
+    event: str
+    data: str
+
+
+#: What :func:`iter_sse` yields: a message event's data, or another event.
+SSEItem = Union[str, SSEEvent]
 
 
 def load_json(data: str) -> Any:
@@ -131,53 +146,72 @@ def _decode_each(units: List[bytes], what: str) -> Tuple[List[str], Optional[Dec
     return decoded, None
 
 
-def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
-    """Yield the ``data`` of each Server-Sent Event, up to and including ``[DONE]``.
+def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[SSEItem]:
+    """Yield each Server-Sent Event: a message event's ``data`` as a ``str``,
+    any other event as an :class:`SSEEvent`.
 
-    Events are parsed by sseclient-py. The one shape that carries nearly every
-    token, a single ``data: ...`` line, is read directly: it gives exactly what
-    sseclient-py would, at a fraction of the cost per event. As the SSE
-    specification says, an event cut off by the end of the body is not
-    dispatched; a caller that needs the stream's end looks for ``[DONE]``.
-    Events whose data is empty are skipped: they carry no JSON to parse.
+    The rules are the WHATWG ones: one leading BOM is dropped; lines end with
+    CR, LF or CRLF; ``data`` lines join with newlines; comments, ``id`` and
+    ``retry`` carry nothing for us; an event whose data is empty is not
+    dispatched, nor is one cut off by the end of the body. The one shape that
+    carries nearly every token, a single ``data: ...`` line, is read directly;
+    every other event is parsed by sseclient-py. Protocol markers such as
+    ``[DONE]`` are the provider's to read.
     """
     buf = b""
+    at_start = True
     for chunk in _joined_at_line_ends(chunks, max_size, "an SSE event"):
         if not chunk:
             yield ""
             continue
+        if at_start:
+            chunk, at_start = buf + chunk, False
+            buf = b""
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                buf, at_start = chunk, True  # a BOM split across reads
+                continue
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
         blocks, buf, bad = _complete_units(buf + chunk if buf else chunk, _EVENT_END, "\n\n", "an SSE event")
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an SSE event")
         for block in blocks:
             if block[:6] == "data: " and "\n" not in block and "\r" not in block:
-                data = block[6:]
-            else:
-                parsed = _parse_event(block.encode())
-                if parsed is None:
-                    continue
-                data = parsed
-            if not data:  # an event with empty data carries nothing
+                if len(block) > 6:  # an event with empty data carries nothing
+                    yield block[6:]
                 continue
-            yield data
-            if data == "[DONE]":
-                return
+            event = _parse_event(block.encode())
+            if event:
+                yield event
         if bad is not None:
             raise bad
-    if _parse_event(buf) == "[DONE]":  # a last event without its blank line
+    # OpenAI-style servers that close right after `data: [DONE]` without its
+    # blank line are common enough to forgive; any other cut event is lost.
+    if _parse_event(buf) == "[DONE]":
         yield "[DONE]"
 
 
-def _parse_event(block: bytes) -> str | None:
-    """The ``data`` of one event block, as sseclient-py parses it; None if it has none."""
+def _parse_event(block: bytes) -> Optional[SSEItem]:
+    """One event block as sseclient-py parses it; None (or "") if it has no data."""
     from sseclient import SSEClient  # only the rare multi-line events need it
 
     try:
-        for event in SSEClient(iter([block + b"\n\n"])).events():
-            return str(event.data)
+        text = block.decode("utf-8")
     except UnicodeDecodeError:
         _utf8(block, "an SSE event")
+        raise
+    for line in _LINE_SPLIT.split(text):
+        if line.startswith("error:"):  # llama.cpp's error field (see SSEEvent)
+            return SSEEvent("error", line[6:].lstrip(" "))
+    for event in SSEClient(iter([block + b"\n\n"])).events():
+        data = str(event.data)
+        if not data:  # nothing to parse, whatever its type
+            return None
+        return data if event.event == "message" else SSEEvent(str(event.event), data)
     return None
+
+
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 
 
 def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:

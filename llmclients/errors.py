@@ -4,7 +4,8 @@
 
     LLMClientError                      base of everything below; .partial_text
     ├── InvalidRequestError             bad input caught before any request (also ValueError)
-    │   ├── InvalidMessagesError        `messages` is not a str or a list of {"role", "content"}
+    │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
+    │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
     │   └── ModelNotFoundError          unknown model; .valid_models lists the ids
     ├── TransportError                  the HTTP exchange itself failed
     │   ├── ConnectError                no connection (refused, DNS, reset before the response)
@@ -14,19 +15,24 @@
     │       ├── ReadTimeout             no byte arrived for `read` seconds
     │       ├── IdleTimeout             no text delta for `idle` seconds (pings don't count)
     │       └── TotalTimeout            the whole call, retries included, exceeded `total`
-    ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt
+    ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt,
+    │   │                               .code/.type/.param (an OpenAI-style error body), .request_id
+    │   ├── ContextLengthError          the prompt does not fit the model's context; .prompt_tokens, .context_tokens
     │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way
     │   ├── AuthenticationError         401 and 403
     │   ├── NotFoundError               404
     │   ├── RateLimitError              429 (.retry_after, on every status error, from Retry-After)
     │   └── ServerError                 5xx
-    └── StreamError                     the response started but its body went wrong
-        ├── StreamInterruptedError      the connection broke before the stream's end
-        ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing)
-        │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
-        │   └── OversizedEventError     one line or event larger than the decoder's limit
-        └── ProviderError               the service reported an error inside the stream; .reason
+    ├── StreamError                     the response started but its body went wrong
+    │   ├── StreamInterruptedError      the connection broke before the stream's end
+    │   ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing)
+    │   │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
+    │   │   └── OversizedEventError     one line or event larger than the decoder's limit
+    │   └── ProviderError               the service reported an error inside the stream; .reason
+    └── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
     FallbackError                       every client of a Fallback failed; .errors
+
+    ReasoningCutOffWarning              (a warning) the token limit ended a reply while it was still reasoning
 
 Retries (see :class:`llmclients.Retry`) happen only before the first text
 delta; an error after it is raised with ``partial_text`` and never retried.
@@ -68,6 +74,14 @@ class InvalidRequestError(LLMClientError, ValueError):
 
 class InvalidMessagesError(InvalidRequestError):
     """``messages`` is neither a string nor a list of role/content dicts."""
+
+
+class UnsupportedFeatureError(InvalidRequestError):
+    """The provider cannot carry what the call asks for (tools, images, ...); nothing was sent."""
+
+    def __init__(self, message: str, *, feature: str) -> None:
+        super().__init__(message)
+        self.feature = feature
 
 
 class ModelNotFoundError(InvalidRequestError):
@@ -122,12 +136,35 @@ class HTTPStatusError(LLMClientError):
         status_code: int,
         body_excerpt: str = "",
         partial_text: str = "",
+        code: Optional[str] = None,
+        type: Optional[str] = None,
+        param: Optional[str] = None,
+        request_id: Optional[str] = None,
     ) -> None:
         super().__init__(message, partial_text=partial_text)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+        #: ``code``, ``type`` and ``param`` of an OpenAI-style JSON error body, when it has them.
+        self.code = code
+        self.type = type
+        self.param = param
+        #: The ``x-request-id`` (or ``request-id``) response header: what a service's support asks for.
+        self.request_id = request_id
         #: Seconds the service asked to wait (``Retry-After``), or None.
         self.retry_after: Optional[float] = None
+
+
+class ContextLengthError(HTTPStatusError):
+    """The prompt (with the tokens asked for) does not fit the model's context window.
+
+    Recognised from OpenAI (``code: context_length_exceeded``), llama.cpp
+    (``type: exceed_context_size_error``) and vLLM (its "maximum context length"
+    message). ``prompt_tokens`` and ``context_tokens`` hold the counts when the
+    server gave them.
+    """
+
+    prompt_tokens: Optional[int] = None
+    context_tokens: Optional[int] = None
 
 
 class BlockedError(HTTPStatusError):
@@ -175,7 +212,21 @@ class ProviderError(StreamError):
 
     def __init__(self, message: str, *, reason: Optional[str] = None, partial_text: str = "") -> None:
         super().__init__(message, partial_text=partial_text)
+        #: The server's code or type for the error, when it gave one.
         self.reason = reason
+
+
+class InvalidJSONError(LLMClientError, ValueError):
+    """A reply (``Completion.json()``) or a tool call's arguments are not valid JSON,
+    or were cut off by the token limit; ``text`` holds what arrived."""
+
+    def __init__(self, message: str, *, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class ReasoningCutOffWarning(UserWarning):
+    """The token limit ended a reply while the model was still reasoning: its text is empty."""
 
 
 class FallbackError(LLMClientError):

@@ -5,6 +5,9 @@ Some services keep the history themselves and take only the new turn's text
 gpt4free's (``g4f/providers/helper.py``, mid-2025) exactly, so that a prompt
 built here is the prompt those services were used with:
 
+Content given as a list of parts counts as its text parts, joined by newlines
+(gpt4free flattened lists so too).
+
 * :func:`format_prompt` — one message: its content unchanged; several: one
   ``"Role: content"`` line each (blank ones skipped), then ``"\\nAssistant:"``;
 * :func:`last_user_message` — the trailing run of user messages, joined by
@@ -13,13 +16,15 @@ built here is the prompt those services were used with:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+from .types import content_text
 
 __all__ = ["format_prompt", "last_user_message"]
 
 
 def format_prompt(
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     *,
     add_special_tokens: bool = False,
     do_continue: bool = False,
@@ -35,11 +40,12 @@ def format_prompt(
         return ""
     if not add_special_tokens and len(messages) <= 1:
         # A lone message goes out as it is: no role prefix, no cue.
-        return messages[0]["content"]
+        return content_text(messages[0]["content"])
     lines = [
-        f"{message['role'].capitalize()}: {message['content']}"
+        f"{message['role'].capitalize()}: {content_text(message['content'])}"
         for message in messages
-        if (include_system or message["role"] not in ("system", "developer")) and message["content"].strip()
+        if (include_system or message["role"] not in ("system", "developer"))
+        and content_text(message["content"]).strip()
     ]
     formatted = "\n".join(lines)
     if do_continue:
@@ -47,7 +53,7 @@ def format_prompt(
     return f"{formatted}\nAssistant:"
 
 
-def last_user_message(messages: Sequence[Mapping[str, str]]) -> str:
+def last_user_message(messages: Sequence[Mapping[str, Any]]) -> str:
     """The user messages at the end of ``messages``, stripped and joined by newlines.
 
     Walks back from the end and stops at the first message that is not the
@@ -58,7 +64,7 @@ def last_user_message(messages: Sequence[Mapping[str, str]]) -> str:
     for message in reversed(messages):
         if message["role"] != "user":
             break
-        content = message["content"].strip()
+        content = content_text(message["content"]).strip()
         if content:
             trailing.append(content)
     return "\n".join(reversed(trailing))

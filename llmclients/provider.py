@@ -42,7 +42,7 @@ from .transport import (
     Transport,
     redact_url,
 )
-from .types import Completion, Message, Messages, normalize_messages
+from .types import Completion, Message, Messages, features_of, normalize_messages
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -111,6 +111,10 @@ class Provider:
     framing: ClassVar[str] = "sse"
     #: Generation options ``stream()`` accepts as keyword arguments.
     options: ClassVar[FrozenSet[str]] = frozenset()
+    #: What the service can carry beyond plain text: "tools" (tool definitions,
+    #: tool calls and results), "images", "audio", "files" (content parts) and
+    #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
+    capabilities: ClassVar[FrozenSet[str]] = frozenset()
 
     def __init__(
         self,
@@ -169,6 +173,14 @@ class Provider:
     def finish(self, state: StreamState) -> None:
         """Called when the body ended: raise if the protocol's end is missing."""
 
+    def capabilities_for(self, model: str) -> FrozenSet[str]:
+        """What the service can carry for ``model`` (by default :attr:`capabilities`)."""
+        return self.capabilities
+
+    def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
+        """The capabilities that ``options`` need (tools, reasoning, ...)."""
+        return frozenset()
+
     def explain_status_error(self, exc: errors.HTTPStatusError) -> errors.HTTPStatusError:
         """The error to raise for an error status; a provider may reword it
         (a retired endpoint, a captcha demand)."""
@@ -195,6 +207,7 @@ class Provider:
         """:meth:`stream` for callers that hold a conversation's ``thread``."""
         self._check_options(options)
         resolved = self.resolve_model(model)
+        self._check_capabilities(messages, options, resolved)
         given = {key: value for key, value in options.items() if value is not None}
         pristine = {} if thread is None else thread  # each attempt starts from its own copy
         call = self._transport.new_call()
@@ -229,7 +242,7 @@ class Provider:
             model=resolved,
             on_complete=on_complete,
         )
-        call.deadline.watch(stream._parts)
+        call.deadline.watch(stream.progress())
         return stream
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:
@@ -262,14 +275,18 @@ class Provider:
         *,
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
+        system: Optional[str] = None,
+        **options: Any,
     ) -> Conversation:
-        """A multi-turn conversation: new, seeded with ``messages`` (a system
-        prompt, earlier turns), or resumed from ``state`` (a ``to_dict()``)."""
+        """A multi-turn conversation: new (with a ``system`` prompt, seeded with
+        ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
+        (``tools=...``, ``temperature=...``) go with every turn."""
         from .conversation import Conversation
 
         if state is not None:
             return Conversation.from_dict(self, state)
-        return Conversation(self, messages=messages, model=model)
+        self._check_options(options)
+        return Conversation(self, messages=messages, model=model, system=system, options=options)
 
     def close(self) -> None:
         """Release the client's connections (a session passed in is left open)."""
@@ -290,6 +307,18 @@ class Provider:
         return f"{type(self).__name__}({', '.join(fields)})"
 
     # --- shared steps -------------------------------------------------------------------
+
+    def _check_capabilities(self, messages: List[Message], options: Mapping[str, Any], model: str) -> None:
+        """Refuse, before sending, what the service cannot carry: never strip it silently."""
+        missing = (features_of(messages) | self.features_of_options(options)) - self.capabilities_for(model)
+        if missing:
+            feature = sorted(missing)[0]
+            can = ", ".join(sorted(self.capabilities_for(model))) or "text only"
+            raise errors.UnsupportedFeatureError(
+                f"{self.label or self.name} cannot carry {feature} with model {model!r} "
+                f"(it takes: {can}); nothing was sent",
+                feature=feature,
+            )
 
     def _check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - self.options)

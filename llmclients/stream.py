@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Union
 
 from . import errors
-from .types import Completion, Usage
+from .events import ChoiceBuilder, Event, TextDelta
+from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import socket
@@ -14,15 +16,31 @@ if TYPE_CHECKING:
 
 
 class StreamState:
-    """What a provider learns from the events besides text.
+    """What a provider learns from the events besides choice 0's text.
 
     A provider's ``parse_event`` writes here; :class:`Stream` reads it.
     ``thread`` is the conversation's server-side state (ids the service
     gave out), which a provider updates as events tell it; a
     :class:`~llmclients.conversation.Conversation` keeps it once the turn ends.
+    Reasoning, tool calls, refusals, logprobs and the other choices' text go
+    to :meth:`choice`'s builders; ``response_id`` and ``extra`` (top-level keys
+    the server added) describe the reply.
     """
 
-    __slots__ = ("done", "finish_reason", "model", "thread", "usage")
+    __slots__ = (
+        "_choices",
+        "done",
+        "emit",
+        "extra",
+        "finish_reason",
+        "first",
+        "model",
+        "pending",
+        "progress",
+        "response_id",
+        "thread",
+        "usage",
+    )
 
     def __init__(self, model: Optional[str] = None, thread: Optional[Dict[str, Any]] = None) -> None:
         self.done = False
@@ -30,9 +48,30 @@ class StreamState:
         self.usage: Optional[Usage] = None
         self.model = model
         self.thread: Dict[str, Any] = thread if thread is not None else {}
+        self.response_id: Optional[str] = None
+        self.extra: Dict[str, Any] = {}
+        #: Events not yet handed on; yielded only while ``emit`` (an events() reader) is on.
+        self.pending: List[Any] = []
+        self.emit = False
+        #: Deltas other than choice 0's text, counted for the idle clock.
+        self.progress = [0]
+        self.first = ChoiceBuilder(0, self.pending, self.progress)
+        self._choices: Dict[int, ChoiceBuilder] = {0: self.first}
+
+    def choice(self, index: int) -> ChoiceBuilder:
+        """The builder of choice ``index`` (created on first use)."""
+        builder = self._choices.get(index)
+        if builder is None:
+            builder = self._choices[index] = ChoiceBuilder(index, self.pending, self.progress)
+        return builder
+
+    def choices(self) -> List[ChoiceBuilder]:
+        return [self._choices[index] for index in sorted(self._choices)]
 
 
-ParseEvent = Callable[[str, StreamState], Optional[str]]
+#: A decoded event: the data of an SSE message event or an NDJSON line, or a
+#: :class:`~llmclients.decoding.SSEEvent` for an event of another type.
+ParseEvent = Callable[[Any, StreamState], Optional[str]]
 Finish = Callable[[StreamState], None]
 OnComplete = Callable[[str, StreamState], None]
 
@@ -44,7 +83,7 @@ class Exchange:
 
     __slots__ = ("body", "events", "response", "thread")
 
-    def __init__(self, response: Any, events: Iterator[str], body: Body, thread: Dict[str, Any]) -> None:
+    def __init__(self, response: Any, events: Iterator[Any], body: Body, thread: Dict[str, Any]) -> None:
         self.response = response
         self.events = events
         self.body = body
@@ -57,12 +96,15 @@ Reopen = Callable[[errors.LLMClientError], Optional[Exchange]]
 
 
 class Stream:
-    """An iterator of ``str`` deltas, each yielded as soon as its bytes arrive.
+    """An iterator of ``str`` deltas of the answer, each yielded as soon as its bytes arrive.
 
     Use it in a ``for`` loop or a ``with`` block. Leaving the block, calling
     :meth:`close`, or dropping the last reference to the stream closes the
-    connection at once. Once the stream is exhausted, :attr:`text`,
-    :attr:`finish_reason`, :attr:`usage` and :attr:`model` describe the reply.
+    connection at once. :meth:`events` yields everything else too — reasoning,
+    tool-call fragments, refusals — as typed events (:mod:`llmclients.events`).
+    Once the stream is exhausted, :attr:`text`, :attr:`reasoning`,
+    :attr:`tool_calls`, :attr:`finish_reason`, :attr:`usage`, :attr:`model`
+    and the reply's metadata describe the reply, whichever way it was read.
 
     Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
     whose ``partial_text`` holds the text already yielded. A connection that
@@ -102,6 +144,12 @@ class Stream:
     def _response(self) -> Any:
         return self._current[0].response
 
+    def progress(self) -> Callable[[], int]:
+        """A count of the deltas of every kind so far, for the idle clock
+        (it must not hold the stream, whose drop closes the connection)."""
+        parts, state = self._parts, self.state
+        return lambda: len(parts) + state.progress[0]
+
     def set_nonblocking(self) -> Optional[socket.socket]:
         """Never wait for the network from now on: for an event loop that drives the stream.
 
@@ -113,7 +161,7 @@ class Stream:
         (the call then raises it). Thread-safe only as far as ``next()`` is:
         one thread at a time.
         """
-        if not self._parts:
+        if not self._parts and not self.state.progress[0]:
             return None
         return self._current[0].body.set_nonblocking()
 
@@ -128,7 +176,14 @@ class Stream:
         return self
 
     def __next__(self) -> str:
-        return next(self._iterator)
+        return next(self._iterator)  # type: ignore[return-value]  # only str unless events() is on
+
+    def events(self) -> Iterator[Event]:
+        """Every delta as a typed event, in arrival order: text, reasoning,
+        refusal and tool-call fragments (see :mod:`llmclients.events`)."""
+        self.state.emit = True
+        for item in self._iterator:
+            yield TextDelta(item) if isinstance(item, str) else item
 
     def __enter__(self) -> Stream:
         return self
@@ -154,6 +209,31 @@ class Stream:
         return "".join(self._parts)
 
     @property
+    def reasoning(self) -> str:
+        """The model's reasoning so far, when the server sends it apart from the text."""
+        return "".join(self.state.first.reasoning)
+
+    @property
+    def refusal(self) -> str:
+        """The model's refusal, if it refused (``delta.refusal``); "" otherwise."""
+        return "".join(self.state.first.refusal)
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        """The tool calls assembled so far (whole once the stream has ended)."""
+        return self.state.first.tool_calls
+
+    @property
+    def logprobs(self) -> List[Any]:
+        """The token log-probability entries (``logprobs.content``), when asked for."""
+        return self.state.first.logprobs
+
+    @property
+    def choices(self) -> List[Choice]:
+        """Every answer when the call asked for several (``n``); the first is the stream's own."""
+        return [builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()]
+
+    @property
     def finish_reason(self) -> Optional[str]:
         return self.state.finish_reason
 
@@ -164,6 +244,21 @@ class Stream:
     @property
     def model(self) -> Optional[str]:
         return self.state.model
+
+    @property
+    def response_id(self) -> Optional[str]:
+        """The reply's id as the server gave it (the chunks' ``id``)."""
+        return self.state.response_id
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` (or ``request-id``) response header, for the service's support."""
+        return request_id_of(self._response.headers)
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        """Top-level keys the server added to its events (``system_fingerprint``, llama.cpp's ``timings``)."""
+        return self.state.extra
 
     @property
     def done(self) -> bool:
@@ -181,15 +276,29 @@ class Stream:
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
 
 
+def request_id_of(headers: Any) -> Optional[str]:
+    value = headers.get("x-request-id") or headers.get("request-id")
+    return str(value) if value else None
+
+
 def completion_of(stream: Any) -> Completion:
     """The :class:`Completion` of an ended stream (a :class:`Stream`, or the
-    asyncio wrapper's): its text, finish reason, usage, model and provider."""
+    asyncio wrapper's)."""
+    choices = stream.choices
     return Completion(
         text=stream.text,
         finish_reason=stream.finish_reason,
         usage=stream.usage,
         model=stream.model,
         provider=stream.provider,
+        reasoning=stream.reasoning,
+        refusal=stream.refusal,
+        tool_calls=stream.tool_calls,
+        logprobs=stream.logprobs,
+        response_id=stream.response_id,
+        request_id=stream.request_id,
+        extra=stream.extra,
+        choices=choices if len(choices) > 1 else (),
     )
 
 
@@ -202,15 +311,15 @@ def _deltas(
     parts: List[str],
     provider: str,
     on_complete: Optional[OnComplete],
-) -> Iterator[str]:
+) -> Iterator[Union[str, Event]]:
     try:
         while True:
             try:
                 yield from _read(current[0].events, parse_event, state, parts, provider)
                 break
             except errors.StreamInterruptedError as exc:
-                if parts:
-                    raise  # text was shown: a retry would show it twice
+                if parts or state.progress[0]:
+                    raise  # deltas were shown: a retry would show them twice
                 current[0].response.close()
                 again = reopen(exc)
                 if again is None:
@@ -220,6 +329,7 @@ def _deltas(
         finish(state)
         state.done = True
         current[0].body.release()
+        _warn_if_cut_while_reasoning(state, parts)
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:
@@ -230,12 +340,13 @@ def _deltas(
 
 
 def _read(
-    events: Iterator[str],
+    events: Iterator[Any],
     parse_event: ParseEvent,
     state: StreamState,
     parts: List[str],
     provider: str,
-) -> Iterator[str]:
+) -> Iterator[Union[str, Event]]:
+    pending = state.pending
     for data in events:
         if not data:  # nothing has arrived yet (non-blocking reads)
             yield data
@@ -247,13 +358,31 @@ def _read(
         except (ValueError, LookupError, TypeError, AttributeError) as exc:
             raise errors.MalformedStreamError(
                 f"{provider} sent an event that does not follow its protocol "
-                f"({type(exc).__name__}: {exc}): {_excerpt(data)}"
+                f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
             ) from exc
+        if pending:
+            if state.emit:
+                yield from pending
+            pending.clear()
         if text:
             parts.append(text)
             yield text
         if state.done:
             return
+
+
+def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
+    # An empty answer with finish "length" looks like a success; it is a model
+    # that spent its whole token budget thinking.
+    if state.finish_reason == "length" and not parts and state.first.reasoning:
+        warnings.warn(
+            errors.ReasoningCutOffWarning(
+                "the token limit ended the reply while the model was still reasoning "
+                f"({sum(map(len, state.first.reasoning))} characters of reasoning, no answer); "
+                "raise max_tokens or lower reasoning_effort"
+            ),
+            stacklevel=4,
+        )
 
 
 def _excerpt(data: str, limit: int = 120) -> str:

@@ -27,6 +27,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import select
 import socket
 import ssl
@@ -362,13 +363,72 @@ def status_error(
     message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
     if excerpt:
         message += f": {excerpt}"
+    facts = {} if blocked else error_facts(body)
     if blocked:
         cls: Type[errors.HTTPStatusError] = errors.BlockedError
+    elif _is_context_overflow(code, facts, excerpt):
+        cls = errors.ContextLengthError
     else:
         cls = _STATUS_CLASSES.get(code) or (errors.ServerError if code >= 500 else errors.HTTPStatusError)
-    error = cls(message, status_code=code, body_excerpt=excerpt)
+    error = cls(
+        message,
+        status_code=code,
+        body_excerpt=excerpt,
+        code=facts.get("code"),
+        type=facts.get("type"),
+        param=facts.get("param"),
+        request_id=response.headers.get("x-request-id") or response.headers.get("request-id"),
+    )
     error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if isinstance(error, errors.ContextLengthError):
+        error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
     return error
+
+
+def error_facts(body: bytes) -> Dict[str, Any]:
+    """``code``, ``type`` and ``param`` (as str) of an OpenAI-style JSON error
+    body, and the token counts llama.cpp adds (``n_prompt_tokens``, ``n_ctx``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    inner = data.get("error", data) if isinstance(data, dict) else None
+    if not isinstance(inner, dict):
+        return {}
+    facts: Dict[str, Any] = {}
+    for key in ("code", "type", "param"):
+        value = inner.get(key)
+        if value is not None and not isinstance(value, (dict, list)):
+            facts[key] = str(value)
+    for key in ("n_prompt_tokens", "n_ctx"):
+        if isinstance(inner.get(key), int):
+            facts[key] = inner[key]
+    return facts
+
+
+#: vLLM: "This model's maximum context length is 4096 tokens. However, you
+#: requested 5000 tokens (4000 in the messages, 1000 in the completion)..."
+_VLLM_CONTEXT = re.compile(
+    r"maximum context length is (\d+) tokens.*?(?:requested|resulted in) (\d+) tokens", re.S
+)
+
+
+def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) -> bool:
+    if status not in (400, 413, 422):
+        return False
+    if facts.get("code") == "context_length_exceeded" or facts.get("type") == "exceed_context_size_error":
+        return True
+    return "maximum context length" in excerpt or "context length exceeded" in excerpt.lower()
+
+
+def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[int], Optional[int]]:
+    """(prompt tokens, context size), as far as the server told them."""
+    if "n_ctx" in facts:
+        return facts.get("n_prompt_tokens"), facts["n_ctx"]
+    match = _VLLM_CONTEXT.search(excerpt)
+    if match:
+        return int(match.group(2)), int(match.group(1))
+    return None, None
 
 
 #: Text found only in bot-check pages (Cloudflare's, CloudFront's), lower-cased.

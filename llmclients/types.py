@@ -1,21 +1,43 @@
-"""The values callers pass in and get back: messages, usage, completions."""
+"""The values callers pass in and get back: messages, content parts, usage,
+tool calls, completions."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+import base64
+import json
+import mimetypes
+import os
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Union
 
-from .errors import InvalidMessagesError
+from .errors import InvalidJSONError, InvalidMessagesError
 
-#: One chat turn as the OpenAI API spells it: ``{"role": "user", "content": "Hi"}``.
-Message = Dict[str, str]
+#: One chat turn as the OpenAI API spells it: ``{"role": "user", "content": "Hi"}``;
+#: ``content`` may also be a list of content parts, or None beside ``tool_calls``.
+Message = Dict[str, Any]
 #: What every ``stream()`` and ``complete()`` accepts: one user turn, or a list of turns.
 Messages = Union[str, Sequence[Mapping[str, Any]]]
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+#: Content part type -> the capability a provider needs to carry it ("" for plain text).
+PART_CAPABILITIES: Mapping[str, str] = {
+    "text": "",
+    "image_url": "images",
+    "input_audio": "audio",
+    "file": "files",
+}
+#: The key each content part type must hold, beside ``type``.
+_PART_PAYLOAD = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file"}
 
 
 def normalize_messages(messages: Messages) -> List[Message]:
-    """Return ``messages`` as a fresh list of ``{"role", "content"}`` dicts.
+    """Return ``messages`` as a fresh list of message dicts, checked.
+
+    Roles are ``system``, ``developer``, ``user``, ``assistant`` and ``tool``.
+    ``content`` is a str or a list of content parts (``text``, ``image_url``,
+    ``input_audio``, ``file``); an assistant turn may have ``content: None``
+    beside ``tool_calls``; a ``tool`` turn names its ``tool_call_id``. Other
+    keys (``name``, a server's own) are kept as they are.
 
     Raises :class:`InvalidMessagesError` naming the item and key at fault, before
     anything is sent.
@@ -30,48 +52,300 @@ def normalize_messages(messages: Messages) -> List[Message]:
         )
     if not messages:
         raise InvalidMessagesError("messages is an empty list; send at least one message")
-    result = []
-    for index, item in enumerate(messages):
-        if not isinstance(item, Mapping):
+    return [_checked_message(index, item) for index, item in enumerate(messages)]
+
+
+def _checked_message(index: int, item: Any) -> Message:
+    where = f"messages[{index}]"
+    if not isinstance(item, Mapping):
+        raise InvalidMessagesError(
+            f"{where} must be a dict with 'role' and 'content', not {type(item).__name__}"
+        )
+    if "role" not in item:
+        raise InvalidMessagesError(f"{where} has no 'role' key")
+    role = item["role"]
+    if role not in ROLES:
+        raise InvalidMessagesError(f"{where}['role'] is {role!r}; expected one of {', '.join(ROLES)}")
+    message = dict(item)
+    tool_calls = message.get("tool_calls")
+    if tool_calls is not None:
+        if role != "assistant":
+            raise InvalidMessagesError(f"{where} has 'tool_calls', which only an assistant message may have")
+        message["tool_calls"] = _checked_tool_calls(where, tool_calls)
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise InvalidMessagesError(f"{where} is a tool result and needs a 'tool_call_id' (a str)")
+    if "content" not in message:
+        if not tool_calls:
+            raise InvalidMessagesError(f"{where} has no 'content' key")
+        message["content"] = None
+    content = message["content"]
+    if content is None:
+        if not tool_calls:
             raise InvalidMessagesError(
-                f"messages[{index}] must be a dict with 'role' and 'content', not {type(item).__name__}"
+                f"{where}['content'] is None; only an assistant message with tool_calls may have no content"
             )
-        for key in ("role", "content"):
-            if key not in item:
-                raise InvalidMessagesError(f"messages[{index}] has no {key!r} key")
-        role, content = item["role"], item["content"]
-        if role not in ROLES:
-            raise InvalidMessagesError(
-                f"messages[{index}]['role'] is {role!r}; expected one of {', '.join(ROLES)}"
-            )
-        if not isinstance(content, str):
-            raise InvalidMessagesError(
-                f"messages[{index}]['content'] must be a str, not {type(content).__name__}"
-            )
-        result.append({"role": role, "content": content})
-    return result
+    elif isinstance(content, list):
+        message["content"] = [
+            _checked_part(f"{where}['content'][{n}]", part) for n, part in enumerate(content)
+        ]
+    elif not isinstance(content, str):
+        raise InvalidMessagesError(
+            f"{where}['content'] must be a str or a list of content parts, not {type(content).__name__}"
+        )
+    return message
+
+
+def _checked_part(where: str, part: Any) -> Dict[str, Any]:
+    if not isinstance(part, Mapping):
+        raise InvalidMessagesError(f"{where} must be a content part dict, not {type(part).__name__}")
+    kind = part.get("type")
+    if kind not in _PART_PAYLOAD:
+        raise InvalidMessagesError(f"{where}['type'] is {kind!r}; expected one of {', '.join(_PART_PAYLOAD)}")
+    payload = part.get(_PART_PAYLOAD[kind])
+    if kind == "text":
+        if not isinstance(payload, str):
+            raise InvalidMessagesError(f"{where}['text'] must be a str")
+    elif not isinstance(payload, Mapping):
+        raise InvalidMessagesError(f"{where} is a {kind} part and needs a {_PART_PAYLOAD[kind]!r} dict")
+    elif kind == "image_url" and not isinstance(payload.get("url"), str):
+        raise InvalidMessagesError(f"{where}['image_url'] needs a 'url' (an http(s) or data: URL)")
+    elif kind == "input_audio" and not (isinstance(payload.get("data"), str) and payload.get("format")):
+        raise InvalidMessagesError(f"{where}['input_audio'] needs 'data' (base64) and 'format'")
+    return dict(part)
+
+
+def _checked_tool_calls(where: str, calls: Any) -> List[Dict[str, Any]]:
+    if not isinstance(calls, list):
+        raise InvalidMessagesError(f"{where}['tool_calls'] must be a list")
+    checked = []
+    for n, call in enumerate(calls):
+        at = f"{where}['tool_calls'][{n}]"
+        if isinstance(call, ToolCall):
+            call = call.to_dict()
+        if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
+            raise InvalidMessagesError(f"{at} needs an 'id' (a str)")
+        function = call.get("function")
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise InvalidMessagesError(f"{at}['function'] needs a 'name' (a str)")
+        if not isinstance(function.get("arguments"), str):
+            raise InvalidMessagesError(f"{at}['function']['arguments'] must be a JSON str")
+        checked.append(dict(call))
+    return checked
+
+
+def features_of(messages: Sequence[Message]) -> FrozenSet[str]:
+    """The capabilities (``tools``, ``images``, ``audio``, ``files``) that ``messages`` need."""
+    needed: Set[str] = set()
+    for message in messages:
+        if message["role"] == "tool" or message.get("tool_calls"):
+            needed.add("tools")
+        content = message.get("content")
+        if isinstance(content, list):
+            needed.update(PART_CAPABILITIES[part["type"]] for part in content)
+    needed.discard("")
+    return frozenset(needed)
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a str as it is, the text parts of a list joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content if part.get("type") == "text")
+    return ""
+
+
+def image_part(
+    image: Union[str, bytes, os.PathLike[str]], *, mime_type: Optional[str] = None, detail: Optional[str] = None
+) -> Dict[str, Any]:
+    """An ``image_url`` content part for a file path, raw bytes or a URL.
+
+    Paths and bytes become a ``data:`` URL (base64), which every provider that
+    takes images accepts; an ``http(s)://`` or ``data:`` URL is used as it is.
+    ``mime_type`` is guessed from the path or the bytes when not given.
+    """
+    if isinstance(image, str) and image.startswith(("http://", "https://", "data:")):
+        url = image
+    else:
+        if isinstance(image, (bytes, bytearray)):
+            data = bytes(image)
+        else:
+            with open(image, "rb") as file:
+                data = file.read()
+            mime_type = mime_type or mimetypes.guess_type(os.fspath(image))[0]
+        mime_type = mime_type or _sniff_image(data)
+        url = f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+    part: Dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
+    if detail is not None:
+        part["image_url"]["detail"] = detail
+    return part
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def _sniff_image(data: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise InvalidMessagesError("cannot tell the image's type from its bytes; pass mime_type=")
 
 
 class Usage(NamedTuple):
-    """Token counts, when the service reports them."""
+    """Token counts, when the service reports them.
+
+    ``cached_tokens`` (``prompt_tokens_details``), ``reasoning_tokens``
+    (``completion_tokens_details``) and ``cost`` (OpenRouter) are read where a
+    server sends them; ``raw`` is the usage object as it arrived.
+    """
 
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+    cost: Optional[float] = None
+    raw: Optional[Mapping[str, Any]] = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
-        def count(key: str) -> Optional[int]:
-            value = data.get(key)
-            return value if isinstance(value, int) else None
+        def count(source: Any, key: str) -> Optional[int]:
+            value = source.get(key) if isinstance(source, Mapping) else None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-        return cls(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"))
+        cost = data.get("cost")
+        return cls(
+            count(data, "prompt_tokens"),
+            count(data, "completion_tokens"),
+            count(data, "total_tokens"),
+            count(data.get("prompt_tokens_details"), "cached_tokens"),
+            count(data.get("completion_tokens_details"), "reasoning_tokens"),
+            float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            dict(data),
+        )
+
+    # ``raw`` is a record of the wire, not part of the value: two usages with
+    # the same counts are equal, and hash alike.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return self[:6] == other[:6]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:6])
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The counts that are known, as JSON-ready values (``raw`` left out)."""
+        return {key: value for key, value in self._asdict().items() if value is not None and key != "raw"}
+
+
+class ToolCall(NamedTuple):
+    """A function call the model asked for. ``arguments`` is the JSON text as sent."""
+
+    id: str
+    name: str
+    arguments: str
+    type: str = "function"
+
+    def parsed(self) -> Any:
+        """The arguments as Python values; :class:`~llmclients.errors.InvalidJSONError` if they are not JSON."""
+        return parse_json(self.arguments or "{}", f"the arguments of tool call {self.name!r}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` item."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+def parse_json(text: str, what: str, finish_reason: Optional[str] = None) -> Any:
+    """``json.loads(text)``, or an :class:`InvalidJSONError` that says why not."""
+    if finish_reason == "length":
+        raise InvalidJSONError(
+            f"{what} was cut off by the token limit (finish_reason='length') after "
+            f"{len(text)} characters; raise max_tokens",
+            text=text,
+        )
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidJSONError(f"{what} is not valid JSON: {exc}", text=text) from None
+
+
+class Choice:
+    """One of several answers (``n`` > 1): its index, text, reasoning, tool calls, finish reason."""
+
+    __slots__ = ("finish_reason", "index", "logprobs", "reasoning", "refusal", "text", "tool_calls")
+
+    def __init__(
+        self,
+        index: int,
+        text: str = "",
+        *,
+        reasoning: str = "",
+        refusal: str = "",
+        tool_calls: Sequence[ToolCall] = (),
+        finish_reason: Optional[str] = None,
+        logprobs: Sequence[Any] = (),
+    ) -> None:
+        self.index = index
+        self.text = text
+        self.reasoning = reasoning
+        self.refusal = refusal
+        self.tool_calls = list(tool_calls)
+        self.finish_reason = finish_reason
+        self.logprobs = list(logprobs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Choice):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Choice(index={self.index}, text={self.text!r}, finish_reason={self.finish_reason!r})"
 
 
 class Completion:
-    """A whole reply. ``str(completion)`` is its text."""
+    """A whole reply. ``str(completion)`` is its text.
 
-    __slots__ = ("finish_reason", "model", "provider", "text", "usage")
+    Besides ``text``: ``reasoning`` (the model's thinking, when the server
+    sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
+    ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
+    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
+    (the token entries, in order), ``extra`` (top-level keys the server added,
+    such as ``system_fingerprint`` or llama.cpp's ``timings``) and ``choices``
+    (every answer when ``n`` > 1; the first is this one).
+    """
+
+    __slots__ = (
+        "choices",
+        "extra",
+        "finish_reason",
+        "logprobs",
+        "model",
+        "provider",
+        "reasoning",
+        "refusal",
+        "request_id",
+        "response_id",
+        "text",
+        "tool_calls",
+        "usage",
+    )
 
     def __init__(
         self,
@@ -80,12 +354,52 @@ class Completion:
         usage: Optional[Usage],
         model: Optional[str],
         provider: str,
+        *,
+        reasoning: str = "",
+        refusal: str = "",
+        tool_calls: Sequence[ToolCall] = (),
+        logprobs: Sequence[Any] = (),
+        response_id: Optional[str] = None,
+        request_id: Optional[str] = None,
+        extra: Optional[Mapping[str, Any]] = None,
+        choices: Sequence[Choice] = (),
     ) -> None:
         self.text = text
         self.finish_reason = finish_reason
         self.usage = usage
         self.model = model
         self.provider = provider
+        self.reasoning = reasoning
+        self.refusal = refusal
+        self.tool_calls = list(tool_calls)
+        self.logprobs = list(logprobs)
+        self.response_id = response_id
+        self.request_id = request_id
+        self.extra = dict(extra or {})
+        self.choices = list(choices)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the token limit cut the reply short (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
+
+    def json(self) -> Any:
+        """The reply's text parsed as JSON (for ``response_format`` replies).
+
+        Raises :class:`~llmclients.errors.InvalidJSONError` when the model
+        refused, when the token limit cut the reply, or when the text is not JSON;
+        its ``text`` holds what arrived.
+        """
+        if self.refusal:
+            raise InvalidJSONError(f"the model refused instead of answering: {self.refusal}", text=self.text)
+        return parse_json(self.text, "the reply", self.finish_reason)
+
+    def message(self) -> Message:
+        """The reply as the assistant message that continues a conversation."""
+        message: Message = {"role": "assistant", "content": self.text or (None if self.tool_calls else "")}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return message
 
     def __str__(self) -> str:
         return self.text
@@ -98,5 +412,7 @@ class Completion:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        shown = ["text", "finish_reason", "usage", "model", "provider"]
+        shown += [name for name in ("reasoning", "tool_calls", "refusal") if getattr(self, name)]
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"Completion({fields})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any, Callable, Dict, Iterator, List
@@ -24,7 +25,7 @@ from llmclients.errors import (
 from llmclients.prompt import format_prompt, last_user_message
 from llmclients.providers.allenai import AllenAI
 from llmclients.testing import Emulator, RecordedRequest, Reply
-from llmclients.testing.allenai import AllenAIEmulator
+from llmclients.testing.allenai import AllenAIEmulator, FileRules, UploadedFile
 
 STREAM_PATH = "/v4/message/stream"
 
@@ -399,10 +400,15 @@ def test_every_alias_resolves_and_picks_its_host(
     client: AllenAI, emulator: AllenAIEmulator, alias: str
 ) -> None:
     emulator.enqueue(Reply(text="ok"))
-
-    assert client.complete("Hi", model=alias).text == "ok"  # the emulator checks the host too
-
     model, host = ALIASES[alias]
+
+    if model == VISION:
+        # olmo-api checks the host before the files: this 400 is past the host check.
+        with pytest.raises(HTTPStatusError, match="requires a file to be sent with the first message"):
+            client.complete("Hi", model=alias)
+    else:
+        assert client.complete("Hi", model=alias).text == "ok"  # the emulator checks the host too
+
     assert (form(emulator)["model"], form(emulator)["host"]) == (model, host)
 
 
@@ -458,6 +464,236 @@ def test_out_of_range_options_get_the_servers_400(
     assert caught.value.status_code == 400
     assert expected in one_line(caught.value)
     assert "retired" not in str(caught.value) and "captcha" not in str(caught.value).lower()
+
+
+# --- images: multipart `files` parts, for the vision model only ----------------------------------
+
+VISION = "mm-olmo-uber-model-v4-synthetic"
+#: Enough for a sniffer: olmo-api identified files by their first bytes.
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+
+
+def data_url(data: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+def image_turn(text: str, *urls: str) -> Dict[str, Any]:
+    parts: List[Dict[str, Any]] = [{"type": "text", "text": text}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+    return {"role": "user", "content": parts}
+
+
+def test_capabilities_are_images_for_the_vision_model_only(client: AllenAI) -> None:
+    assert client.capabilities_for(VISION) == client.capabilities_for("olmo-4-synthetic") == {"images"}
+    assert all(client.capabilities_for(model) == frozenset() for model in AllenAI.models if model != VISION)
+
+
+def test_an_image_arrives_as_a_files_part(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="A cat."))
+
+    assert (
+        client.complete([image_turn("What is this?", data_url(PNG))], model="olmo-4-synthetic").text
+        == "A cat."
+    )
+
+    request = emulator.last_request
+    assert emulator.files(request) == [UploadedFile("files", "image-1.png", "image/png", PNG)]
+    sent = emulator.form(request)
+    assert (sent["content"], sent["model"]) == ("What is this?", VISION) and "parent" not in sent
+    user = next(m for m in emulator.messages.values() if m["role"] == "user")
+    assert user["file_urls"] == [
+        f"https://storage.googleapis.com/llmclients-emulator/{user['id']}/{user['id']}-0.png"
+    ]
+
+
+def test_several_images_keep_their_order_and_types(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai", file_models={VISION: FileRules(("image/*",), max_files_per_message=2)})
+    emulator.default_reply = Reply(text="Two.")
+    with client_for(emulator) as client:
+        client.complete([image_turn("Compare", data_url(PNG), data_url(JPEG, "image/jpeg"))], model=VISION)
+
+    assert emulator.files(emulator.last_request) == [
+        UploadedFile("files", "image-1.png", "image/png", PNG),
+        UploadedFile("files", "image-2.jpg", "image/jpeg", JPEG),
+    ]
+
+
+def test_images_start_a_new_thread(client: AllenAI, emulator: AllenAIEmulator) -> None:
+    emulator.enqueue(Reply(text="A cat."), Reply(text="Grey."), Reply(text="A dog."), Reply(text="Brown."))
+    conv = client.conversation(model=VISION)
+    conv.send([image_turn("What is this?", data_url(PNG))])
+    first_reply = conv.thread["parent"]
+    conv.send("What colour?")  # text only: a follow-up in the same thread
+    conv.send([image_turn("And this?", data_url(JPEG, "image/jpeg"))])  # a new image: a new thread
+    conv.send("Its colour?")
+
+    first, colour, second, last = emulator.requests
+    assert emulator.form(colour)["parent"] == first_reply and emulator.files(colour) == []
+    new = emulator.form(second)
+    assert "parent" not in new  # olmo-api refuses files in a follow-up
+    assert new["content"] == (
+        "User: What is this?\nAssistant: A cat.\nUser: What colour?\nAssistant: Grey.\nUser: And this?\nAssistant:"
+    )
+    assert emulator.files(second) == [
+        UploadedFile("files", "image-1.jpg", "image/jpeg", JPEG)
+    ]  # the new one only
+    assert anonymous_id(second) == anonymous_id(first)
+    roots = [m["root"] for m in emulator.messages.values() if m["role"] == "user"]
+    assert roots[0] == roots[1] != roots[2] == roots[3]  # two threads, each continued
+    assert emulator.form(last)["content"] == "Its colour?"
+
+
+def test_images_for_a_text_model_are_refused_before_any_request(
+    client: AllenAI, emulator: AllenAIEmulator
+) -> None:
+    with pytest.raises(llmclients.errors.UnsupportedFeatureError):
+        client.stream([image_turn("What is this?", data_url(PNG))], model="tulu3-405b")
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/cat.png", "cannot send an image by URL"),
+        ("http://example.com/cat.png", "llmclients.image_part"),
+        ("data:image/png;base64,@@not base64@@", "not a valid data: URL"),
+    ],
+)
+def test_images_that_are_not_bytes_are_refused_before_any_request(
+    client: AllenAI, emulator: AllenAIEmulator, url: str, expected: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=expected):
+        client.stream([image_turn("What is this?", url)], model=VISION)
+    assert emulator.requests == []
+
+
+@responses.activate
+def test_image_part_shape_with_responses() -> None:
+    responses.add(
+        responses.POST,
+        "https://olmo-api.allen.ai/v4/message/stream",
+        body=first_line() + chunk_line("A cat.") + final_line("A cat."),
+        content_type="application/jsonl",
+    )
+
+    with llmclients.AllenAI(max_retries=0) as client:
+        client.complete([image_turn("What is this?", data_url(PNG))], model=VISION)
+
+    body = responses.calls[0].request.body
+    assert isinstance(body, bytes)
+    # requests' own multipart encoder: a file part with its name and type, the bytes untouched.
+    part = b'Content-Disposition: form-data; name="files"; filename="image-1.png"\r\nContent-Type: image/png\r\n\r\n'
+    assert part + PNG + b"\r\n--" in body
+    assert body.count(b'name="files"') == 1
+
+
+# --- the emulator checks files as olmo-api did ---------------------------------------------------
+
+
+def post_files(
+    emulator: AllenAIEmulator, fields: Dict[str, str], files: List[Any], anonymous: str = "someone"
+) -> requests.Response:
+    parts = [(name, (None, value)) for name, value in fields.items()] + [("files", f) for f in files]
+    headers = {"X-Anonymous-User-ID": anonymous}
+    return requests.post(emulator.url + STREAM_PATH, files=parts, headers=headers, timeout=5)
+
+
+ASK_VISION = {"content": "What is this?", "model": VISION, "host": "modal"}
+ASK_TEXT = {"content": "Hi", "model": "tulu3-405b", "host": "inferd"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "files", "status", "expected"),
+    [
+        (ASK_TEXT, [("a.png", PNG, "image/png")], 400, "This model doesn't accept files"),
+        (ASK_VISION, [], 400, "This model requires a file to be sent with the first message"),
+        (ASK_VISION, [("a.png", PNG), ("b.png", PNG)], 400, "This model only allows 1 files per message"),
+        # sniffed, not declared: a PDF called a PNG is still a PDF
+        (ASK_VISION, [("a.png", b"%PDF-1.4\n", "image/png")], 400, "only accepts files of types ['image/*']"),
+        (ASK_VISION, [("a.png", b"")], 400, "Value error, Input was empty"),
+        (ASK_VISION, [("a.png", b"no known magic")], 500, "Internal Server Error"),
+    ],
+)
+def test_emulator_checks_files(
+    emulator: AllenAIEmulator, fields: Dict[str, str], files: List[Any], status: int, expected: str
+) -> None:
+    response = post_files(emulator, fields, files)
+
+    assert response.status_code == status
+    assert expected in response.json()["error"]["message"]
+    assert emulator.messages == {}
+
+
+def test_emulator_file_error_has_pydantics_wording(emulator: AllenAIEmulator) -> None:
+    response = post_files(emulator, ASK_TEXT, [("a.png", PNG)])
+
+    assert response.json() == {
+        "error": {
+            "code": 400,
+            "message": "1 validation error for CreateMessageRequestFilesValidator\n"
+            "  Value error, This model doesn't accept files [type=value_error]\n"
+            "    For further information visit https://errors.pydantic.dev/2.10/v/value_error",
+            "validation_errors": [
+                {
+                    "type": "value_error",
+                    "loc": [],
+                    "msg": "Value error, This model doesn't accept files",
+                    "url": "https://errors.pydantic.dev/2.10/v/value_error",
+                }
+            ],
+        }
+    }
+
+
+def test_emulator_refuses_files_in_a_follow_up(emulator: AllenAIEmulator) -> None:
+    first = post_files(emulator, ASK_VISION, [("a.png", PNG)])
+    reply = json.loads(first.text.splitlines()[0])["children"][0]["id"]
+
+    follow_up = post_files(emulator, {**ASK_VISION, "parent": reply}, [("b.png", PNG)])
+    text_only = post_files(emulator, {**ASK_VISION, "parent": reply}, [])
+
+    assert "doesn't allow files to be sent in follow-up messages" in follow_up.json()["error"]["message"]
+    assert text_only.status_code == 200  # the first message's requirement is the first message's
+
+
+@pytest.mark.parametrize(
+    ("rules", "files", "expected"),
+    [
+        (FileRules(max_total_file_size=2), [("a.txt", b"abc")], "max total file size of 2B"),
+        (FileRules(max_total_file_size=1_500_000), [("a", bytes(1_500_001))], "max total file size of 1.5MB"),
+        (
+            FileRules(require_file_to_prompt="all_messages"),
+            [],
+            "requires a file to be sent with all messages",
+        ),
+        (
+            FileRules(("application/pdf",)),
+            [("a.png", PNG)],
+            "only accepts files of types ['application/pdf']",
+        ),
+    ],
+)
+def test_emulator_follows_a_models_file_rules(
+    llm_emulator: Callable[..., Any], rules: FileRules, files: List[Any], expected: str
+) -> None:
+    emulator = llm_emulator("allenai", file_models={"tulu3-405b": rules})
+
+    response = post_files(emulator, ASK_TEXT, files)
+
+    assert response.status_code == 400 and expected in response.json()["error"]["message"]
+
+
+def test_emulator_accepts_what_the_rules_allow(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai", file_models={"tulu3-405b": FileRules(allow_files_in_followups=True)})
+    emulator.default_reply = Reply(text="ok")
+
+    response = post_files(emulator, ASK_TEXT, [("notes.txt", b"anything", "text/plain")])
+
+    assert response.status_code == 200  # no accepted_file_types: nothing is sniffed
+    assert emulator.files(emulator.last_request) == [
+        UploadedFile("files", "notes.txt", "text/plain", b"anything")
+    ]
 
 
 # --- the retired live service -------------------------------------------------------------------

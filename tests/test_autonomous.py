@@ -250,6 +250,56 @@ def test_a_dead_endpoint_404_is_one_readable_line():
     assert "/api/v2/ai/chat" in message and "\n" not in message
 
 
+# --- images: content parts inside the base64 list, for the vision agent -----------------
+
+PARTS = [
+    {"type": "text", "text": "What is in this picture?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
+]
+
+
+def test_capabilities_are_images_for_the_vision_agent_only(client):
+    assert client.capabilities_for("vision") == client.capabilities_for("llama-3.2-90b") == {"images"}
+    assert all(
+        client.capabilities_for(model) == frozenset() for model in AutonomousAI.models if model != "vision"
+    )
+
+
+def test_vision_carries_content_parts_as_they_are(emulator, client):
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PARTS}]
+
+    reply = client.complete(history, model="llama-3.2-90b").text
+
+    assert sent_messages(emulator.last_request) == history  # parts, URLs and detail untouched
+    assert emulator.last_request.path == "/api/v1/ai/chat-vision"
+    assert reply.endswith("You said: What is in this picture?")
+
+
+def test_images_for_a_text_agent_are_refused_before_any_request(emulator, client):
+    with pytest.raises(errors.UnsupportedFeatureError):
+        client.stream([{"role": "user", "content": PARTS}], model="llama")
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "agent, content, status, words",
+    [
+        ("vision", PARTS, 200, None),
+        ("llama", PARTS, 400, "vision agent only"),
+        ("vision", [], 400, "list of text and image_url parts"),
+        ("vision", [{"type": "image_url", "image_url": "not an object"}], 400, "image_url parts"),
+    ],
+)
+def test_emulator_takes_parts_for_the_vision_agent_only(emulator, agent, content, status, words):
+    body = good_body(aiAgent=agent, messages=encode_messages([{"role": "user", "content": content}]))
+    response = post(emulator, f"/api/v1/ai/{'chat-vision' if agent == 'vision' else 'chat'}", body)
+
+    assert response.status_code == status
+    if words:
+        assert words in response.json()["error"]["message"]
+
+
 # --- the emulator refuses what the client must never send ------------------------------
 
 

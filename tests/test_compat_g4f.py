@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import base64
 import collections.abc
 import difflib
 import inspect
+import io
 import re
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
@@ -37,6 +40,7 @@ from llmclients.compat.g4f import AllenAI, Aura, AutonomousAI, Conversation, Fin
 from llmclients.providers.allenai import AllenAI as AllenAIClient
 from llmclients.providers.autonomous import AutonomousAI as AutonomousAIClient
 from llmclients.testing import AllenAIEmulator, AuraEmulator, AutonomousAIEmulator, Reply
+from llmclients.testing.allenai import UploadedFile
 
 # --- the seed documents' usage examples, as written ------------------------------------------
 
@@ -555,11 +559,83 @@ def test_allenai_host_and_media(allenai: AllenAIEmulator) -> None:
     assert text_of(list(AllenAI.create_completion("tulu3-405b", "Hi", host="inferd")))
     with pytest.raises(llmclients.InvalidRequestError, match="from host 'inferd', not 'modal'"):
         AllenAI.create_completion("tulu3-405b", "Hi", host="modal")
-    with pytest.raises(llmclients.InvalidRequestError, match="media"):
-        AllenAI.create_completion("tulu3-405b", "Hi", media=[(b"\x89PNG", "a.png")])
+    with pytest.raises(llmclients.InvalidRequestError, match="needs the vision model"):
+        AllenAI.create_completion("tulu3-405b", "Hi", media=[(PNG, "a.png")])
     with pytest.raises(llmclients.InvalidRequestError, match="Conversation"):
         AllenAI.create_completion("tulu3-405b", "Hi", conversation={"parent": "msg_x"})
     assert len(allenai.requests) == 1
+
+
+# --- AllenAI media: gpt4free's (data, filename) pairs ------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+VISION = "mm-olmo-uber-model-v4-synthetic"
+
+
+@pytest.mark.parametrize("form", ["bytes", "path", "file", "data url"])
+def test_allenai_media_goes_as_an_image(allenai: AllenAIEmulator, tmp_path: Path, form: str) -> None:
+    (tmp_path / "cat.png").write_bytes(PNG)
+    data = {
+        "bytes": PNG,
+        "path": tmp_path / "cat.png",
+        "file": io.BytesIO(PNG),
+        "data url": "data:image/png;base64," + base64.b64encode(PNG).decode(),
+    }[form]
+
+    chunks = list(AllenAI.create_completion("olmo-4-synthetic", "What is this?", media=[(data, "cat.png")]))
+
+    assert chunks[-1] == FinishReason("stop") and text_of(chunks)
+    request = allenai.last_request
+    assert allenai.files(request) == [UploadedFile("files", "image-1.png", "image/png", PNG)]
+    assert allenai.form(request)["content"] == "What is this?" and allenai.form(request)["model"] == VISION
+
+
+def test_allenai_media_starts_a_new_thread(allenai: AllenAIEmulator) -> None:
+    allenai.enqueue(Reply(text="A cat."), Reply(text="Grey."), Reply(text="A dog."))
+    conversation = Conversation(VISION)
+    history: List[Any] = [{"role": "user", "content": "What is this?"}]
+    list(AllenAI.create_completion(VISION, history, conversation=conversation, media=[(PNG, None)]))
+    history += [{"role": "assistant", "content": "A cat."}, {"role": "user", "content": "What colour?"}]
+    list(AllenAI.create_completion(VISION, history, conversation=conversation))
+    follow_up_parent = allenai.form(allenai.requests[1])["parent"]
+    history += [{"role": "assistant", "content": "Grey."}, {"role": "user", "content": "And this?"}]
+    list(AllenAI.create_completion(VISION, history, conversation=conversation, media=[(PNG, "dog.png")]))
+
+    new = allenai.form(allenai.requests[2])
+    assert "parent" not in new and follow_up_parent
+    assert new["content"] == (
+        "User: What is this?\nAssistant: A cat.\nUser: What colour?\nAssistant: Grey.\nUser: And this?\nAssistant:"
+    )
+    assert len(allenai.files(allenai.requests[2])) == 1
+    assert (
+        conversation.parent != follow_up_parent
+        and allenai.messages[conversation.parent]["content"] == "A dog."
+    )
+    assert conversation.messages[-2]["content"] == new["content"]  # what was sent, as for a first turn
+
+
+@pytest.mark.parametrize(
+    ("media", "expected"),
+    [
+        ([("cat.png", "cat.png")], r"pathlib.Path\('cat.png'\)"),
+        ([(b"not an image", "notes.txt")], "not a JPEG, PNG, GIF or WebP image"),
+        ([PNG], r"list of \(data, filename\) pairs"),
+        ([(12, "x.png")], "is a int"),
+    ],
+)
+def test_allenai_media_it_cannot_send_fails_at_the_call(
+    allenai: AllenAIEmulator, media: List[Any], expected: str
+) -> None:
+    with pytest.raises(llmclients.InvalidRequestError, match=expected):
+        AllenAI.create_completion(VISION, "What is this?", media=media)
+    assert allenai.requests == []
+
+
+def test_allenai_media_by_web_url_is_refused_before_any_request(allenai: AllenAIEmulator) -> None:
+    chunks = AllenAI.create_completion(VISION, "What is this?", media=[("https://example.com/cat.png", None)])
+    with pytest.raises(llmclients.InvalidRequestError, match="cannot send an image by URL"):
+        list(chunks)
+    assert allenai.requests == []
 
 
 # --- keyword arguments -------------------------------------------------------------------------------

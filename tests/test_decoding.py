@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseclient import SSEClient
 
-from llmclients.decoding import iter_ndjson, iter_sse, iter_text, iter_whole
+from llmclients.decoding import SSEEvent, iter_ndjson, iter_sse, iter_text, iter_whole
 from llmclients.errors import DecodingError, LLMClientError, OversizedEventError
 
 
@@ -33,7 +33,14 @@ SSE_BODY = (
     "data: [DONE]\n\n"
     "data: after the end\n\n"
 ).encode()
-SSE_EXPECTED = ['{"t": "Привет"}', '{"t": "日本 🎉"}', "first line\nsecond line", "no-space", "[DONE]"]
+SSE_EXPECTED = [
+    '{"t": "Привет"}',
+    '{"t": "日本 🎉"}',
+    "first line\nsecond line",
+    "no-space",
+    "[DONE]",  # the provider's marker: the decoder reads on
+    "after the end",
+]
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
@@ -43,12 +50,37 @@ def test_sse_accepts_every_line_ending_at_every_split(newline):
         assert list(iter_sse(chunks)) == SSE_EXPECTED
 
 
-def test_sse_stops_reading_at_done():
+def test_sse_yields_each_event_as_soon_as_its_blank_line_arrives():
     def source():
         yield b"data: a\n\ndata: [DONE]\n\n"
         raise AssertionError("read past [DONE]")
 
-    assert list(iter_sse(source())) == ["a", "[DONE]"]
+    events = iter_sse(source())
+    assert [next(events), next(events)] == ["a", "[DONE]"]
+
+
+def test_sse_drops_one_leading_bom_at_any_split():
+    body = b"\xef\xbb\xbfdata: a\n\ndata: \xef\xbb\xbfb\n\n"
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == ["a", "\ufeffb"]
+    for size in (1, 2):
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        assert list(iter_sse(chunks)) == ["a", "\ufeffb"]
+
+
+def test_sse_hands_on_named_events_and_llamacpp_error_lines():
+    body = (
+        b'event: error\ndata: {"message": "overloaded"}\n\n'
+        b"event: ping\ndata: 1\n\n"
+        b'error: {"code": 500, "message": "boom"}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    assert list(iter_sse([body])) == [
+        SSEEvent("error", '{"message": "overloaded"}'),
+        SSEEvent("ping", "1"),
+        SSEEvent("error", '{"code": 500, "message": "boom"}'),
+        "[DONE]",
+    ]
 
 
 def test_sse_drops_an_event_cut_off_by_the_end_of_the_body():
@@ -79,9 +111,7 @@ def sseclient_reference(body: bytes):
     out = []
     for event in SSEClient([body]).events():
         if event.data:
-            out.append(event.data)
-        if event.data == "[DONE]":
-            break
+            out.append(event.data if event.event == "message" else SSEEvent(event.event, event.data))
     return out
 
 

@@ -8,10 +8,10 @@ def test_a_string_is_one_user_turn():
     assert normalize_messages("Hi") == [{"role": "user", "content": "Hi"}]
 
 
-def test_a_list_is_copied_without_extra_keys():
+def test_a_list_is_copied_with_every_key_kept():
     given = [{"role": "system", "content": "Be brief", "name": "x"}, {"role": "user", "content": "Hi"}]
     result = normalize_messages(given)
-    assert result == [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}]
+    assert result == given
     result[0]["content"] = "changed"
     assert given[0]["content"] == "Be brief"
 
@@ -28,7 +28,10 @@ def test_a_list_is_copied_without_extra_keys():
         ([{"role": "user", "content": "a"}, {"content": "b"}], "messages[1] has no 'role' key"),
         ([{"role": "user"}], "messages[0] has no 'content' key"),
         ([{"role": "bot", "content": "x"}], "messages[0]['role'] is 'bot'"),
-        ([{"role": "user", "content": 3}], "messages[0]['content'] must be a str, not int"),
+        (
+            [{"role": "user", "content": 3}],
+            "messages[0]['content'] must be a str or a list of content parts, not int",
+        ),
     ],
 )
 def test_bad_messages_name_the_item_and_key(messages, fragment):

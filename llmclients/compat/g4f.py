@@ -59,7 +59,12 @@ Keyword arguments each class uses:
 - AllenAI: ``temperature``, ``top_p``, ``private``, ``max_tokens`` (which
   gpt4free dropped), ``conversation``, ``return_conversation`` (default
   True); ``host`` may only name the model's own host (olmo-api refuses any
-  other); ``media`` (images) is refused: llmclients sends text only.
+  other); ``media``, gpt4free's list of ``(data, filename)`` pairs, where
+  ``data`` is ``bytes``, a ``pathlib.Path`` (any ``os.PathLike``), an open
+  binary file or a ``data:`` URL, as gpt4free's ``to_bytes`` took them (not
+  a path as a plain ``str``, nor a PIL image): the images go with the last
+  user message as ``image_url`` parts, for the vision model only
+  (``olmo-4-synthetic``), and start a new thread, as in gpt4free.
 
 Any other keyword (``temperature`` for AutonomousAI, Aura's ``webdriver``,
 ``api_key``...) is ignored, as gpt4free ignored it, but with an
@@ -84,8 +89,12 @@ runs in a thread of :mod:`llmclients.aio`, one per open stream.
 
 from __future__ import annotations
 
+import base64
+import mimetypes
+import os
 import uuid
 import warnings
+from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -109,7 +118,7 @@ from ..aio import AsyncClient
 from ..conversation import STATE_VERSION
 from ..prompt import format_prompt, last_user_message
 from ..provider import Provider
-from ..providers.allenai import MODEL_HOSTS, STREAM_PATH
+from ..providers.allenai import MODEL_HOSTS, STREAM_PATH, VISION_MODELS, _text_of, new_turn_images
 from ..providers.allenai import AllenAI as _AllenAIClient
 from ..providers.aura import Aura as _AuraClient
 from ..providers.autonomous import ENDPOINTS
@@ -333,8 +342,11 @@ class _Call:
 
     def _record(self, conversation: Conversation, thread: Mapping[str, Any], reply: str) -> None:
         """Update ``conversation`` after a turn that succeeded."""
-        # What was sent: the new text of a follow-up, else the whole list folded (as AllenAI does).
-        sent = last_user_message(self.messages) if conversation.parent else format_prompt(self.messages)
+        # What was sent: the new text of a follow-up, else the whole list folded (as AllenAI
+        # does, also when images start a new thread).
+        texts = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in self.messages]
+        follow_up = conversation.parent and not new_turn_images(self.messages)
+        sent = last_user_message(texts) if follow_up else format_prompt(texts)
         conversation.parent = thread.get("parent") or conversation.parent
         conversation.x_anonymous_user_id = thread.get("anonymous_user_id") or conversation.x_anonymous_user_id
         conversation.messages.extend(
@@ -386,6 +398,71 @@ class _Call:
                 yield chunk
         finally:
             client.close()
+
+
+# --- gpt4free's media ----------------------------------------------------------------------
+
+
+def _with_media(messages: List[Message], media: Any) -> List[Message]:
+    """``messages`` with ``media`` as image parts before the last user message's text.
+
+    gpt4free's ``render_messages`` put the media first, then the text.
+    """
+    if not isinstance(media, (list, tuple)) or not all(
+        isinstance(item, (list, tuple)) and len(item) == 2 for item in media
+    ):
+        raise errors.InvalidRequestError("media must be a list of (data, filename) pairs, as in gpt4free")
+    if not messages or messages[-1]["role"] != "user":
+        raise errors.InvalidRequestError("media goes with the last message, which must be the user's")
+    images = [
+        {"type": "image_url", "image_url": {"url": _data_url(data, filename, number)}}
+        for number, (data, filename) in enumerate(media, 1)
+    ]
+    last: Any = messages[-1]["content"]
+    text = last if isinstance(last, list) else [{"type": "text", "text": last}]
+    new_last: Any = {**messages[-1], "content": images + text}
+    return [*messages[:-1], new_last]
+
+
+def _data_url(data: Any, filename: Optional[str], number: int) -> str:
+    """One media item as a ``data:`` URL; the forms gpt4free's ``to_bytes`` read."""
+    if isinstance(data, str):
+        if data.startswith(("data:", "http://", "https://")):
+            return data  # the provider decodes a data: URL, and refuses a web one before sending
+        raise errors.InvalidRequestError(
+            f"media item {number} is a str but not a data: URL; for a file, pass pathlib.Path({data!r})"
+        )
+    if isinstance(data, (bytes, bytearray)):
+        raw = bytes(data)
+    elif isinstance(data, os.PathLike):
+        raw = Path(data).read_bytes()
+    elif hasattr(data, "read"):
+        if hasattr(data, "seek"):
+            data.seek(0)  # gpt4free rewound an open file before reading it
+        raw = data.read()
+    else:
+        raise errors.InvalidRequestError(
+            f"media item {number} is a {type(data).__name__}; pass bytes, a path, an open file or a data: URL"
+        )
+    return f"data:{_image_type(raw, filename, number)};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def _image_type(data: bytes, filename: Optional[str], number: int) -> str:
+    """The image's type: from its first bytes as gpt4free's ``is_accepted_format``, else its name."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    guessed = mimetypes.guess_type(filename or "")[0]
+    if guessed and guessed.startswith("image/"):
+        return guessed
+    raise errors.InvalidRequestError(
+        f"media item {number} ({filename or 'no name'}) is not a JPEG, PNG, GIF or WebP image"
+    )
 
 
 # --- the providers ------------------------------------------------------------------------
@@ -597,8 +674,8 @@ class AllenAI(CompatProvider):
     ``return_conversation`` (default True: the updated conversation is yielded
     just before the :class:`FinishReason`), ``temperature``, ``top_p``,
     ``max_tokens``, ``private``, ``host`` (only the model's own host, see
-    :attr:`model_hosts`), ``proxy``, ``timeout``. ``media`` is refused: no
-    images are sent.
+    :attr:`model_hosts`), ``proxy``, ``timeout``, ``media`` (images, as
+    ``(data, filename)`` pairs, for the vision model: see the module's doc).
 
     Without a ``conversation`` the message list is folded into one prompt
     (olmo-api keeps the history itself); with one that has a ``parent``, only
@@ -628,10 +705,14 @@ class AllenAI(CompatProvider):
                 f"AllenAI: olmo-api serves {model} from host {cls.model_hosts[model]!r}, not {host!r}, "
                 f"and refuses any other (400 'model {model} is not available on {host}'); leave host out"
             )
-        if kwargs.pop("media", None):
-            raise errors.InvalidRequestError(
-                "AllenAI: media (images) is not supported; llmclients sends text only"
-            )
+        media = kwargs.pop("media", None)
+        if media:
+            if model not in VISION_MODELS:
+                raise errors.InvalidRequestError(
+                    f"AllenAI: media (images) needs the vision model ({', '.join(sorted(VISION_MODELS))}, "
+                    f"alias olmo-4-synthetic); olmo-api refuses files for {model}"
+                )
+            messages = _with_media(messages, media)
         conversation = kwargs.pop("conversation", None)
         if conversation is None:
             conversation = Conversation(model)

@@ -18,6 +18,23 @@ Protocol (olmo-api ``/v4/message/stream``, Feb–May 2025):
   ``parent`` = the id of the previous assistant reply. It has no system role
   either, so the first turn of a conversation that starts from a message list
   folds the history and system messages into ``content`` (:func:`format_prompt`).
+* Images go in the same form, one ``files`` part each, with a filename and its
+  ``Content-Type``, as a browser uploads a file. Only a model whose olmo-api
+  config has ``accepts_files`` takes them — of these, the vision model
+  ``mm-olmo-uber-model-v4-synthetic`` — and olmo-api checks them against that
+  config: the file type (sniffed from the bytes), how many per message, their
+  total size, whether a thread's first message needs one, whether a follow-up
+  may carry any. The vision model took one image, required it on a thread's
+  first message and refused files in follow-ups (its config as olmo-api seeded
+  it on 2025-04-21). So a turn with images starts a new thread, as gpt4free
+  did: no ``parent``, and ``content`` is the whole history folded as for a
+  first turn. The images sent are those of the new turn (the trailing user
+  messages, gpt4free's rule): earlier ones went to the earlier thread, and the
+  vision model takes one per message. A text follow-up continues the new
+  thread, whose image the server keeps.
+* olmo-api never fetches a URL: an image is sent as bytes, so only ``data:``
+  URLs can be sent (decoded here); an ``http(s)`` image URL is refused before
+  any request.
 * The answer is NDJSON (``application/jsonl``). Each line is classified by its
   keys, as olmo-ui does:
 
@@ -34,8 +51,11 @@ Protocol (olmo-api ``/v4/message/stream``, Feb–May 2025):
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 import uuid
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import unquote_to_bytes
 
 from .. import errors
 from ..decoding import load_json
@@ -55,8 +75,15 @@ MODEL_HOSTS: Dict[str, str] = {
     "Llama-3-1-Tulu-3-70B": "modal",
     "olmoe-0125": "modal",
     "olmo-2-0325-32b-instruct": "modal",
-    "mm-olmo-uber-model-v4-synthetic": "modal",  # the vision model; we send no images
+    "mm-olmo-uber-model-v4-synthetic": "modal",  # the vision model: images go as `files` parts
 }
+
+#: The models olmo-api configured with ``accepts_files``: the only ones that take images.
+VISION_MODELS: FrozenSet[str] = frozenset({"mm-olmo-uber-model-v4-synthetic"})
+IMAGES: FrozenSet[str] = frozenset({"images"})
+
+#: File name extensions for the usual image types (mimetypes lacks webp before Python 3.11).
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 
 #: gpt4free's names for the models ("tulu-3-1-8b" is already an id).
 MODEL_ALIASES: Dict[str, str] = {
@@ -92,6 +119,10 @@ class AllenAI(Provider):
     framing = "ndjson"
     options = frozenset({"temperature", "top_p", "max_tokens", "private"})
 
+    def capabilities_for(self, model: str) -> FrozenSet[str]:
+        """Images for the vision model; text only for the others (olmo-api refuses their files)."""
+        return IMAGES if self.model_aliases.get(model, model) in VISION_MODELS else frozenset()
+
     # --- the request -------------------------------------------------------------
 
     def build_request(
@@ -99,12 +130,17 @@ class AllenAI(Provider):
     ) -> Request:
         # One anonymous identity per conversation: only a thread's creator may continue it.
         user_id = thread.setdefault("anonymous_user_id", str(uuid.uuid4()))
-        parent = thread.get("parent")
+        images = self._new_images(messages)
+        # olmo-api wants a thread's image on its first message and refuses files in
+        # follow-ups: a turn with images starts a new thread (gpt4free did the same).
+        parent = None if images else thread.get("parent")
+        texts = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in messages]
         # A follow-up sends just the new text; the server rebuilds the rest from `parent`.
-        content = last_user_message(messages) if parent else format_prompt(messages)
+        content = last_user_message(texts) if parent else format_prompt(texts)
         if not content:
             raise errors.InvalidRequestError(
-                f"{self.label} needs a user message to send (olmo-api rejects empty content)"
+                f"{self.label} needs some user text to send (olmo-api rejects empty content, "
+                "even with an image)"
             )
         fields: List[Tuple[str, str]] = [
             ("content", content),
@@ -123,9 +159,39 @@ class AllenAI(Provider):
             self.base_url + STREAM_PATH,
             headers={"X-Anonymous-User-ID": user_id, "Accept": "application/jsonl, application/json"},
             # (None, text) parts: requests' own encoder writes them as UTF-8 form
-            # fields (no filename), under a random boundary.
-            files=[(key, (None, value)) for key, value in fields],
+            # fields (no filename), under a random boundary; images are file parts.
+            files=[(key, (None, value)) for key, value in fields] + [("files", image) for image in images],
         )
+
+    def _new_images(self, messages: List[Message]) -> List[Tuple[str, bytes, str]]:
+        """The new turn's images as (filename, bytes, content type), in order."""
+        return [self._image_file(url, number) for number, url in enumerate(new_turn_images(messages), 1)]
+
+    def _image_file(self, url: str, number: int) -> Tuple[str, bytes, str]:
+        """A ``data:`` URL's bytes, as an upload named ``image-<number>.<ext>``."""
+        if not url.startswith("data:"):
+            shown = url if len(url) <= 60 else url[:57] + "..."
+            raise errors.InvalidRequestError(
+                f"{self.label} cannot send an image by URL ({shown}): olmo-api takes images as "
+                "uploaded files and fetches nothing. Pass the image's bytes instead, as a data: URL "
+                "(llmclients.image_part(path) makes one)"
+            )
+        header, comma, payload = url[len("data:") :].partition(",")
+        media_type = header.split(";")[0].strip() or "application/octet-stream"
+        try:
+            if not comma:
+                raise ValueError("no comma")
+            if header.endswith(";base64"):
+                data = base64.b64decode(payload, validate=True)
+            else:
+                data = unquote_to_bytes(payload)  # RFC 2397's other form: percent-encoded bytes
+        except ValueError:  # binascii.Error is one too
+            raise errors.InvalidRequestError(
+                f"{self.label}: image {number} is not a valid data: URL (data:<type>;base64,<data>)"
+            ) from None
+        # olmo-api keeps only the extension (it stores files under its own names).
+        extension = _EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ""
+        return f"image-{number}{extension}", data, media_type
 
     # --- the response ------------------------------------------------------------
 
@@ -178,6 +244,33 @@ class AllenAI(Provider):
         return exc if why is None else _reworded(exc, f"{self.label}: {why} [{exc.message}]")
 
 
+def new_turn_images(messages: Sequence[Mapping[str, Any]]) -> List[str]:
+    """The image URLs of the new turn (the trailing user messages), in order.
+
+    What a request sends as files, as gpt4free's ``merge_media`` took them:
+    earlier images belong to a thread the server has. A request with any
+    starts a new thread.
+    """
+    turn: List[Mapping[str, Any]] = []
+    for message in reversed(messages):
+        if message["role"] != "user":
+            break
+        turn.insert(0, message)
+    urls: List[str] = []
+    for message in turn:
+        content = message.get("content")
+        if isinstance(content, list):
+            urls.extend(part["image_url"]["url"] for part in content if part.get("type") == "image_url")
+    return urls
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: a list of content parts gives its text parts, one per line."""
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content if part.get("type") == "text")
+    return content if isinstance(content, str) else ""  # None: an assistant turn of tool calls
+
+
 def _form_bool(value: Any) -> str:
     if isinstance(value, str):
         return value.strip().lower()  # "true"/"false" as the caller spelled them
@@ -221,6 +314,14 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
 
 def _reworded(exc: errors.HTTPStatusError, message: str) -> errors.HTTPStatusError:
     """The same kind of error as ``exc``, with ``message``."""
-    new = type(exc)(message, status_code=exc.status_code, body_excerpt=exc.body_excerpt)
+    new = type(exc)(
+        message,
+        status_code=exc.status_code,
+        body_excerpt=exc.body_excerpt,
+        code=exc.code,
+        type=exc.type,
+        param=exc.param,
+        request_id=exc.request_id,
+    )
     new.retry_after = exc.retry_after
     return new

@@ -32,7 +32,7 @@ from ..errors import InvalidMessagesError, InvalidRequestError
 from ..provider import Provider
 from ..stream import StreamState
 from ..transport import Request
-from ..types import Message
+from ..types import Message, content_text
 
 #: The ``model`` object for each id the server knows, as its own UI sends it
 #: (``tokenLimit`` is filled in per request).
@@ -86,14 +86,21 @@ class Aura(Provider):
     def build_request(
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
     ) -> Request:
-        turns = [m for m in messages if m["role"] != "system"]
+        # openchat-ui knows user and assistant turns of plain text; system (and
+        # developer) instructions go to its `prompt`.
+        instructions = [m for m in messages if m["role"] in ("system", "developer")]
+        turns = [
+            {"role": m["role"], "content": content_text(m["content"])}
+            for m in messages
+            if m["role"] not in ("system", "developer")
+        ]
         if not turns:
             raise InvalidMessagesError("Aura needs at least one user or assistant message")
         body = {
             "model": {**MODELS[model], "tokenLimit": _token_limit(options)},
             "messages": turns,
             "key": "",
-            "prompt": "\n".join(m["content"] for m in messages if m["role"] == "system"),
+            "prompt": "\n".join(content_text(m["content"]) for m in instructions),
             "temperature": _temperature(options),
         }
         return Request("POST", f"{self.base_url}/api/chat", json=body)

@@ -19,6 +19,12 @@ server source is public, so the response details are partly inferred):
   ``finish_reason`` key: which one the server uses is unknown, so both are read.
 * ``stream: false`` answers with one JSON object,
   ``{"choices": [{"message": {"content": ...}}]}``.
+* Images, for the ``vision`` agent only (*inferred*: no client is known to
+  have sent one, and no server source is public): the message list inside
+  ``messages`` is the only place they can go, so OpenAI content parts
+  (``{"type": "image_url", "image_url": {"url": ...}}`` beside ``{"type":
+  "text", ...}``) are carried there as they are. Whether the server fetches
+  ``http(s)`` URLs or wants ``data:`` URLs is unknown; both are passed on.
 
 The service keeps no conversation: every turn resends the whole history.
 """
@@ -28,7 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Any, ClassVar, Dict, List, Mapping, Optional
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional
 
 from ..decoding import load_json
 from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
@@ -98,6 +104,10 @@ class AutonomousAI(Provider):
     framing = "sse"
     options = frozenset({"stream"})
 
+    def capabilities_for(self, model: str) -> FrozenSet[str]:
+        """Images for the ``vision`` agent (an inference from its name and endpoint); text otherwise."""
+        return frozenset({"images"}) if self.model_aliases.get(model, model) == "vision" else frozenset()
+
     def build_request(
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
     ) -> Request:
@@ -151,7 +161,10 @@ class AutonomousAI(Provider):
 
 
 def encode_messages(messages: List[Message]) -> str:
-    """The ``messages`` field: padded standard base64 of the list as ASCII JSON."""
+    """The ``messages`` field: padded standard base64 of the list as ASCII JSON.
+
+    Content parts (a list instead of a string) are encoded as they are.
+    """
     # json.dumps escapes non-ASCII, exactly as the known working clients did.
     return base64.b64encode(json.dumps(messages).encode("utf-8")).decode("ascii")
 

@@ -3,26 +3,52 @@
 Protocol:
 
 * ``POST {base_url}/chat/completions`` with a JSON body: ``model``,
-  ``messages`` (a list of ``{"role", "content"}``), ``stream: true``,
-  ``stream_options: {"include_usage": true}`` and the generation options;
+  ``messages`` (roles ``system``, ``developer``, ``user``, ``assistant``,
+  ``tool``; content a str or a list of content parts), ``stream: true``,
+  ``stream_options: {"include_usage": true}`` and the generation options
+  openai-python names (``tools``, ``response_format``, ``n``, ...);
   ``Authorization: Bearer <api_key>`` when there is a key.
 * The answer is Server-Sent Events, one ``chat.completion.chunk`` JSON object
-  per ``data:`` line: text in ``choices[0].delta.content``, the finish reason in
-  ``choices[0].finish_reason``, token counts in a last chunk's ``usage`` (whose
-  ``choices`` is empty), the model in ``model``; ``data: [DONE]`` ends it.
-* An error inside the stream is an event with an ``error`` object.
+  per ``data:`` line; ``data: [DONE]`` ends it. Each chunk has ``choices``,
+  each with its ``index`` and a ``delta`` that may hold:
+
+  - ``content``: answer text;
+  - ``reasoning_content`` (DeepSeek, llama.cpp) or ``reasoning`` (vLLM,
+    OpenRouter, Ollama): the model's thinking; servers that send both send
+    the same text twice, so the first one present is read;
+  - ``refusal``: OpenAI's refusal text;
+  - ``tool_calls``: fragments of calls, joined by their ``index`` (see
+    :meth:`llmclients.events.ChoiceBuilder.add_tool_call` for the servers that
+    number them oddly);
+
+  and beside the delta ``finish_reason`` and ``logprobs``. A last chunk with
+  empty ``choices`` carries ``usage``. The chunk's ``id`` is the reply's id;
+  keys beyond OpenAI's own (``system_fingerprint``, llama.cpp's ``timings``,
+  OpenRouter's ``provider``) are kept in ``extra``.
+* A ``<think>…</think>`` block left inside ``content`` (a server started
+  without a reasoning parser) is the server's text and stays in the text:
+  only the server knows whether the model meant it as reasoning.
+* An error inside the stream takes one of four shapes: a chunk with an
+  ``error`` object (OpenAI), a flat ``{"object": "error", "message": ...}``
+  (vLLM), an ``event: error`` event, or llama.cpp's ``error: {...}`` line
+  followed by ``data: [DONE]``. All of them raise :class:`ProviderError`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import json
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
-from ..decoding import load_json
-from ..errors import ProviderError, StreamInterruptedError
+from ..decoding import SSEEvent, load_json
+from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
+from ..events import ChoiceBuilder
 from ..provider import Provider
 from ..stream import StreamState
 from ..transport import Request
 from ..types import Message, Usage
+
+#: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
+_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 
 
 class OpenAICompatible(Provider):
@@ -32,16 +58,43 @@ class OpenAICompatible(Provider):
     label = "OpenAI-compatible"
     status = "works with any server that speaks the API (Ollama, vLLM, llama.cpp, OpenRouter, ...)"
     framing = "sse"
+    capabilities = frozenset({"tools", "images", "audio", "files", "reasoning"})
+    #: The request parameters of openai-python's ``chat.completions.create``
+    #: (less ``model``, ``messages`` and ``stream``), and ``extra_body`` for the rest.
     options = frozenset(
         {
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "stop",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
+            "audio",
             "extra_body",
+            "frequency_penalty",
+            "function_call",
+            "functions",
+            "logit_bias",
+            "logprobs",
+            "max_completion_tokens",
+            "max_tokens",
+            "metadata",
+            "modalities",
+            "n",
+            "parallel_tool_calls",
+            "prediction",
+            "presence_penalty",
+            "prompt_cache_key",
+            "reasoning_effort",
+            "response_format",
+            "safety_identifier",
+            "seed",
+            "service_tier",
+            "stop",
+            "store",
+            "stream_options",
+            "temperature",
+            "tool_choice",
+            "tools",
+            "top_logprobs",
+            "top_p",
+            "user",
+            "verbosity",
+            "web_search_options",
         }
     )
 
@@ -50,12 +103,24 @@ class OpenAICompatible(Provider):
         super().__init__(base_url=base_url, **kwargs)
         self.include_usage = include_usage
 
+    def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
+        needed = set()
+        if {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"} & set(options):
+            needed.add("tools")
+        if "reasoning_effort" in options:
+            needed.add("reasoning")
+        return frozenset(needed)
+
     def build_request(
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
     ) -> Request:
+        _check_options(options)
         body: Dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        stream_options = dict(options.pop("stream_options", None) or {})
         if self.include_usage:
-            body["stream_options"] = {"include_usage": True}
+            stream_options.setdefault("include_usage", True)
+        if stream_options:
+            body["stream_options"] = stream_options
         extra = options.pop("extra_body", None) or {}
         body.update(options)
         body.update(extra)
@@ -64,38 +129,130 @@ class OpenAICompatible(Provider):
             headers["Authorization"] = f"Bearer {self.api_key}"
         return Request("POST", f"{self.base_url}/chat/completions", headers=headers, json=body)
 
-    def parse_event(self, data: str, state: StreamState) -> Optional[str]:
+    def parse_event(self, data: Any, state: StreamState) -> Optional[str]:
+        if data.__class__ is SSEEvent:
+            if data.event == "error":
+                raise _stream_error(_json_or_text(data.data))
+            return None  # other named events (pings) carry nothing for us
         if data == "[DONE]":
             state.done = True
             return None
         chunk = load_json(data)
-        if "error" in chunk:
-            raise _stream_error(chunk["error"])
+        if not isinstance(chunk, dict):
+            raise ValueError("an event is not a JSON object")
+        if "error" in chunk or chunk.get("object") == "error":
+            raise _stream_error(chunk)
+        if state.response_id is None and isinstance(chunk.get("id"), str):
+            state.response_id = chunk["id"]
         model = chunk.get("model")
         if model:
             state.model = model
         usage = chunk.get("usage")
         if usage:
             state.usage = Usage.from_dict(usage)
+        if len(chunk) > 5:
+            _note_extra(chunk, state)
         choices = chunk.get("choices")
         if not choices:
             return None
-        choice = choices[0]
-        finish_reason = choice.get("finish_reason")
-        if finish_reason:
-            state.finish_reason = finish_reason
-        delta = choice.get("delta")
-        content = delta.get("content") if delta else None
-        return content if isinstance(content, str) else None
+        text = None
+        for choice in choices:
+            index = choice.get("index") or 0
+            builder = state.first if index == 0 else state.choice(index)
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if len(delta) > 1 or content is None:
+                _read_delta(delta, builder)
+            if content.__class__ is str:
+                if index == 0:
+                    text = content
+                elif content:
+                    builder.add_text(content)
+            if choice.get("logprobs"):
+                _read_logprobs(choice["logprobs"], builder)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason:
+                if index == 0:
+                    state.finish_reason = finish_reason
+                else:
+                    builder.finish_reason = finish_reason
+        return text
 
     def finish(self, state: StreamState) -> None:
         if not state.done and state.finish_reason is None:
             raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
 
 
+def _read_delta(delta: Mapping[str, Any], builder: ChoiceBuilder) -> None:
+    """Everything in a delta but its ``content``."""
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if reasoning.__class__ is str:
+        builder.add_reasoning(reasoning)
+    refusal = delta.get("refusal")
+    if refusal.__class__ is str and refusal:
+        builder.add_refusal(refusal)
+    for fragment in delta.get("tool_calls") or ():
+        function = fragment.get("function") or {}
+        builder.add_tool_call(
+            fragment.get("index"), fragment.get("id"), function.get("name"), function.get("arguments")
+        )
+    legacy = delta.get("function_call")  # the API before tool_calls: one call, no id
+    if isinstance(legacy, dict):
+        builder.add_tool_call(0, None, legacy.get("name"), legacy.get("arguments"))
+
+
+def _read_logprobs(logprobs: Any, builder: ChoiceBuilder) -> None:
+    if isinstance(logprobs, dict):
+        entries = logprobs.get("content") or logprobs.get("refusal")
+        if entries:
+            builder.add_logprobs(entries)
+
+
+def _note_extra(chunk: Mapping[str, Any], state: StreamState) -> None:
+    for key in chunk.keys() - _CHUNK_KEYS:
+        state.extra[key] = chunk[key]
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """The shapes servers reject with a terse 400, caught before sending."""
+    tools = options.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise InvalidRequestError("tools must be a list of {'type': 'function', 'function': {...}} dicts")
+        for index, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, Mapping) else None
+            if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+                raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
+            if tool.get("type", "function") != "function":
+                raise InvalidRequestError(
+                    f"tools[{index}]['type'] is {tool.get('type')!r}; expected 'function'"
+                )
+    n = options.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise InvalidRequestError(f"n must be a positive int, not {n!r}")
+    response_format = options.get("response_format")
+    if response_format is not None and not (
+        isinstance(response_format, Mapping) and "type" in response_format
+    ):
+        raise InvalidRequestError(
+            "response_format must be a dict such as {'type': 'json_object'} or "
+            "{'type': 'json_schema', 'json_schema': {...}}"
+        )
+
+
+def _json_or_text(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
 def _stream_error(error: Any) -> ProviderError:
+    """A :class:`ProviderError` from any of the error shapes servers stream."""
+    if isinstance(error, dict) and "error" in error:
+        error = error["error"]
     if isinstance(error, dict):
-        message = str(error.get("message") or error)
+        message = str(error.get("message") or error.get("detail") or error)
         reason = error.get("code") or error.get("type")
         return ProviderError(
             f"the server reported an error: {message}", reason=str(reason) if reason else None

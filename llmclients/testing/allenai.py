@@ -26,13 +26,30 @@ It refuses what olmo-api refused, with its JSON error body ``{"error": {"code",
 nor a bearer token (401), an unknown ``parent`` or one with the new message's
 role (400), a thread whose visibility differs (400), a thread created by
 someone else (403), a model the given ``host`` does not serve (400 "model X is
-not available on Y"). File parts are accepted and ignored.
+not available on Y").
+
+Files (multipart parts named ``files`` with a filename, what olmo-api read as
+``request.files.getlist("files")``) are checked as olmo-api's
+``CreateMessageRequestFilesValidator`` checked them, with its wording, against
+the model's entry in ``file_models`` (a :class:`FileRules`; a model without
+one has no ``accepts_files``): files for a model that takes none ("This model
+doesn't accept files"), none where the first or every message needs one, files
+in a follow-up where ``allow_files_in_followups`` is off, too many, too large
+in total, or of a type outside ``accepted_file_types`` — the type sniffed from
+the bytes as puremagic did, here for the usual image formats and PDF only; bytes
+it cannot identify get olmo-api's 500, an empty file "Input was empty". By
+default only the vision model takes files, with the settings olmo-api seeded
+for it: one ``image/*`` per message, required on a thread's first message, none
+in follow-ups. :meth:`AllenAIEmulator.files` gives the files a request carried;
+the stored user message lists them in ``file_urls`` (made-up storage URLs).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import secrets
 import string
 import threading
@@ -76,6 +93,7 @@ FORBIDDEN = (
     "or not readable by the server."
 )
 CAPTCHA_FAILED = "Failed to evaluate captcha. Please reload the page and try again."
+INTERNAL_ERROR = "Internal Server Error"
 
 #: Finish reason -> the error line olmo-api sent for it before the final message.
 STREAM_ERRORS: Dict[str, str] = {
@@ -93,6 +111,43 @@ NOT_A_FINISH = frozenset({"grpc inference failed", "value error from inference r
 
 ROLES = ("user", "assistant", "system")
 ANONYMOUS_LIFETIME = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FileRules:
+    """A model's file settings in olmo-api's config (``MultiModalModel``, ``accepts_files: true``).
+
+    ``require_file_to_prompt`` is ``"no_requirement"``, ``"first_message"`` or
+    ``"all_messages"``; ``accepted_file_types`` are regular expressions matched
+    (``re.search``) against the sniffed type, as olmo-api matched them, so
+    ``"image/*"`` takes any type with "image" in it; empty takes anything, unsniffed.
+    """
+
+    accepted_file_types: Tuple[str, ...] = ()
+    max_files_per_message: Optional[int] = None
+    require_file_to_prompt: str = "no_requirement"
+    max_total_file_size: Optional[int] = None  # bytes
+    allow_files_in_followups: bool = False
+
+
+#: What olmo-api seeded for the vision model on 2025-04-21 (#276, the first public model config).
+VISION_FILES = FileRules(
+    accepted_file_types=("image/*",), max_files_per_message=1, require_file_to_prompt="first_message"
+)
+FILE_MODELS: Dict[str, FileRules] = {"mm-olmo-uber-model-v4-synthetic": VISION_FILES}
+
+#: Where stored files are said to be (olmo-api's bucket name is not public).
+FILE_URL_BASE = "https://storage.googleapis.com/llmclients-emulator"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a form: its field name, filename, declared type and bytes."""
+
+    name: str
+    filename: str
+    content_type: Optional[str]
+    data: bytes
 
 
 def _error(code: int, message: str, **extra: Any) -> Dict[str, Any]:
@@ -124,28 +179,38 @@ class _BadForm(ValueError):
 def parse_form(request: RecordedRequest) -> Dict[str, List[str]]:
     """The text fields of ``request``'s form: name -> values, in order.
 
-    Multipart parts with a filename are files, left out. Raises ``ValueError``
-    for a body that is not a well-formed form.
+    Multipart parts with a filename are files (see :func:`parse_files`), left
+    out. Raises ``ValueError`` for a body that is not a well-formed form.
     """
+    return _parse(request)[0]
+
+
+def parse_files(request: RecordedRequest) -> List[UploadedFile]:
+    """The files of ``request``'s form named ``files``, in order: what olmo-api read."""
+    return [file for file in _parse(request)[1] if file.name == "files"]
+
+
+def _parse(request: RecordedRequest) -> Tuple[Dict[str, List[str]], List[UploadedFile]]:
     kind = request.headers.get_content_type()
     if kind == "multipart/form-data":
         boundary = request.headers.get_param("boundary")
         if not isinstance(boundary, str) or not boundary:
             raise _BadForm("no boundary")
-        return _multipart_fields(request.body, boundary)
+        return _multipart(request.body, boundary)
     fields: Dict[str, List[str]] = {}
     if kind == "application/x-www-form-urlencoded":
         for name, value in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
             fields.setdefault(name, []).append(value)
-    return fields  # any other body: no form fields, as werkzeug reads it
+    return fields, []  # any other body: no form fields, as werkzeug reads it
 
 
-def _multipart_fields(body: bytes, boundary: str) -> Dict[str, List[str]]:
+def _multipart(body: bytes, boundary: str) -> Tuple[Dict[str, List[str]], List[UploadedFile]]:
     """RFC 7578 parts, split at ``CRLF--boundary`` exactly: nothing in a value can fake one."""
     sections = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
     if len(sections) < 2 or not sections[-1].startswith(b"--"):
         raise _BadForm("the body does not end with the closing boundary")
     fields: Dict[str, List[str]] = {}
+    files: List[UploadedFile] = []
     for section in sections[1:-1]:
         _, _, part = section.partition(b"\r\n")  # the rest of the boundary line
         if part.startswith(b"\r\n"):
@@ -158,11 +223,13 @@ def _multipart_fields(body: bytes, boundary: str) -> Dict[str, List[str]]:
         name = headers.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             raise _BadForm("a part has no name")
-        if headers.get_filename() is not None:
-            continue  # a file
+        filename = headers.get_filename()
+        if filename is not None:  # werkzeug: a part with a filename is a file, whatever its name
+            files.append(UploadedFile(name, filename, headers.get("Content-Type"), content))
+            continue
         # werkzeug decodes text fields as UTF-8, replacing what is not.
         fields.setdefault(name, []).append(content.decode("utf-8", "replace"))
-    return fields
+    return fields, files
 
 
 # --- validation, with pydantic's wording ---------------------------------------------------
@@ -253,6 +320,7 @@ def _validation_error(model: str, problems: List[_Problem]) -> Rejection:
         if problem.loc:
             lines.append(".".join(problem.loc))
         lines.append(f"  {problem.msg} [type={problem.type}]")
+        lines.append(f"    For further information visit https://errors.pydantic.dev/2.10/v/{problem.type}")
     details = [
         {
             "type": p.type,
@@ -263,6 +331,74 @@ def _validation_error(model: str, problems: List[_Problem]) -> Rejection:
         for p in problems
     ]
     return Rejection(400, _error(400, "\n".join(lines), validation_errors=details))
+
+
+# --- files, as CreateMessageRequestFilesValidator checked them ------------------------------------
+
+
+class _Unidentified(Exception):
+    """puremagic's PureError: olmo-api let it escape, and answered 500."""
+
+
+def _sniff(data: bytes) -> List[str]:
+    """The types puremagic found in ``data``, for the formats this emulator knows."""
+    if not data:
+        raise ValueError("Input was empty")  # puremagic's words, caught by pydantic
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ["image/webp"]
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return [kind]
+    raise _Unidentified
+
+
+#: Leading bytes -> the type puremagic 1.28 (olmo-api's) names them.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/x-ms-bmp"),
+    (b"%PDF", "application/pdf"),
+)
+
+
+def _human_size(size: int) -> str:
+    """pydantic's ``ByteSize.human_readable(decimal=True)``: 2B, 1.5KB, 5.0MB."""
+    number = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(number) < 1000:
+            return f"{number:0.0f}{unit}" if unit == "B" else f"{number:0.1f}{unit}"
+        number /= 1000
+    return f"{number:0.1f}EB"
+
+
+def _file_problem(rules: Optional[FileRules], files: List[UploadedFile], has_parent: bool) -> Optional[str]:
+    """The first of olmo-api's file rules that ``files`` break, in its validators' order."""
+    if rules is None:  # not a multi-modal model: accepts_files is false
+        return "This model doesn't accept files" if files else None
+    if not files:
+        if rules.require_file_to_prompt == "all_messages":
+            return "This model requires a file to be sent with all messages"
+        if rules.require_file_to_prompt == "first_message" and not has_parent:
+            return "This model requires a file to be sent with the first message"
+        return None
+    if has_parent and not rules.allow_files_in_followups:
+        return "This model doesn't allow files to be sent in follow-up messages"
+    if rules.max_files_per_message is not None and len(files) > rules.max_files_per_message:
+        return f"This model only allows {rules.max_files_per_message} files per message"
+    if rules.max_total_file_size is not None and sum(len(f.data) for f in files) > rules.max_total_file_size:
+        return f"This model has a max total file size of {_human_size(rules.max_total_file_size)}"
+    if not rules.accepted_file_types:
+        return None
+    for file in files:
+        try:
+            kinds = _sniff(file.data)
+        except ValueError as exc:
+            return str(exc)
+        if not any(re.search(allowed, kind) for allowed in rules.accepted_file_types for kind in kinds):
+            return f"This model only accepts files of types {list(rules.accepted_file_types)}"
+    return None
 
 
 @dataclass
@@ -278,6 +414,7 @@ class _Turn:
     opts: Dict[str, Any]
     creator: str
     anonymous: bool
+    files: List[UploadedFile]
 
 
 # --- the emulator ------------------------------------------------------------------------
@@ -290,7 +427,9 @@ class AllenAIEmulator(Emulator):
     list); ``system_prompt_models`` maps model ids to the system prompt olmo-api
     stored above a new thread's first message; ``require_captcha`` refuses
     forms without ``captcha_token`` as olmo-api did from 2025-04-14;
-    ``retired`` answers 404 everywhere, as it does since 2025-11-03.
+    ``retired`` answers 404 everywhere, as it does since 2025-11-03;
+    ``file_models`` maps the model ids that take files to their
+    :class:`FileRules` (default :data:`FILE_MODELS`: the vision model only).
 
     :attr:`messages` holds every message created, by id (``children`` not filled in).
     """
@@ -306,6 +445,7 @@ class AllenAIEmulator(Emulator):
         system_prompt_models: Optional[Mapping[str, str]] = None,
         require_captcha: bool = False,
         retired: bool = False,
+        file_models: Optional[Mapping[str, FileRules]] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -313,12 +453,17 @@ class AllenAIEmulator(Emulator):
         self.system_prompt_models = dict(system_prompt_models or {})
         self.require_captcha = require_captcha
         self.retired = retired
+        self.file_models = dict(FILE_MODELS if file_models is None else file_models)
         self.messages: Dict[str, Dict[str, Any]] = {}
         self._store_lock = threading.Lock()
 
     def form(self, request: RecordedRequest) -> Dict[str, str]:
         """The first value of each text field ``request`` sent (what ``request.form.get`` gave)."""
         return {name: values[0] for name, values in parse_form(request).items()}
+
+    def files(self, request: RecordedRequest) -> List[UploadedFile]:
+        """The files ``request`` sent (its ``files`` parts): filename, content type, bytes."""
+        return parse_files(request)
 
     # --- refusing ---------------------------------------------------------------
 
@@ -332,10 +477,18 @@ class AllenAIEmulator(Emulator):
             self._check_thread(turn)
         if self.models.get(turn.model) != turn.host:
             raise Rejection(400, _error(400, f"model {turn.model} is not available on {turn.host}"))
+        try:
+            problem = _file_problem(self.file_models.get(turn.model), turn.files, turn.parent is not None)
+        except _Unidentified:
+            raise Rejection(500, _error(500, INTERNAL_ERROR)) from None
+        if problem is not None:
+            raise _validation_error(
+                "CreateMessageRequestFilesValidator", [_Problem("value_error", (), f"Value error, {problem}")]
+            )
 
     def _read_turn(self, request: RecordedRequest) -> _Turn:
         try:
-            form = parse_form(request)
+            form, uploads = _parse(request)
         except _BadForm:
             raise Rejection(400, _error(400, BAD_REQUEST)) from None
         fields = _Fields(form)
@@ -375,6 +528,7 @@ class AllenAIEmulator(Emulator):
             opts=opts,
             creator=creator,
             anonymous=anonymous,
+            files=[file for file in uploads if file.name == "files"],
         )
 
     def _identify(self, request: RecordedRequest) -> Tuple[str, bool]:
@@ -423,6 +577,7 @@ class AllenAIEmulator(Emulator):
         turn = self._read_turn(request)
         with self._store_lock:
             system, message = self._create_messages(turn)
+            self._store_files(turn, message)
             if message["role"] == "assistant":
                 answer = None
             else:
@@ -478,6 +633,15 @@ class AllenAIEmulator(Emulator):
         message = self._create(turn, turn.content, turn.role, parent=above, root=above)
         message["final"] = turn.role == "assistant"
         return system, message
+
+    @staticmethod
+    def _store_files(turn: _Turn, message: Dict[str, Any]) -> None:
+        """Name the turn's files as olmo-api stored them: ``<root>/<message id>-<i><ext>``."""
+        if turn.files:  # olmo-api kept only the extension of the sent filename
+            message["file_urls"] = [
+                f"{FILE_URL_BASE}/{message['root']}/{message['id']}-{i}{os.path.splitext(f.filename)[1]}"
+                for i, f in enumerate(turn.files)
+            ]
 
     def _create(
         self, turn: _Turn, content: str, role: str, *, parent: Optional[str], root: Optional[str]

@@ -4,7 +4,10 @@ It serves ``POST /api/v1/ai/chat`` (agents ``llama`` and ``qwen_coder``),
 ``/chat-hermes`` (``hermes``), ``/chat-vision`` (``vision``) and ``/summary``
 (``summary``). A request's JSON body must carry ``messages`` (padded standard
 base64 of a JSON list of ``{"role", "content"}``), ``threadId``, ``stream`` and
-``aiAgent``. ``stream: true`` is answered with ``chat.completion.chunk`` events
+``aiAgent``. The ``vision`` agent also takes a ``content`` that is a list of
+OpenAI content parts (``text`` and ``image_url``), the only place an image can
+go in this protocol; the other agents refuse one (an assumption: nothing public
+shows what the real server does). ``stream: true`` is answered with ``chat.completion.chunk`` events
 and ``data: [DONE]``; ``stream: false`` with one JSON object
 ``{"choices": [{"message": {...}}]}``.
 
@@ -45,6 +48,28 @@ def _error(status: int, message: str) -> Rejection:
     return Rejection(status, {"error": {"message": message}})
 
 
+def _parts(content: Any) -> bool:
+    """Whether ``content`` is a non-empty list of well-formed text and image_url parts."""
+
+    def good(part: Any) -> bool:
+        if not isinstance(part, dict):
+            return False
+        if part.get("type") == "text":
+            return isinstance(part.get("text"), str)
+        image = part.get("image_url")
+        return (
+            part.get("type") == "image_url" and isinstance(image, dict) and isinstance(image.get("url"), str)
+        )
+
+    return isinstance(content, list) and bool(content) and all(good(part) for part in content)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content if part["type"] == "text")
+    return str(content)
+
+
 class AutonomousAIEmulator(Emulator):
     """Stands in for ``chatgpt.autonomous.ai``; point a client at :attr:`base_url`."""
 
@@ -81,9 +106,10 @@ class AutonomousAIEmulator(Emulator):
         self.messages_of(request)
 
     @staticmethod
-    def messages_of(request: RecordedRequest) -> List[Dict[str, str]]:
+    def messages_of(request: RecordedRequest) -> List[Dict[str, Any]]:
         """The message list a request carries, decoded; :class:`Rejection` if it is bad."""
-        field = request.json().get("messages")
+        body = request.json()
+        field = body.get("messages")
         if not isinstance(field, str):
             raise _error(400, "messages must be a base64 string")
         try:
@@ -93,18 +119,21 @@ class AutonomousAIEmulator(Emulator):
         if (
             not isinstance(messages, list)
             or not messages
-            or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-                for m in messages
-            )
+            or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
         ):
             raise _error(400, "messages must be a non-empty list of {role, content} objects")
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, list) and body.get("aiAgent") != "vision":
+                raise _error(400, "content parts (a list) are taken by the vision agent only")
+            if not isinstance(content, str) and not _parts(content):
+                raise _error(400, "content must be a string or a list of text and image_url parts")
         return messages
 
     # --- what it answers ----------------------------------------------------------------
 
     def make_default_reply(self, request: RecordedRequest) -> Reply:
-        prompt = self.messages_of(request)[-1]["content"]
+        prompt = _text_of(self.messages_of(request)[-1]["content"])
         agent = request.json()["aiAgent"]
         return Reply(
             text=f"Hello from the AutonomousAI emulator ({agent}). You said: {prompt}",
