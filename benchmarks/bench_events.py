@@ -21,9 +21,9 @@ from typing import Any, Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_core import _serve_bulk, _start, rate  # noqa: E402
+from bench_core import _serve_bulk, _start, rate
 
-import llmclients  # noqa: E402
+import llmclients
 
 
 def _chunk(delta: Dict[str, Any], finish: Any = None) -> bytes:
@@ -53,7 +53,12 @@ def tool_call_events(count: int, calls: int = 10) -> List[bytes]:
     per_call = count // calls
     events = []
     for call in range(calls):
-        first = {"index": call, "id": f"call_{call}", "type": "function", "function": {"name": "f", "arguments": ""}}
+        first = {
+            "index": call,
+            "id": f"call_{call}",
+            "type": "function",
+            "function": {"name": "f", "arguments": ""},
+        }
         events.append(_chunk({"tool_calls": [first]}))
         for i in range(per_call - 1):
             events.append(_chunk({"tool_calls": [{"index": call, "function": {"arguments": f'"a{i}",'}}]}))
@@ -106,7 +111,9 @@ def main() -> None:
             for label, server, fn, target in runs:
                 ours = rate(fn, servers[server][1], framing, repeats)
                 verdict = "ok" if ours / base >= target else "MISSED"
-                print(f"{framing:<9}{label:<28}{base:>11,.0f}{ours:>11,.0f}{ours / base:>7.2f}x{target:>7.1f}x {verdict}")
+                print(
+                    f"{framing:<9}{label:<28}{base:>11,.0f}{ours:>11,.0f}{ours / base:>7.2f}x{target:>7.1f}x {verdict}"
+                )
     finally:
         for process, _ in servers.values():
             process.terminate()

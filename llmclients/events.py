@@ -32,17 +32,18 @@ class _Event:
     """What every event shares: a ``type`` name, equality by value, a readable repr."""
 
     __slots__: Tuple[str, ...] = ()
+    __match_args__: Tuple[str, ...] = ()
     type: ClassVar[str] = ""
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return all(getattr(self, name) == getattr(other, name) for name in self.__match_args__)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
         return f"{type(self).__name__}({fields})"
 
 
@@ -121,6 +122,7 @@ class ChoiceBuilder:
     """
 
     __slots__ = (
+        "_by_wire",
         "_calls",
         "finish_reason",
         "index",

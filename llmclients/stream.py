@@ -231,7 +231,9 @@ class Stream:
     @property
     def choices(self) -> List[Choice]:
         """Every answer when the call asked for several (``n``); the first is the stream's own."""
-        return [builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()]
+        choices = [builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()]
+        choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
+        return choices
 
     @property
     def finish_reason(self) -> Optional[str]:
