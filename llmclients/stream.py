@@ -364,7 +364,8 @@ def _read(
             ) from exc
         if pending:
             if state.emit:
-                yield from pending
+                for event in pending:
+                    yield event
             pending.clear()
         if text:
             parts.append(text)

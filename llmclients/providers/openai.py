@@ -188,6 +188,8 @@ def _read_delta(delta: Mapping[str, Any], builder: ChoiceBuilder) -> None:
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning.__class__ is str:
         builder.add_reasoning(reasoning)
+        if len(delta) == 1 or (len(delta) == 2 and "content" in delta):
+            return  # a reasoning token, as nearly all of a thinking model's deltas are
     refusal = delta.get("refusal")
     if refusal.__class__ is str and refusal:
         builder.add_refusal(refusal)

@@ -55,6 +55,11 @@ class Reply:
         wait this long before sending the status line;
     ``close_before_headers``
         close the connection (a reset, with ``reset``) without answering.
+
+    ``events``
+        protocol events to send instead of text (each emulator says what it
+        takes); pacing, framing, gzip and the faults above act on them as on
+        any other events.
     """
 
     text: Optional[str] = None
@@ -75,6 +80,8 @@ class Reply:
     usage: Optional[Dict[str, int]] = None
     head_delay: float = 0.0
     close_before_headers: bool = False
+    #: Protocol events to send instead of text (each emulator says what it takes).
+    events: Optional[Sequence[Any]] = None
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
