@@ -231,7 +231,9 @@ class Stream:
     @property
     def choices(self) -> List[Choice]:
         """Every answer when the call asked for several (``n``); the first is the stream's own."""
-        choices = [builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()]
+        choices = [
+            builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()
+        ]
         choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
         return choices
 
@@ -364,8 +366,7 @@ def _read(
             ) from exc
         if pending:
             if state.emit:
-                for event in pending:
-                    yield event
+                yield from pending
             pending.clear()
         if text:
             parts.append(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import mimetypes
 import os
 from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Union
 
@@ -156,7 +155,10 @@ def content_text(content: Any) -> str:
 
 
 def image_part(
-    image: Union[str, bytes, os.PathLike[str]], *, mime_type: Optional[str] = None, detail: Optional[str] = None
+    image: Union[str, bytes, os.PathLike[str]],
+    *,
+    mime_type: Optional[str] = None,
+    detail: Optional[str] = None,
 ) -> Dict[str, Any]:
     """An ``image_url`` content part for a file path, raw bytes or a URL.
 
@@ -170,6 +172,8 @@ def image_part(
         if isinstance(image, (bytes, bytearray)):
             data = bytes(image)
         else:
+            import mimetypes  # only here: its tables cost import time
+
             with open(image, "rb") as file:
                 data = file.read()
             mime_type = mime_type or mimetypes.guess_type(os.fspath(image))[0]

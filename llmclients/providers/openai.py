@@ -49,6 +49,7 @@ from ..types import Message, Usage
 
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+_EMPTY: Mapping[str, Any] = {}
 
 
 class OpenAICompatible(Provider):
@@ -155,32 +156,42 @@ class OpenAICompatible(Provider):
         choices = chunk.get("choices")
         if not choices:
             return None
+        if len(choices) == 1 and not choices[0].get("index"):
+            return _read_first(choices[0], state)  # nearly every chunk: one choice, index 0
         text = None
         for choice in choices:
             index = choice.get("index") or 0
-            builder = state.first if index == 0 else state.choice(index)
+            if index == 0:
+                text = _read_first(choice, state)
+                continue
+            builder = state.choice(index)
             delta = choice.get("delta") or {}
+            _read_delta(delta, builder)
             content = delta.get("content")
-            if len(delta) > 1 or content is None:
-                _read_delta(delta, builder)
-            if content.__class__ is str:
-                if index == 0:
-                    text = content
-                elif content:
-                    builder.add_text(content)
+            if content.__class__ is str and content:
+                builder.add_text(content)
             if choice.get("logprobs"):
                 _read_logprobs(choice["logprobs"], builder)
-            finish_reason = choice.get("finish_reason")
-            if finish_reason:
-                if index == 0:
-                    state.finish_reason = finish_reason
-                else:
-                    builder.finish_reason = finish_reason
+            builder.finish_reason = choice.get("finish_reason") or builder.finish_reason
         return text
 
     def finish(self, state: StreamState) -> None:
         if not state.done and state.finish_reason is None:
             raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+
+
+def _read_first(choice: Mapping[str, Any], state: StreamState) -> Optional[str]:
+    """Choice 0: its text is returned (the stream's own), the rest goes to the state."""
+    delta = choice.get("delta") or _EMPTY
+    content = delta.get("content")
+    if len(delta) > 1 or content is None:
+        _read_delta(delta, state.first)
+    if choice.get("logprobs"):
+        _read_logprobs(choice["logprobs"], state.first)
+    finish_reason = choice.get("finish_reason")
+    if finish_reason:
+        state.finish_reason = finish_reason
+    return content if content.__class__ is str else None
 
 
 def _read_delta(delta: Mapping[str, Any], builder: ChoiceBuilder) -> None:
