@@ -47,40 +47,36 @@ class _Event:
         return f"{type(self).__name__}({fields})"
 
 
-class TextDelta(_Event):
+class _Piece(_Event):
+    """An event that carries a piece of text."""
+
+    __slots__ = ("choice", "text")
+    __match_args__ = ("text", "choice")
+
+    def __init__(self, text: str, choice: int = 0) -> None:
+        self.text = text
+        self.choice = choice
+
+
+class TextDelta(_Piece):
     """A piece of the answer's text."""
 
-    __slots__ = ("choice", "text")
-    __match_args__ = ("text", "choice")
+    __slots__ = ()
     type = "text"
 
-    def __init__(self, text: str, choice: int = 0) -> None:
-        self.text = text
-        self.choice = choice
 
-
-class ReasoningDelta(_Event):
+class ReasoningDelta(_Piece):
     """A piece of the model's reasoning (``reasoning_content`` or ``reasoning``)."""
 
-    __slots__ = ("choice", "text")
-    __match_args__ = ("text", "choice")
+    __slots__ = ()
     type = "reasoning"
 
-    def __init__(self, text: str, choice: int = 0) -> None:
-        self.text = text
-        self.choice = choice
 
-
-class RefusalDelta(_Event):
+class RefusalDelta(_Piece):
     """A piece of the model's refusal to answer."""
 
-    __slots__ = ("choice", "text")
-    __match_args__ = ("text", "choice")
+    __slots__ = ()
     type = "refusal"
-
-    def __init__(self, text: str, choice: int = 0) -> None:
-        self.text = text
-        self.choice = choice
 
 
 class ToolCallDelta(_Event):
