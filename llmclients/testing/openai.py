@@ -101,7 +101,7 @@ ToolCall = Tuple[str, str, str]
 # Builders: lists of events for Reply(events=...)
 # =====================================================================================
 
-#: A UTF-8 byte order mark, as some proxies (and Windows-built servers) put before the first event.
+#: A UTF-8 byte order mark: the SSE standard has parsers drop one at the very start of a stream.
 BOM = b"\xef\xbb\xbf"
 
 #: The SSE comment OpenRouter sends while a request waits for its upstream provider.
@@ -221,7 +221,19 @@ def reasoning_chunks(
 
 
 #: The shapes :func:`tool_call_chunks` can give a stream of tool calls.
-TOOL_CALL_SHAPES = ("openai", "whole", "together", "offset", "no_index", "parallel", "split_utf8")
+TOOL_CALL_SHAPES = (
+    "openai",
+    "whole",
+    "together",
+    "offset",
+    "no_index",
+    "no_index_whole",
+    "same_index",
+    "parallel",
+    "split_utf8",
+)
+#: Shapes whose calls each arrive complete, in one entry: shape -> the index each gets.
+_WHOLE = {"whole": "count", "together": "count", "no_index_whole": "none", "same_index": "zero"}
 
 
 def _fragments(text: str, size: int, split_utf8: bool = False) -> List[str]:
@@ -266,41 +278,53 @@ def tool_call_chunks(
 
     Text ``content`` pieces, if given, come first (after a role chunk). The
     stream ends with a finish chunk, ``finish_reason: "tool_calls"`` (left out
-    when None). Fragments are at most ``fragment`` characters of arguments.
+    when None; Gemini's endpoint sends ``"stop"`` there). Fragments are at most
+    ``fragment`` characters of arguments.
 
     ``"openai"``
-        OpenAI's: the role chunk also carries the first call's header
-        (``{"index", "id", "type": "function", "function": {"name",
-        "arguments": ""}}``); then the arguments in fragments
+        OpenAI's: the role chunk (``"content": null``) also carries the first
+        call's header (``{"index", "id", "type": "function", "function":
+        {"name", "arguments": ""}}``); then its arguments in fragments
         (``{"index", "function": {"arguments"}}``); then the next call's
         header, and so on. ``index`` on every fragment; ``id``, ``type`` and
         ``name`` only on the first of each call.
     ``"whole"``
-        each call complete (with its ``index``) in a chunk of its own, after a
-        role chunk: Groq's stream, and vLLM's with some tool parsers.
+        after a role chunk, each call complete (``index``, ``id``, ``name``,
+        all the ``arguments``) in a chunk of its own: Ollama's ``/v1`` since it
+        added ``index`` (0.4.7), Groq.
     ``"together"``
-        every call complete in one chunk, in one ``tool_calls`` list: Ollama's
-        ``/v1`` (it hands over a finished message's calls at once).
+        every call complete in one chunk's ``tool_calls`` list: servers that
+        hand over a finished message's calls at once.
     ``"offset"``
-        as ``"openai"`` but the first index is 1, not 0 -- seen from some
-        OpenAI-compatible proxies; a client must not take the index for a
-        position in a list.
+        as ``"openai"`` but the indices start at 1 -- proxies that translate
+        Anthropic's stream and pass on its content-block index (reported of
+        CLIProxyAPI and bedrock-access-gateway): a client must not take the
+        index for a position in a list.
     ``"no_index"``
-        as ``"openai"`` (headers with an ``id``, then fragments) with no
-        ``index`` key at all -- Gemini's OpenAI-compatible endpoint and some
-        small servers: a fragment belongs to the call whose ``id`` came last.
+        as ``"openai"`` (a header with an ``id``, then fragments) with no
+        ``index`` key at all -- Gemini's OpenAI-compatible endpoint when it
+        splits arguments, Ollama's ``/v1`` before 0.4.7: a fragment belongs to
+        the call whose ``id`` came last.
+    ``"no_index_whole"``
+        as ``"whole"`` with no ``index`` key: Gemini's OpenAI-compatible
+        endpoint's usual shape.
+    ``"same_index"``
+        as ``"whole"`` but every call has ``index: 0``: Ollama's ``/v1`` with
+        several calls (ollama#15457); only the ``id`` tells the calls apart.
     ``"parallel"``
         all headers first, then the calls' fragments interleaved round-robin
-        (index 0, 1, 0, 1, ...): allowed by the index design; a client must
-        join by index, not by order.
+        (index 0, 1, 0, 1, ...): allowed by the index design, which no server
+        promises to avoid; a client must join by index, not by order.
     ``"split_utf8"``
         as ``"openai"``, but each non-ASCII character starts a new fragment
-        (so fragments end mid-JSON-string next to one) and every chunk that
-        holds one is a :class:`SplitChunk`: its bytes go in two writes, cut
-        inside the character. A JSON event cannot split a character, so the cut
-        is at the transport: with the default chunked framing each half is an
-        HTTP chunk, and a client that decodes each network read on its own
-        breaks. Needs arguments with non-ASCII characters (else ValueError).
+        (so the fragment before ends mid-JSON-string next to it) and every
+        chunk that holds one is a :class:`SplitChunk`: its bytes go in two
+        writes, cut inside the character. A JSON event cannot split a
+        character, so the cut is at the transport: with the default chunked
+        framing each half is an HTTP chunk (paced by ``delay``), and a client
+        that decodes each network read on its own breaks; with ``"length"``
+        framing the halves are joined again. Needs arguments with non-ASCII
+        characters (else ValueError).
     """
     if shape not in TOOL_CALL_SHAPES:
         raise ValueError(f"shape must be one of {TOOL_CALL_SHAPES}, not {shape!r}")
@@ -315,44 +339,48 @@ def tool_call_chunks(
     if content:
         events.extend(text_chunks(content, index=index, finish_reason=None))
 
-    def delta(*entries: Dict[str, Any]) -> Dict[str, Any]:
+    def send(*entries: Dict[str, Any], split_chunk: bool = False) -> None:
+        """A chunk carrying these tool call entries (and the role, if not yet sent)."""
         nonlocal role_sent
-        body: Dict[str, Any] = {}
+        delta: Dict[str, Any] = {}
         if not role_sent:
-            body = {"role": "assistant", "content": None}
+            delta = {"role": "assistant", "content": None}
             role_sent = True
-        body["tool_calls"] = list(entries)
-        return body
+        delta["tool_calls"] = list(entries)
+        events.append(_chunk(_choice(delta, index), split_chunk))
 
-    if shape in ("whole", "together", "parallel") and not role_sent:
-        events.append(
-            _chunk(_choice({"role": "assistant", "content": "" if shape != "parallel" else None}, index))
-        )
+    if (shape in _WHOLE or shape == "parallel") and not role_sent:
+        role = {"role": "assistant", "content": None if shape == "parallel" else ""}
+        events.append(_chunk(_choice(role, index)))
         role_sent = True
-    if shape == "together":
-        entries = [_call_entry(i, cid, name, args) for i, (cid, name, args) in enumerate(calls)]
-        events.append(_chunk(_choice(delta(*entries), index)))
-    elif shape == "whole":
-        for i, (cid, name, args) in enumerate(calls):
-            events.append(_chunk(_choice(delta(_call_entry(i, cid, name, args)), index)))
+    if shape in _WHOLE:
+        numbering = _WHOLE[shape]
+        entries = [
+            _call_entry({"count": i, "zero": 0, "none": None}[numbering], cid, name, args)
+            for i, (cid, name, args) in enumerate(calls)
+        ]
+        if shape == "together":
+            send(*entries)
+        else:
+            for entry in entries:
+                send(entry)
     elif shape == "parallel":
         for i, (cid, name, _) in enumerate(calls):
-            events.append(_chunk(_choice(delta(_call_entry(i, cid, name, "")), index)))
+            send(_call_entry(i, cid, name, ""))
         queues = [_fragments(args, fragment) for _, _, args in calls]
         longest = max((len(q) for q in queues), default=0)
         for step in range(longest):
             for i, queue in enumerate(queues):
                 if step < len(queue):
-                    events.append(_chunk(_choice(delta(_call_entry(i, None, None, queue[step])), index)))
-    else:  # openai, offset, no_index, split_utf8: one call after the other
+                    send(_call_entry(i, None, None, queue[step]))
+    else:  # openai, offset, no_index, split_utf8: one call after the other, in fragments
         first = 1 if shape == "offset" else 0
         for i, (cid, name, args) in enumerate(calls):
             position = None if shape == "no_index" else first + i
-            events.append(_chunk(_choice(delta(_call_entry(position, cid, name, "")), index)))
+            send(_call_entry(position, cid, name, ""))
             for piece in _fragments(args, fragment, split):
-                entry = _call_entry(position, None, None, piece)
                 has_multibyte = any(ord(char) > 0x7F for char in piece)
-                events.append(_chunk(_choice(delta(entry), index), split and has_multibyte))
+                send(_call_entry(position, None, None, piece), split_chunk=split and has_multibyte)
     if finish_reason is not None:
         events.append(_finish(index, finish_reason))
     return events
@@ -976,7 +1004,15 @@ class OpenAIEmulator(Emulator):
         )
 
     def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
-        body = request.json()
+        # Checked here, before the status line goes out, not halfway through a 200.
+        for item in reply.events or ():
+            if not isinstance(item, (dict, bytes)):
+                raise TypeError(
+                    f"Reply.events items must be dicts (chunks) or bytes, not {type(item).__name__}"
+                )
+        return self._events(reply, request.json())
+
+    def _events(self, reply: Reply, body: Mapping[str, Any]) -> Iterator[bytes]:
         model = body.get("model") or DEFAULT_MODEL
         created = int(time.time())
         if not body.get("stream"):
@@ -1043,13 +1079,11 @@ class OpenAIEmulator(Emulator):
         }
 
 
-def _serialize(item: Any, envelope: Mapping[str, Any]) -> Iterator[bytes]:
+def _serialize(item: Event, envelope: Mapping[str, Any]) -> Iterator[bytes]:
     """One scripted event as the bytes to write (two writes for a :class:`SplitChunk`)."""
     if isinstance(item, bytes):
         yield item
         return
-    if not isinstance(item, dict):
-        raise TypeError(f"Reply.events items must be dicts (chunks) or bytes, not {type(item).__name__}")
     data = _sse_json(b"data: ", {**{k: v for k, v in envelope.items() if k not in item}, **item})
     if isinstance(item, SplitChunk):
         lead = next((i for i, byte in enumerate(data) if byte >= 0xC0), None)
@@ -1066,7 +1100,7 @@ def _assemble(chunks: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], D
     messages: Dict[int, Dict[str, Any]] = {}
     finish: Dict[int, Optional[str]] = {}
     logprobs: Dict[int, List[Any]] = {}
-    calls: Dict[int, Dict[Any, Dict[str, Any]]] = {}
+    calls: Dict[int, Tuple[List[Dict[str, Any]], Dict[Any, Dict[str, Any]]]] = {}
     extra: Dict[str, Any] = {}
     for chunk in chunks:
         for key in ("usage", "system_fingerprint", "timings"):
@@ -1080,22 +1114,8 @@ def _assemble(chunks: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], D
             for key in ("content", "reasoning_content", "reasoning", "refusal"):
                 if isinstance(delta.get(key), str):
                     message[key] = (message.get(key) or "") + delta[key]
-            by_call = calls.setdefault(i, {})
             for fragment in delta.get("tool_calls") or ():
-                if "index" in fragment:
-                    slot = fragment["index"]
-                elif fragment.get("id") is not None or not by_call:
-                    slot = ("no index", len(by_call))
-                else:
-                    slot = list(by_call)[-1]
-                call = by_call.setdefault(
-                    slot, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-                )
-                if fragment.get("id") is not None:
-                    call["id"] = fragment["id"]
-                function = fragment.get("function") or {}
-                call["function"]["name"] += function.get("name") or ""
-                call["function"]["arguments"] += function.get("arguments") or ""
+                _add_fragment(calls.setdefault(i, ([], {})), fragment)
             if (choice.get("logprobs") or {}).get("content"):
                 logprobs.setdefault(i, []).extend(choice["logprobs"]["content"])
             if choice.get("finish_reason"):
@@ -1103,8 +1123,8 @@ def _assemble(chunks: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], D
     choices = []
     for i in sorted(messages):
         message = messages[i]
-        if calls.get(i):
-            message["tool_calls"] = list(calls[i].values())
+        if i in calls:
+            message["tool_calls"] = calls[i][0]
         choices.append(
             {
                 "index": i,
@@ -1114,6 +1134,30 @@ def _assemble(chunks: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], D
             }
         )
     return choices, extra
+
+
+def _add_fragment(
+    calls: Tuple[List[Dict[str, Any]], Dict[Any, Dict[str, Any]]], fragment: Mapping[str, Any]
+) -> None:
+    """Add a tool call fragment to ``calls`` (the calls so far, and the current one per index).
+
+    A fragment belongs to the call at its ``index`` (or the last one, without
+    an index) unless it brings an ``id`` other than that call's: then it
+    starts a new call, as when a server gives every call the same index.
+    """
+    found, current = calls
+    key = fragment.get("index")
+    call = current.get(key)
+    call_id = fragment.get("id")
+    if call is None or (call_id is not None and call["id"] is not None and call_id != call["id"]):
+        call = {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        found.append(call)
+        current[key] = call
+    if call_id is not None:
+        call["id"] = call_id
+    function = fragment.get("function") or {}
+    call["function"]["name"] += function.get("name") or ""
+    call["function"]["arguments"] += function.get("arguments") or ""
 
 
 def _usage(messages: List[Any], pieces: List[str], n: int = 1) -> Dict[str, int]:
