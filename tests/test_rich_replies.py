@@ -19,6 +19,7 @@ from llmclients.aio import AsyncClient
 from llmclients.decoding import iter_sse
 from llmclients.stream import StreamState
 from llmclients.testing import Reply
+from llmclients.testing import openai as emulated
 
 
 def chunk(delta=None, finish=None, index=0, **top):
@@ -566,3 +567,26 @@ def test_no_warning_for_an_ordinary_reply(openai_emulator, client):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert client.complete("x").text == "fine"
+
+
+@pytest.mark.parametrize("shape", sorted(emulated.TOOL_CALL_SHAPES))
+def test_the_client_assembles_every_scripted_emulator_shape(openai_emulator, client, shape):
+    calls = [
+        ("call_a", "weather", '{"city": "Zürich", "unit": "°C"}'),
+        ("call_b", "time", '{"tz": "Europe/Zürich"}'),
+    ]
+    openai_emulator.enqueue(Reply(events=emulated.tool_call_chunks(calls, shape=shape)))
+    reply = client.complete("x", tools=[{"type": "function", "function": {"name": "weather"}}])
+    assert reply.tool_calls == [ToolCall(*call) for call in calls]
+    assert reply.finish_reason == "tool_calls"
+
+
+def test_the_client_reads_scripted_reasoning_choices_and_usage(openai_emulator, client):
+    openai_emulator.enqueue(
+        Reply(events=emulated.reasoning_chunks(["a", "b"], key="reasoning", then_text=["c"])),
+        Reply(events=emulated.choices_chunks([["x", "y"], ["p", "q"]])),
+    )
+    reply = client.complete("x")
+    assert (reply.reasoning, reply.text) == ("ab", "c")
+    reply = client.complete("x", n=2)
+    assert [choice.text for choice in reply.choices] == ["xy", "pq"]
