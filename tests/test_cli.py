@@ -484,3 +484,41 @@ def test_emulate_on_a_busy_port_is_a_usage_error():
         result = run("emulate", "-p", "aura", "--port", str(busy.getsockname()[1]))
     assert result.returncode == 2
     assert "cannot serve on 127.0.0.1" in one_line(result.stderr)
+
+
+def test_json_carries_reasoning_tool_calls_usage_details_and_request_id(openai_emulator):
+    from llmclients.testing import openai as emulated
+
+    events = emulated.reasoning_chunks(["Thinking."], then_text=[], finish_reason=None)
+    events += emulated.tool_call_chunks([("call_1", "weather", '{"city": "Paris"}')])
+    events.append(emulated.usage_chunk(3, 2, cached=1, reasoning=1))
+    openai_emulator.enqueue(Reply(events=events, headers={"x-request-id": "req_7"}))
+    result = chat(
+        openai_emulator,
+        "--json",
+        "-o",
+        "tool_choice",
+        '"auto"',
+        "-o",
+        "tools",
+        '[{"type": "function", "function": {"name": "weather"}}]',
+        "Hi",
+    )
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["reasoning"] == "Thinking."
+    assert reply["tool_calls"] == [{"id": "call_1", "name": "weather", "arguments": '{"city": "Paris"}'}]
+    assert reply["usage"]["cached_tokens"] == 1 and reply["usage"]["reasoning_tokens"] == 1
+    assert reply["request_id"] == "req_7"
+    sent = openai_emulator.last_request.json()
+    assert sent["tool_choice"] == "auto" and sent["tools"][0]["function"]["name"] == "weather"
+
+
+def test_show_reasoning_streams_it_to_stderr_apart_from_the_answer(openai_emulator):
+    from llmclients.testing import openai as emulated
+
+    openai_emulator.enqueue(Reply(events=emulated.reasoning_chunks(["Hmm, ", "yes."], then_text=["42"])))
+    result = chat(openai_emulator, "--show-reasoning", "Hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "42\n"
+    assert "Hmm, yes." in result.stderr
