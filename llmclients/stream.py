@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from . import errors
 from .events import ChoiceBuilder, Event, TextDelta
+from .transport import request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -278,11 +279,6 @@ class Stream:
     def __repr__(self) -> str:
         state = "done" if self.state.done else "open"
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
-
-
-def request_id_of(headers: Any) -> Optional[str]:
-    value = headers.get("x-request-id") or headers.get("request-id")
-    return str(value) if value else None
 
 
 def completion_of(stream: Any) -> Completion:

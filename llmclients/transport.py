@@ -377,12 +377,17 @@ def status_error(
         code=facts.get("code"),
         type=facts.get("type"),
         param=facts.get("param"),
-        request_id=response.headers.get("x-request-id") or response.headers.get("request-id"),
+        request_id=request_id_of(response.headers),
     )
     error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if isinstance(error, errors.ContextLengthError):
         error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
     return error
+
+
+def request_id_of(headers: Mapping[str, str]) -> Optional[str]:
+    """The ``x-request-id`` (or ``request-id``) header: what a service's support asks for."""
+    return headers.get("x-request-id") or headers.get("request-id") or None
 
 
 def error_facts(body: bytes) -> Dict[str, Any]:

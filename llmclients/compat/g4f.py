@@ -118,7 +118,7 @@ from ..aio import AsyncClient
 from ..conversation import STATE_VERSION
 from ..prompt import format_prompt, last_user_message
 from ..provider import Provider
-from ..providers.allenai import MODEL_HOSTS, STREAM_PATH, VISION_MODELS, _text_of, new_turn_images
+from ..providers.allenai import MODEL_HOSTS, STREAM_PATH, VISION_MODELS, new_turn_images
 from ..providers.allenai import AllenAI as _AllenAIClient
 from ..providers.aura import Aura as _AuraClient
 from ..providers.autonomous import ENDPOINTS
@@ -344,9 +344,8 @@ class _Call:
         """Update ``conversation`` after a turn that succeeded."""
         # What was sent: the new text of a follow-up, else the whole list folded (as AllenAI
         # does, also when images start a new thread).
-        texts = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in self.messages]
         follow_up = conversation.parent and not new_turn_images(self.messages)
-        sent = last_user_message(texts) if follow_up else format_prompt(texts)
+        sent = last_user_message(self.messages) if follow_up else format_prompt(self.messages)
         conversation.parent = thread.get("parent") or conversation.parent
         conversation.x_anonymous_user_id = thread.get("anonymous_user_id") or conversation.x_anonymous_user_id
         conversation.messages.extend(

@@ -134,9 +134,8 @@ class AllenAI(Provider):
         # olmo-api wants a thread's image on its first message and refuses files in
         # follow-ups: a turn with images starts a new thread (gpt4free did the same).
         parent = None if images else thread.get("parent")
-        texts = [{"role": m["role"], "content": _text_of(m.get("content"))} for m in messages]
         # A follow-up sends just the new text; the server rebuilds the rest from `parent`.
-        content = last_user_message(texts) if parent else format_prompt(texts)
+        content = last_user_message(messages) if parent else format_prompt(messages)
         if not content:
             raise errors.InvalidRequestError(
                 f"{self.label} needs some user text to send (olmo-api rejects empty content, "
@@ -262,13 +261,6 @@ def new_turn_images(messages: Sequence[Mapping[str, Any]]) -> List[str]:
         if isinstance(content, list):
             urls.extend(part["image_url"]["url"] for part in content if part.get("type") == "image_url")
     return urls
-
-
-def _text_of(content: Any) -> str:
-    """A message's text: a list of content parts gives its text parts, one per line."""
-    if isinstance(content, list):
-        return "\n".join(part["text"] for part in content if part.get("type") == "text")
-    return content if isinstance(content, str) else ""  # None: an assistant turn of tool calls
 
 
 def _form_bool(value: Any) -> str:
