@@ -165,13 +165,20 @@ def mask(text: str, secrets: Iterable[str]) -> str:
 
 def mask_error(error: _E, secrets: Tuple[str, ...]) -> _E:
     """``error`` with ``secrets`` masked in its message and every text attribute
-    but the reply's own text (``partial_text``, ``text``); returned for ``raise``."""
+    but the reply's own text (``partial_text``, ``text``), and in the messages
+    of the exceptions it was raised from, which a traceback shows; returned
+    for ``raise``."""
     if not secrets:
         return error
     for name, value in vars(error).items():
         if isinstance(value, str) and name not in ("partial_text", "text"):
             setattr(error, name, mask(value, secrets))
-    error.args = tuple(mask(arg, secrets) if isinstance(arg, str) else arg for arg in error.args)
+    cause: Optional[BaseException] = error
+    for _ in range(10):  # a chain is short; a loop of causes must not hang us
+        if cause is None:
+            break
+        cause.args = tuple(mask(arg, secrets) if isinstance(arg, str) else arg for arg in cause.args)
+        cause = cause.__cause__ or cause.__context__
     return error
 
 
@@ -549,7 +556,7 @@ def status_error(
     error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if isinstance(error, errors.ContextLengthError):
         error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
-    return error
+    return mask_error(error, secrets)
 
 
 def request_id_of(headers: Mapping[str, str]) -> Optional[str]:
