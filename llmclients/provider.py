@@ -65,7 +65,8 @@ class Provider:
 
     ``base_url``
         where the service lives (each provider has a default but the
-        OpenAI-compatible one, which needs it);
+        OpenAI-compatible one, which needs it); ``user:pass@`` in it sends
+        HTTP Basic auth, and is refused together with ``api_key``;
     ``api_key``
         sent as the service expects; never shown in reprs, logs or errors;
     ``model``
@@ -92,7 +93,8 @@ class Provider:
         TLS verification: True (the default), or a CA bundle path.
 
     A client is a context manager; :meth:`close` releases its connections.
-    One client may be shared by threads.
+    One client may be shared by threads. It cannot be pickled (it holds the
+    key): pickle a conversation's :meth:`~Conversation.to_dict` instead.
     """
 
     #: Name in the registry (:func:`llmclients.get_client`).
