@@ -350,10 +350,10 @@ class Transport:
         self._pid = os.getpid()
         #: The client's base_url, to tell where to point it when a redirect is not followed.
         self.base_url = base_url
-        environment = urllib.request.getproxies().values() if self._owns_session else ()
         #: What no message may show: ``secrets`` (the API key), credential
         #: headers, and passwords in the proxy's, the environment's proxies'
         #: and the base_url's URLs.
+        environment = urllib.request.getproxies().values()
         self.secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
         self._sleep = sleep
 

@@ -128,7 +128,7 @@ def test_an_error_body_that_echoes_credential_headers_is_masked(emulator):
 
 class EchoingProxy:
     """A raw HTTP proxy that refuses every request with a 407 whose body echoes
-    the request's head, Proxy-Authorization included (a proxy's debug page)."""
+    the Proxy-Authorization it got (as a proxy's debug page might)."""
 
     def __init__(self):
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -152,7 +152,8 @@ class EchoingProxy:
                     return
                 head += data
             self.heads.append(head)
-            body = head.split(b"\r\n\r\n")[0].replace(b"\r\n", b" ; ")
+            lines = head.split(b"\r\n\r\n")[0].split(b"\r\n")
+            body = b"you sent: " + b" ; ".join(line for line in lines if line.lower().startswith(b"proxy-"))
             conn.sendall(
                 b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Type: text/plain\r\n"
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
@@ -163,15 +164,21 @@ class EchoingProxy:
         self.thread.join(10)
 
 
-def test_proxy_credentials_echoed_by_the_proxy_are_masked():
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_proxy_credentials_echoed_by_the_proxy_are_masked(monkeypatch, given):
     proxy = EchoingProxy()
+    url = f"http://proxy-user:proxy-p%40ss-word@127.0.0.1:{proxy.port}"
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if given == "environment":
+        monkeypatch.setenv("HTTP_PROXY", url)
     try:
         client = llmclients.OpenAICompatible(
             base_url="http://127.0.0.1:9/v1",
             api_key=KEY,
             model="m",
             max_retries=0,
-            proxy=f"http://proxy-user:proxy-p%40ss-word@127.0.0.1:{proxy.port}",
+            proxy=url if given == "argument" else None,
         )
         with pytest.raises(errors.LLMClientError) as caught:
             client.complete("Hi")
