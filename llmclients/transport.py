@@ -224,10 +224,9 @@ def redirected_request(
     reason = response.reason or http.client.responses.get(code, "")
     message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
     if target:
-        message += (
-            f" redirects to {redact_url(target)}, which is not followed: {_redirect_refusal(code, request, target)}; "
-            f"if the service now lives there, set base_url to {redact_url(_moved_base_url(request.url, target, base_url))!r}"
-        )
+        why = _redirect_refusal(code, request, target)
+        fix = _fix(request.url, target, base_url)
+        message += f" redirects to {redact_url(target)}, which is not followed: {why}; {fix}"
     else:
         message += " is a redirect without a Location header"
     raise errors.RedirectError(
@@ -251,17 +250,18 @@ def _redirect_refusal(code: int, request: Request, target: str) -> str:
     return ""
 
 
-def _moved_base_url(url: str, target: str, base_url: Optional[str]) -> str:
-    """The ``base_url`` under which ``target`` is what ``url`` was: ``target``
-    less the path the request added to the old ``base_url``."""
-    target = urlunsplit(urlsplit(target)._replace(query="", fragment=""))
-    url = urlunsplit(urlsplit(url)._replace(query="", fragment=""))
-    if base_url and url.startswith(base_url):
-        added = url[len(base_url) :]
-        if added and target.endswith(added):
-            return target[: -len(added)]
-    parts = urlsplit(target)
-    return f"{parts.scheme}://{parts.netloc}"
+def _fix(url: str, target: str, base_url: Optional[str]) -> str:
+    """How to send to ``target`` directly: the ``base_url`` under which the
+    request's path leads there, or else what to point ``base_url`` at."""
+    url, target = redact_url(url), redact_url(target)
+    base = redact_url(base_url or "")
+    added = url[len(base) :] if base_url and url.startswith(base) else ""
+    moved = target[: -len(added)] if added and target.endswith(added) else ""
+    if moved and moved != base:
+        return f"if the service now lives there, set base_url to {moved!r}"
+    if added:
+        return f"if the service now lives there, point base_url at it (requests go to base_url + {added!r})"
+    return "if the service now lives there, point base_url at it"
 
 
 class Call:
