@@ -2,6 +2,7 @@
 headers, proxy credentials and a base_url's password, wherever a server
 echoes them (error bodies, in-stream errors, malformed events)."""
 
+import asyncio
 import base64
 import json
 import socket
@@ -12,6 +13,7 @@ import pytest
 
 import llmclients
 from llmclients import errors
+from llmclients.aio import AsyncClient
 from llmclients.testing import AllenAIEmulator, AutonomousAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import error_event, text_chunks
 from llmclients.transport import Request, Transport, mask, secrets_in
@@ -251,3 +253,21 @@ def test_transport_secrets_cover_key_headers_and_proxy():
 
 def test_strings_too_short_to_be_keys_are_not_masked():
     assert secrets_in(["abc"], {"x-api-key": "1"}) == ()
+
+
+def test_an_in_stream_error_is_masked_for_asyncio_too(emulator):
+    emulator.enqueue(
+        Reply(
+            events=text_chunks(["Hello "], finish_reason=None) + error_event("data", ECHO), finish_reason=None
+        )
+    )
+
+    async def main():
+        async with AsyncClient(openai_client(emulator)) as client, client.stream("Hi") as stream:
+            async for _ in stream:
+                pass
+
+    with pytest.raises(errors.ProviderError) as caught:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert_masked(caught.value)
+    assert caught.value.partial_text == "Hello "
