@@ -246,7 +246,7 @@ class Provider:
             provider=self.name,
             model=resolved,
             on_complete=on_complete,
-            secrets=self._transport.secrets,
+            secrets=self._transport._secrets,
         )
         call.deadline.watch(stream.progress())
         return stream

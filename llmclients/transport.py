@@ -354,7 +354,7 @@ class Transport:
         #: headers, and passwords in the proxy's, the environment's proxies'
         #: and the base_url's URLs.
         environment = urllib.request.getproxies().values()
-        self.secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
+        self._secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
         self._sleep = sleep
 
     def close(self) -> None:
@@ -414,8 +414,8 @@ class Transport:
                 allow_redirects=False,  # redirected_request decides
             )
         except requests.exceptions.RequestException as exc:
-            raise mask_error(self._transport_error(exc, request, deadline), self.secrets) from None
-        redirect = redirected_request(response, request, self.base_url, self.secrets)
+            raise mask_error(self._transport_error(exc, request, deadline), self._secrets) from None
+        redirect = redirected_request(response, request, self.base_url, self._secrets)
         if redirect is not None:
             return self._send_once(redirect, deadline)
         if response.status_code >= 400:
@@ -425,7 +425,7 @@ class Transport:
                 body = b""
             finally:
                 response.close()
-            raise status_error(response, body, request, self.secrets)
+            raise status_error(response, body, request, self._secrets)
         return response
 
     def _proxies_from_environment(self, url: str) -> Optional[Dict[str, str]]:
