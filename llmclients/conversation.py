@@ -145,5 +145,12 @@ class Conversation:
             options=state.get("options"),
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            "a Conversation cannot be pickled: it holds its client, with the API key and "
+            "connections. Pickle (or json.dumps) conversation.to_dict() instead, and resume it "
+            "with client.conversation(state=...)"
+        )
+
     def __repr__(self) -> str:
         return f"<Conversation {self.client.name} model={self.model!r} {len(self.messages)} messages>"

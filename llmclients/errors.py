@@ -22,6 +22,8 @@
     │   ├── AuthenticationError         401 and 403
     │   ├── NotFoundError               404
     │   ├── RateLimitError              429 (.retry_after, on every status error, from Retry-After)
+    │   ├── RedirectError               a 3xx not followed (another origin, https→http, or a method
+    │   │                               change); .location, and the message says what base_url to set
     │   └── ServerError                 5xx
     ├── StreamError                     the response started but its body went wrong
     │   ├── StreamInterruptedError      the connection broke before the stream's end
@@ -41,14 +43,19 @@ Every error raised while a stream is iterated carries ``partial_text``: the text
 already yielded to the caller, so that nothing received is lost.
 
 Messages never contain API keys, ``Authorization`` headers, cookies or proxy
-credentials: the text of an error body is reduced to a short excerpt, and HTML
-pages are never echoed.
+credentials: the text of an error body is reduced to a short excerpt, HTML
+pages are never echoed, and a client's secrets are masked as ``***`` wherever
+text from the server (an error body, an in-stream error, a malformed event)
+goes into a message.
+
+Every error pickles with its attributes (``partial_text`` included), so it
+crosses a ``multiprocessing`` pool or a task queue whole.
 """
 
 from __future__ import annotations
 
 import builtins
-from typing import Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Type
 
 
 class LLMClientError(Exception):
@@ -66,6 +73,21 @@ class LLMClientError(Exception):
         if self.partial_text:
             return f"{self.message} (after {len(self.partial_text)} characters of text)"
         return self.message
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Exception's own pickling calls cls(*self.args), which fails for any
+        # subclass whose __init__ takes other (or keyword-only) arguments, and
+        # drops attributes set after it. Rebuild from args and __dict__ instead,
+        # for every subclass alike.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: Type[BaseException], args: Tuple[Any, ...], state: Dict[str, Any]) -> BaseException:
+    """Unpickle an error without calling its ``__init__``."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidRequestError(LLMClientError, ValueError):
@@ -181,6 +203,18 @@ class NotFoundError(HTTPStatusError):
 
 class RateLimitError(HTTPStatusError):
     """429 Too Many Requests; ``retry_after`` says how long to wait, if the service said."""
+
+
+class RedirectError(HTTPStatusError):
+    """A redirect that is not followed: to another origin (scheme, host or port),
+    from https to http, one that would turn the POST into a GET (301/302/303),
+    or too many hops. ``location`` is where it led; the message says what
+    ``base_url`` to set instead. Same-origin 307/308 are followed."""
+
+    def __init__(self, message: str, *, location: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        #: The absolute URL the redirect led to.
+        self.location = location
 
 
 class ServerError(HTTPStatusError):

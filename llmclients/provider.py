@@ -28,6 +28,7 @@ from typing import (
     TypeVar,
     Union,
 )
+from urllib.parse import urlsplit
 
 import requests
 
@@ -64,7 +65,8 @@ class Provider:
 
     ``base_url``
         where the service lives (each provider has a default but the
-        OpenAI-compatible one, which needs it);
+        OpenAI-compatible one, which needs it); ``user:pass@`` in it sends
+        HTTP Basic auth, and is refused together with ``api_key``;
     ``api_key``
         sent as the service expects; never shown in reprs, logs or errors;
     ``model``
@@ -91,7 +93,8 @@ class Provider:
         TLS verification: True (the default), or a CA bundle path.
 
     A client is a context manager; :meth:`close` releases its connections.
-    One client may be shared by threads.
+    One client may be shared by threads. It cannot be pickled (it holds the
+    key): pickle a conversation's :meth:`~Conversation.to_dict` instead.
     """
 
     #: Name in the registry (:func:`llmclients.get_client`).
@@ -135,6 +138,7 @@ class Provider:
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
         self.base_url = base_url.rstrip("/")
+        _check_credentials(self.base_url, api_key)
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
         self._transport = Transport(
@@ -146,7 +150,8 @@ class Provider:
             session=session,
             pool_size=pool_size,
             verify=verify,
-            secrets=(api_key or "",),
+            secrets=(api_key,),
+            base_url=self.base_url,
         )
 
     # --- what a provider implements ---------------------------------------------
@@ -241,6 +246,7 @@ class Provider:
             provider=self.name,
             model=resolved,
             on_complete=on_complete,
+            secrets=self._transport._secrets,
         )
         call.deadline.watch(stream.progress())
         return stream
@@ -298,6 +304,13 @@ class Provider:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            f"a {type(self).__name__} client cannot be pickled: it holds the API key, proxy "
+            "credentials and open connections. Create the client where it is used, and pass "
+            "a conversation as conversation.to_dict()"
+        )
+
     def __repr__(self) -> str:
         fields = [f"base_url={redact_url(self.base_url)!r}"]
         if self.model:
@@ -327,3 +340,15 @@ class Provider:
                 f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.options)) or 'none'}"
             )
+
+
+def _check_credentials(base_url: str, api_key: Optional[str]) -> None:
+    """Refuse ``user:pass@`` in ``base_url`` beside ``api_key``: requests would
+    send the Basic auth of the URL instead of the key, without a word."""
+    parts = urlsplit(base_url)
+    if api_key and (parts.username or parts.password):
+        raise errors.InvalidRequestError(
+            f"base_url {redact_url(base_url)!r} carries credentials (user:pass@) and api_key is set: "
+            "the service would get the URL's Basic auth, not the key. Drop user:pass@ from "
+            "base_url, or leave api_key unset to authenticate with Basic auth"
+        )

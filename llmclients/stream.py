@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import errors
 from .events import ChoiceBuilder, Event, TextDelta
-from .transport import request_id_of
+from .transport import mask_error, request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ class Stream:
         provider: str,
         model: Optional[str],
         on_complete: Optional[OnComplete] = None,
+        secrets: Tuple[str, ...] = (),
     ) -> None:
         self.provider = provider
         self.state = StreamState(model, exchange.thread)
@@ -139,6 +140,7 @@ class Stream:
             self._parts,
             provider,
             on_complete,
+            secrets,
         )
 
     @property
@@ -311,6 +313,7 @@ def _deltas(
     parts: List[str],
     provider: str,
     on_complete: Optional[OnComplete],
+    secrets: Tuple[str, ...],
 ) -> Iterator[Union[str, Event]]:
     try:
         while True:
@@ -333,6 +336,9 @@ def _deltas(
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:
+        # In-stream errors and malformed-event excerpts quote what the server
+        # sent, which may echo the key: mask it here, where every one passes.
+        mask_error(exc, secrets)
         exc.partial_text = "".join(parts)
         raise
     finally:

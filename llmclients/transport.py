@@ -22,6 +22,7 @@ watches its socket (:meth:`Body.set_nonblocking`, used by :mod:`llmclients.aio`)
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
@@ -32,9 +33,23 @@ import select
 import socket
 import ssl
 import time
+import urllib.request
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
-from urllib.parse import urlsplit, urlunsplit
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -65,7 +80,7 @@ class Request:
     provider's usual one.
     """
 
-    __slots__ = ("data", "files", "framing", "headers", "json", "method", "url")
+    __slots__ = ("data", "files", "framing", "headers", "json", "method", "redirects", "url")
 
     def __init__(
         self,
@@ -76,6 +91,7 @@ class Request:
         data: Any = None,
         files: Any = None,
         framing: Optional[str] = None,
+        redirects: int = 0,
     ) -> None:
         self.method = method
         self.url = url
@@ -84,6 +100,8 @@ class Request:
         self.data = data
         self.files = files
         self.framing = framing
+        #: How many redirects led to this request (see :func:`redirected_request`).
+        self.redirects = redirects
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {redact_url(self.url)}>"
@@ -98,6 +116,152 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# --- secrets ---------------------------------------------------------------------
+
+MASK = "***"
+#: Shorter strings are not masked: replacing them would garble every message.
+MIN_SECRET_LENGTH = 4
+#: Header names whose values are credentials (matched anywhere in the name):
+#: Authorization, Proxy-Authorization, api-key, x-api-key, Cookie, X-Auth-Token...
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|passw|session|credential|signature", re.I)
+
+_E = TypeVar("_E", bound=errors.LLMClientError)
+
+
+def secrets_in(
+    keys: Iterable[Optional[str]] = (),
+    headers: Optional[Mapping[str, str]] = None,
+    urls: Iterable[Optional[str]] = (),
+) -> Tuple[str, ...]:
+    """Every string a message must not show: the ``keys``, the values of
+    credential-like ``headers`` (and the token in ``Bearer <token>`` or a
+    cookie's values), and the password of any ``user:pass@`` in ``urls``
+    (with its Basic-auth form), longest first."""
+    found = set(keys)
+    for name, value in (headers or {}).items():
+        if _CREDENTIAL_HEADER.search(name) and isinstance(value, str):
+            found.add(value)
+            found.add(value.split()[-1] if value.split() else "")
+            found.update(part.partition("=")[2].strip() for part in value.split(";"))
+    for url in urls:
+        parts = urlsplit(url or "")
+        if parts.password:
+            password = unquote(parts.password)
+            userinfo = f"{unquote(parts.username or '')}:{password}"
+            found.update((parts.password, password, base64.b64encode(userinfo.encode()).decode()))
+    kept = {secret for secret in found if secret and len(secret) >= MIN_SECRET_LENGTH}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (as :func:`secrets_in` gives them) replaced by ``***``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def mask_error(error: _E, secrets: Tuple[str, ...]) -> _E:
+    """``error`` with ``secrets`` masked in its message and every text attribute
+    but the reply's own text (``partial_text``, ``text``), and in the messages
+    of the exceptions it was raised from, which a traceback shows; returned
+    for ``raise``."""
+    if not secrets:
+        return error
+    for name, value in vars(error).items():
+        if isinstance(value, str) and name not in ("partial_text", "text"):
+            setattr(error, name, mask(value, secrets))
+    cause: Optional[BaseException] = error
+    for _ in range(10):  # a chain is short; a loop of causes must not hang us
+        if cause is None:
+            break
+        cause.args = tuple(mask(arg, secrets) if isinstance(arg, str) else arg for arg in cause.args)
+        cause = cause.__cause__ or cause.__context__
+    return error
+
+
+# --- redirects -------------------------------------------------------------------
+
+#: Same-origin 307/308 redirects followed for one request, at most.
+MAX_REDIRECTS = 5
+
+
+def redirected_request(
+    response: requests.Response,
+    request: Request,
+    base_url: Optional[str] = None,
+    secrets: Tuple[str, ...] = (),
+) -> Optional[Request]:
+    """What to send after ``response``, if it is a redirect (None if it is not).
+
+    Only a 307 or 308 to the same origin (scheme, host and port) is followed,
+    with the same method, headers and body, at most :data:`MAX_REDIRECTS`
+    times: nothing the client adds — the key, ``headers=``, the prompt — may
+    reach another origin, travel over plain http after https, or turn into a
+    GET. Anything else raises :class:`~llmclients.errors.RedirectError`, which
+    names the target and the ``base_url`` to set instead (``base_url`` is the
+    client's, to work that out).
+    """
+    code = response.status_code
+    if not 300 <= code < 400:
+        return None
+    location = response.headers.get("Location")
+    response.close()  # a redirect's body says nothing the status does not
+    target = urljoin(request.url, location) if location else ""
+    if target and not _redirect_refusal(code, request, target):
+        return Request(
+            request.method,
+            target,
+            headers=request.headers,
+            json=request.json,
+            data=request.data,
+            files=request.files,
+            framing=request.framing,
+            redirects=request.redirects + 1,
+        )
+    reason = response.reason or http.client.responses.get(code, "")
+    message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
+    if target:
+        why = _redirect_refusal(code, request, target)
+        fix = _fix(request.url, target, base_url)
+        message += f" redirects to {redact_url(target)}, which is not followed: {why}; {fix}"
+    else:
+        message += " is a redirect without a Location header"
+    raise errors.RedirectError(
+        mask(message, secrets), location=target, status_code=code, request_id=request_id_of(response.headers)
+    )
+
+
+def _redirect_refusal(code: int, request: Request, target: str) -> str:
+    """Why a redirect to ``target`` is not followed; "" if it is."""
+    origin, to = urlsplit(request.url), urlsplit(target)
+    if origin.scheme == "https" and to.scheme != "https":
+        return "it leads from https to plain http, where the key and the prompt would travel in clear text"
+    if (origin.scheme, origin.hostname, origin.port) != (to.scheme, to.hostname, to.port):
+        return "it leads to another origin, which must not get the API key, the headers or the prompt"
+    if code not in (307, 308) and request.method != "GET":
+        return f"a {code} turns a {request.method} into a GET"
+    if code not in (307, 308):
+        return "only 307 and 308 are followed"
+    if request.redirects >= MAX_REDIRECTS:
+        return f"it is redirect number {request.redirects + 1}, past the limit of {MAX_REDIRECTS}"
+    return ""
+
+
+def _fix(url: str, target: str, base_url: Optional[str]) -> str:
+    """How to send to ``target`` directly: the ``base_url`` under which the
+    request's path leads there, or else what to point ``base_url`` at."""
+    url, target = redact_url(url), redact_url(target)
+    base = redact_url(base_url or "")
+    added = url[len(base) :] if base_url and url.startswith(base) else ""
+    moved = target[: -len(added)] if added and target.endswith(added) else ""
+    if moved and moved != base:
+        return f"if the service now lives there, set base_url to {moved!r}"
+    if added:
+        return f"if the service now lives there, point base_url at it (requests go to base_url + {added!r})"
+    return "if the service now lives there, point base_url at it"
 
 
 class Call:
@@ -156,7 +320,8 @@ class Transport:
         session: Optional[requests.Session] = None,
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
-        secrets: Tuple[str, ...] = (),
+        secrets: Iterable[Optional[str]] = (),
+        base_url: Optional[str] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout = Timeout.coerce(timeout)
@@ -183,7 +348,13 @@ class Transport:
             if verify is True:
                 self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._pid = os.getpid()
-        self._secrets = tuple(s for s in secrets if s)
+        #: The client's base_url, to tell where to point it when a redirect is not followed.
+        self.base_url = base_url
+        #: What no message may show: ``secrets`` (the API key), credential
+        #: headers, and passwords in the proxy's, the environment's proxies'
+        #: and the base_url's URLs.
+        environment = urllib.request.getproxies().values()
+        self._secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
         self._sleep = sleep
 
     def close(self) -> None:
@@ -240,9 +411,13 @@ class Transport:
                 timeout=(deadline.connect_timeout(), deadline.read_timeout()),
                 proxies=self.proxies or self._proxies_from_environment(request.url),
                 verify=self.verify,
+                allow_redirects=False,  # redirected_request decides
             )
         except requests.exceptions.RequestException as exc:
-            raise self._transport_error(exc, request, deadline) from None
+            raise mask_error(self._transport_error(exc, request, deadline), self._secrets) from None
+        redirect = redirected_request(response, request, self.base_url, self._secrets)
+        if redirect is not None:
+            return self._send_once(redirect, deadline)
         if response.status_code >= 400:
             try:
                 body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
@@ -357,8 +532,7 @@ def status_error(
         excerpt = "blocked by a bot check (a Cloudflare-style challenge page that only a browser passes)"
     else:
         excerpt = body_excerpt(body, response.headers.get("Content-Type", ""))
-    for secret in secrets:
-        excerpt = excerpt.replace(secret, "***")
+    excerpt = mask(excerpt, secrets)
     reason = response.reason or http.client.responses.get(code, "")
     message = f"HTTP {code} {reason} from {request.method} {redact_url(request.url)}"
     if excerpt:
@@ -382,7 +556,7 @@ def status_error(
     error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if isinstance(error, errors.ContextLengthError):
         error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
-    return error
+    return mask_error(error, secrets)
 
 
 def request_id_of(headers: Mapping[str, str]) -> Optional[str]:

@@ -81,6 +81,8 @@ FAULTS = {
     "500 HTML": http(500, HTML_ERROR, errors.ServerError),
     "429 Retry-After seconds": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": "7"}),
     "429 Retry-After date": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": HTTP_DATE}),
+    "307 to another origin": http(307, "", errors.RedirectError, Location="http://127.0.0.1:9/v1"),
+    "302 on the same origin": http(302, "", errors.RedirectError, Location="/moved"),
     "truncated chunked body": (mid_stream(drop_after="cut"), errors.StreamInterruptedError, 0),
     "invalid UTF-8": (
         raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % b"\xff\xfe"),
