@@ -33,8 +33,8 @@ def test_body_is_what_the_ui_sends(emulator, client):
     assert request.path == "/api/chat"
     assert request.json() == {
         "model": {
-            "id": "openchat_3.6",
-            "name": "OpenChat 3.6 (latest)",
+            "id": "openchat_v3.2_mistral",
+            "name": "OpenChat 3.5 (latest)",
             "maxLength": 24576,
             "tokenLimit": 8192,
         },
@@ -45,7 +45,7 @@ def test_body_is_what_the_ui_sends(emulator, client):
     }
     assert request.headers["Content-Type"] == "application/json"
     # An empty prompt lets the server use its own default system prompt.
-    assert emulator.upstream[-1]["prompt"].startswith("You are ChatGPT")
+    assert emulator.upstream[-1]["prompt"].startswith("A chat between a curious user")
 
 
 def test_system_messages_go_to_prompt_joined_by_newlines(emulator, client):
@@ -91,7 +91,7 @@ def test_bad_option_values_fail_before_any_request(emulator, client, option):
 @pytest.mark.parametrize(
     "model, model_id, name",
     [
-        (None, "openchat_3.6", "OpenChat 3.6 (latest)"),
+        (None, "openchat_v3.2_mistral", "OpenChat 3.5 (latest)"),
         ("openchat_3.6", "openchat_3.6", "OpenChat 3.6 (latest)"),
         ("openchat-3.6", "openchat_3.6", "OpenChat 3.6 (latest)"),
         ("openchat_v3.2_mistral", "openchat_v3.2_mistral", "OpenChat 3.5 (latest)"),
@@ -172,7 +172,7 @@ def test_history_is_trimmed_server_side_from_the_oldest(emulator, client):
         {"role": "assistant", "content": "two " * 100},
         {"role": "user", "content": "three " * 100},
     ]
-    # 768 reserved + 2 prompt words + 200 words fit in 1000, not 300 words.
+    # 768 reserved + 3 prompt tokens ("Be", "brief", ".") + 200 tokens fit in 1000, not 300.
     emulator.enqueue(Reply(text="ok"))
     client.complete([{"role": "system", "content": "Be brief."}, *history], max_tokens=1000)
     forwarded = emulator.upstream[-1]
@@ -295,7 +295,7 @@ def test_request_goes_to_the_live_url():
     responses.add(responses.POST, "https://openchat.team/api/chat", body=b"Bonjour")
     completion = llmclients.Aura().complete("Hello")
     assert (completion.text, completion.finish_reason) == ("Bonjour", "stop")
-    assert json.loads(responses.calls[0].request.body)["model"]["id"] == "openchat_3.6"
+    assert json.loads(responses.calls[0].request.body)["model"]["id"] == "openchat_v3.2_mistral"
 
 
 def test_status_is_stated():
