@@ -1,6 +1,10 @@
 """Aura (openchat.team) over real HTTP on loopback, against its emulator."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -8,8 +12,9 @@ import responses
 
 import llmclients
 from llmclients import errors
-from llmclients.providers.aura import Aura
+from llmclients.providers.aura import Aura, estimate_tokens
 from llmclients.testing import AuraEmulator, Reply
+from llmclients.testing.aura import UPSTREAM_CUT, UPSTREAM_NOT_JSON
 
 TEXT = "Bonjour, Привет, 日本語 and 🎉 at the end."
 
@@ -302,3 +307,183 @@ def test_status_is_stated():
     assert "not working" in Aura.status
     assert "2024" in (Aura.__doc__ or "")
     assert llmclients.get_provider_class("aura") is Aura
+
+
+# --- issue 14: what openchat-ui's own code does -------------------------------------------
+
+
+def test_openchat_36_fails_on_the_published_code_and_the_error_names_the_model_to_try():
+    with AuraEmulator(locked_llama3_tokenizer=True) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        with pytest.raises(errors.ServerError) as caught:
+            client.complete("Hi", model="openchat_3.6")
+        message = str(caught.value)
+        assert "/api/chat: Error" in message and "model='openchat_v3.2_mistral'" in message
+        assert caught.value.status_code == 500 and emulator.upstream == []
+        # The default model works on the same server.
+        assert client.complete("Hi").text.endswith("You said: Hi")
+
+
+def test_a_500_for_the_working_model_is_not_reworded(emulator, client):
+    emulator.enqueue(Reply(status=500, body="Error"))
+    with pytest.raises(errors.ServerError) as caught:
+        client.complete("Hi")
+    assert "try model" not in str(caught.value)
+
+
+def test_emulator_answers_openchat_36_by_default(emulator, client):
+    assert client.complete("Hi", model="openchat_3.6").text.endswith("You said: Hi")
+
+
+def test_a_budget_too_small_for_the_question_is_refused_before_sending(emulator, client):
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        client.stream("What is 2+2?", max_tokens=200)
+    message = str(caught.value)
+    assert "not the reply's length" in message and "tokenLimit" in message
+    assert "max_tokens=200" in message and "no message at all" in message
+    assert emulator.requests == []
+
+
+def test_the_budget_counts_the_system_prompt(emulator, client):
+    question = "What is 2+2?"  # 6 tokens by the estimate
+    prompt = "Answer now. " * 25  # 75 tokens
+    enough_without = 768 + 45 + 6  # the server's default prompt: 45 by the estimate
+    emulator.enqueue(Reply(text="4"))
+    assert client.complete(question, max_tokens=enough_without).text == "4"
+    assert emulator.upstream[-1]["messages"] == [{"role": "user", "content": question}]
+    with pytest.raises(errors.InvalidRequestError, match="at least 849"):
+        client.stream(
+            [{"role": "system", "content": prompt}, {"role": "user", "content": question}],
+            max_tokens=enough_without,
+        )
+    assert len(emulator.requests) == 1
+
+
+def test_a_budget_that_holds_the_question_but_not_the_history_trims_it(emulator, client):
+    history = [
+        {"role": "user", "content": "word " * 300},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "What is 2+2?"},
+    ]
+    emulator.enqueue(Reply(text="4"))
+    client.complete(history, max_tokens=900)
+    assert emulator.upstream[-1]["messages"] == history[1:]
+    assert emulator.upstream[-1]["dropped"] == 1
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("What is 2+2?", 6),
+        ("internationalization", 4),
+        ("Привет, мир", 4),  # 12 and 6 bytes of letters, and the comma
+        ("12345", 2),
+        ("", 0),
+        ("the cat sat on the mat.", 7),
+    ],
+)
+def test_token_estimate(text, tokens):
+    assert estimate_tokens(text) == tokens
+
+
+def test_emulator_takes_another_tokenizer():
+    with AuraEmulator(tokenizer=lambda text: len(text.split())) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        history = [{"role": "user", "content": "one " * 100}, {"role": "user", "content": "two " * 100}]
+        emulator.enqueue(Reply(text="ok"))
+        client.complete([{"role": "system", "content": "Be brief."}, *history], max_tokens=970)
+        assert emulator.upstream[-1]["messages"] == history  # 768 + 2 + 200 words
+
+
+def test_an_upstream_cut_hangs_the_body_and_the_default_idle_timeout_ends_the_wait():
+    assert llmclients.Aura()._transport.timeout.idle == 15.0
+    with AuraEmulator(hang=20) as emulator:
+        client = llmclients.Aura(
+            base_url=emulator.base_url, max_retries=0, timeout=llmclients.Timeout(connect=5, read=60, idle=1)
+        )
+        emulator.enqueue(Reply(deltas=["Half ", "an ", "answer"], finish_reason=UPSTREAM_CUT))
+        started = time.monotonic()
+        with client.stream("Hi") as stream, pytest.raises(errors.IdleTimeout) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.partial_text == "Half an answer"
+        assert time.monotonic() - started < 15  # not the 20 s hang, nor the 60 s read timeout
+
+
+def test_an_upstream_cut_past_the_hang_drops_the_connection():
+    with AuraEmulator(hang=0.3) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Half"], finish_reason=UPSTREAM_CUT))
+        with client.stream("Hi") as stream, pytest.raises(errors.StreamInterruptedError) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.partial_text == "Half"
+        assert emulator.last_request.outcome == "dropped"
+
+
+def test_an_upstream_event_that_is_not_json_ends_the_body_cleanly(emulator, client):
+    emulator.enqueue(Reply(deltas=["Cut ", "short"], finish_reason=UPSTREAM_NOT_JSON))
+    completion = client.complete("Hi")
+    # Nothing tells the client: the truncated text looks complete.
+    assert (completion.text, completion.finish_reason) == ("Cut short", "stop")
+
+
+def test_text_in_the_upstream_finish_chunk_is_lost():
+    with AuraEmulator(text_in_finish_chunk=True) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Hello", " world", "!"]))
+        assert client.complete("Hi").text == "Hello world"
+
+
+def test_a_character_split_across_upstream_reads_becomes_replacement_characters():
+    with AuraEmulator(upstream_read_size=7) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Привет"]))
+        text = client.complete("Hi").text
+        assert "\ufffd" in text and text != "Привет"
+        emulator.enqueue(Reply(deltas=["Hello"]))
+        assert client.complete("Hi").text == "Hello"  # ASCII survives any cut
+
+
+def test_emulator_defaults_are_the_deployments_and_code_defaults_are_an_option(emulator):
+    body = good_body(temperature=None)
+    assert requests.post(emulator.url + "/api/chat", json=body, timeout=5).status_code == 200
+    assert emulator.upstream[-1]["temperature"] == 0.7
+    assert emulator.upstream[-1]["prompt"].startswith("A chat between a curious user")
+    with AuraEmulator(code_defaults=True) as plain:
+        assert requests.post(plain.url + "/api/chat", json=body, timeout=5).status_code == 200
+        assert plain.upstream[-1]["temperature"] == 1.0
+        assert plain.upstream[-1]["prompt"].startswith("You are ChatGPT")
+
+
+def test_cli_refuses_a_small_budget_and_says_what_it_means(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmclients",
+            "chat",
+            "-p",
+            "aura",
+            "--emulate",
+            "--max-tokens",
+            "200",
+            "What is 2+2?",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert result.returncode != 0 and result.stdout == ""
+    assert "tokenLimit" in result.stderr and "not the reply's length" in result.stderr
+    help_text = subprocess.run(
+        [sys.executable, "-m", "llmclients", "chat", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ).stdout
+    assert "aura" in " ".join(help_text.split())

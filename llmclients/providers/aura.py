@@ -72,9 +72,9 @@ DEFAULT_TEMPERATURE = 0.5
 DEFAULT_TOKEN_LIMIT = 8192
 #: Tokens the route keeps out of ``tokenLimit`` for the reply (``pages/api/chat.ts``).
 RESERVED_TOKENS = 768
-#: About what the server's default system prompt costs when ``prompt`` is empty
-#: (the docker-compose deployment's prompt: 31 words).
-DEFAULT_PROMPT_TOKENS = 40
+#: What the server's default system prompt costs when ``prompt`` is empty: the
+#: docker-compose deployment's 32-word prompt, by :func:`estimate_tokens`.
+DEFAULT_PROMPT_TOKENS = 45
 
 #: The route never ends its body when its upstream breaks off: 15 s without text
 #: is an :class:`~llmclients.errors.IdleTimeout` rather than a 120 s read timeout.
