@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -346,17 +347,21 @@ def test_a_budget_too_small_for_the_question_is_refused_before_sending(emulator,
 
 def test_the_budget_counts_the_system_prompt(emulator, client):
     question = "What is 2+2?"  # 6 tokens by the estimate
-    prompt = "Answer now. " * 25  # 75 tokens
-    enough_without = 768 + 45 + 6  # the server's default prompt: 45 by the estimate
+    # The server's default prompt is 37 tokens: 768 + 37 + 6 = 811 at least.
+    with pytest.raises(errors.InvalidRequestError, match="at least 811"):
+        client.stream(question, max_tokens=810)
     emulator.enqueue(Reply(text="4"))
-    assert client.complete(question, max_tokens=enough_without).text == "4"
-    assert emulator.upstream[-1]["messages"] == [{"role": "user", "content": question}]
+    assert client.complete(question, max_tokens=811).text == "4"
+    # A prompt of its own counts instead: 75 tokens.
     with pytest.raises(errors.InvalidRequestError, match="at least 849"):
         client.stream(
-            [{"role": "system", "content": prompt}, {"role": "user", "content": question}],
-            max_tokens=enough_without,
+            [{"role": "system", "content": "Answer now. " * 25}, {"role": "user", "content": question}],
+            max_tokens=848,
         )
-    assert len(emulator.requests) == 1
+    emulator.enqueue(Reply(text="4"))
+    client.complete(question, max_tokens=900)
+    assert emulator.upstream[-1]["messages"] == [{"role": "user", "content": question}]
+    assert len(emulator.requests) == 2
 
 
 def test_a_budget_that_holds_the_question_but_not_the_history_trims_it(emulator, client):
@@ -375,15 +380,29 @@ def test_a_budget_that_holds_the_question_but_not_the_history_trims_it(emulator,
     "text, tokens",
     [
         ("What is 2+2?", 6),
-        ("internationalization", 4),
-        ("Привет, мир", 4),  # 12 and 6 bytes of letters, and the comma
-        ("12345", 2),
+        ("internationalization", 4),  # 20 ASCII letters: one token per 6
+        ("Привет, мир", 4),  # 6 and 3 Cyrillic letters: one per 3; the comma
+        ("日本語です", 5),  # one per CJK character
+        ("12345", 5),  # one per digit, as mistral's tokenizer splits numbers
+        ("=" * 40 + " ...", 6),  # a run of one character: one per 8
         ("", 0),
         ("the cat sat on the mat.", 7),
     ],
 )
 def test_token_estimate(text, tokens):
     assert estimate_tokens(text) == tokens
+
+
+def test_token_estimate_is_close_to_the_real_tokenizers():
+    # Counts made by the npm packages openchat-ui 0a98709 locks (see the file's "source").
+    data = json.loads((pathlib.Path(__file__).parent / "data" / "aura_tokens.json").read_text("utf-8"))
+    texts = data["texts"]
+    assert len(texts) >= 40
+    for item in texts:
+        assert 0.7 <= estimate_tokens(item["text"]) / item["mistral"] <= 1.35, item["text"][:60]
+    estimated = sum(estimate_tokens(item["text"]) for item in texts)
+    assert 0.95 <= estimated / sum(item["mistral"] for item in texts) <= 1.05
+    assert 1.0 <= estimated / sum(item["llama3"] for item in texts) <= 1.25
 
 
 def test_emulator_takes_another_tokenizer():
@@ -408,6 +427,9 @@ def test_an_upstream_cut_hangs_the_body_and_the_default_idle_timeout_ends_the_wa
                 pass
         assert caught.value.partial_text == "Half an answer"
         assert time.monotonic() - started < 15  # not the 20 s hang, nor the 60 s read timeout
+        # The emulator lets go of the connection as soon as the client does.
+        assert emulator.wait_idle(timeout=5)
+        assert emulator.last_request.outcome == "client closed"
 
 
 def test_an_upstream_cut_past_the_hang_drops_the_connection():
