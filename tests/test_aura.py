@@ -478,34 +478,32 @@ def test_emulator_defaults_are_the_deployments_and_code_defaults_are_an_option(e
         assert plain.upstream[-1]["prompt"].startswith("You are ChatGPT")
 
 
-def test_cli_refuses_a_small_budget_and_says_what_it_means(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmclients",
-            "chat",
-            "-p",
-            "aura",
-            "--emulate",
-            "--max-tokens",
-            "200",
-            "What is 2+2?",
-        ],
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "llmclients", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=tmp_path,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    assert result.returncode != 0 and result.stdout == ""
+
+
+def test_cli_refuses_a_small_budget_and_says_what_it_means(tmp_path):
+    result = cli("chat", "-p", "aura", "--emulate", "--max-tokens", "200", "What is 2+2?", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
     assert "tokenLimit" in result.stderr and "not the reply's length" in result.stderr
-    help_text = subprocess.run(
-        [sys.executable, "-m", "llmclients", "chat", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    ).stdout
-    assert "aura" in " ".join(help_text.split())
+    help_text = " ".join(cli("chat", "--help", cwd=tmp_path).stdout.split())
+    assert "for aura, the token budget the server trims the conversation to (not a reply length" in help_text
+
+
+def test_cli_check_and_chat_against_the_published_route(tmp_path):
+    with AuraEmulator(locked_llama3_tokenizer=True) as emulator:
+        check = cli("check", "-p", "aura", "--base-url", emulator.base_url, cwd=tmp_path)
+        assert check.returncode == 0 and check.stdout.startswith("aura") and " ok " in check.stdout
+        chat = cli("chat", "-p", "aura", "--base-url", emulator.base_url, "Hi", cwd=tmp_path)
+        assert chat.returncode == 0 and chat.stdout.strip().endswith("You said: Hi")
+        old = cli(
+            "chat", "-p", "aura", "-m", "openchat_3.6", "--base-url", emulator.base_url, "Hi", cwd=tmp_path
+        )
+        assert old.returncode == 3 and "try model='openchat_v3.2_mistral'" in old.stderr

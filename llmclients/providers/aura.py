@@ -50,7 +50,7 @@ from .. import errors
 from ..config import Timeout, TimeoutLike
 from ..errors import InvalidMessagesError, InvalidRequestError
 from ..provider import Provider
-from ..stream import Stream, StreamState
+from ..stream import OnComplete, Stream, StreamState
 from ..transport import Request
 from ..types import Message, content_text
 from .allenai import reworded
@@ -192,7 +192,7 @@ class Aura(Provider):
         model: Optional[str],
         options: Dict[str, Any],
         thread: Optional[Dict[str, Any]] = None,
-        on_complete: Any = None,
+        on_complete: Optional[OnComplete] = None,
     ) -> Stream:
         try:
             return super().open_stream(messages, model, options, thread, on_complete)
