@@ -79,7 +79,7 @@ DEFAULT_PROMPT_TOKENS = 37
 #: The route never ends its body when its upstream breaks off: 15 s without text
 #: is an :class:`~llmclients.errors.IdleTimeout` rather than a 120 s read timeout.
 #: The idle clock starts with the response, whose headers the route sends only
-#: once the model has answered, so a slow start does not count against it.
+#: once its upstream has answered, so a slow start does not count against it.
 DEFAULT_TIMEOUT = Timeout(connect=10.0, read=120.0, idle=15.0)
 
 #: Runs of ASCII letters, runs of other letters, single digits, runs of one other character.
@@ -91,12 +91,13 @@ def estimate_tokens(text: str) -> int:
 
     A run of ASCII letters costs one token per 6 letters, other scripts one
     per 3 letters (one per character for Chinese, Japanese, Korean), a digit
-    one, a run of one punctuation character one per 8. Against the real
-    mistral-tokenizer-js 1.0.0 (``openchat_v3.2_mistral``) this is within
-    about 7% on average, text by text, and 1.00x in total over 220 English
-    texts; it counts about 18% more than llama3-tokenizer-js (``openchat_3.6``),
-    whose vocabulary is larger. ``tests/data/aura_tokens.json`` holds the
-    real counts it is tested against.
+    one (mistral's tokenizer splits numbers into digits), a run of one
+    punctuation character one per 8. On the 42 texts of
+    ``tests/data/aura_tokens.json`` (English prose and docs, code, Russian,
+    French, Japanese) it is within 9% of mistral-tokenizer-js 1.0.0
+    (``openchat_v3.2_mistral``) on average, text by text, and 1.00x in total;
+    it counts 16% more than llama3-tokenizer-js 1.1.3 (``openchat_3.6``),
+    whose vocabulary is larger.
     """
     count = 0
     for match in _PIECES.finditer(text):

@@ -17,8 +17,18 @@ database, and answers with NDJSON (``application/jsonl``, non-ASCII
    ``content`` and ``finish_reason``) — except after ``"finalization failure"``,
    where the body ends with the error line.
 
+Messages carry olmo-api's values (8742b0b ``create_message_service.py``,
+``dao/message.py``): ``harmful: false`` on the messages of a user turn (it
+passed the safety check; null for other roles and the reply), the final
+reply's ``logprobs: []``, and a ``snippet`` of the first 16 words and "…"
+(olmo-api strips HTML from it first; this does not).
+
 It refuses what olmo-api refused, with its JSON error body ``{"error": {"code",
-"message"[, "validation_errors"]}}``: another path (404; every path when
+"message"[, "validation_errors"]}}``, a validation error's message worded as
+pydantic 2.10.5 words ``str(ValidationError)``: ``[type=..., input_value=...,
+input_type=...]`` and the "For further information visit
+https://errors.pydantic.dev/..." line, the input echoed as olmo-api passed it
+(for a thread error, the whole request, ending ``'captchaToken': None}``): another path (404; every path when
 ``retired``), a form that fails validation (400: empty ``content``, missing
 ``model``/``host``, ``temperature`` outside 0..1 or not a multiple of 0.01,
 ``top_p``, ``max_tokens``, ``n``, ``logprobs`` out of range, no
