@@ -108,7 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
     chat.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
-    chat.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply may have")
+    chat.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        # Aura sends it as tokenLimit, a budget for the history: the server caps replies itself.
+        help="the most tokens the reply may have; for aura, the token budget the server trims "
+        "the conversation to (not a reply length; default 8192, at least ~800)",
+    )
     chat.add_argument(
         "-o",
         "--option",

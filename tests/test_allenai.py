@@ -843,3 +843,124 @@ def test_last_user_message_takes_the_trailing_user_run() -> None:
     assert last_user_message(history) == "first\nsecond"
     assert history == copy
     assert last_user_message(history[:2]) == ""
+
+
+# --- issue 14: olmo-api's own wording and fields ------------------------------------------------
+
+PYDANTIC_URL = "For further information visit https://errors.pydantic.dev/2.10/v/value_error"
+
+
+def test_unknown_parent_is_a_thread_error_not_a_captcha_demand(
+    client: AllenAI, emulator: AllenAIEmulator
+) -> None:
+    conversation = client.conversation()
+    conversation.send("Hi")
+    conversation.thread["parent"] = "msg_Z9Z9Z9Z9Z9"
+
+    with pytest.raises(HTTPStatusError) as caught:
+        conversation.send("And then?")
+
+    message = one_line(caught.value)
+    assert caught.value.status_code == 400
+    assert "Parent message msg_Z9Z9Z9Z9Z9 not found" in message
+    assert "reCAPTCHA" not in message and "2025-04-14" not in message
+    # pydantic echoes the request, captchaToken included: the word alone proves nothing.
+    assert "'captchaToken': None}" in caught.value.body_excerpt
+
+
+def test_thread_errors_have_pydantics_wording(emulator: AllenAIEmulator) -> None:
+    response = post(emulator, {**VALID, "parent": "msg_Z9Z9Z9Z9Z9"})
+
+    lines = response.json()["error"]["message"].split("\n")
+    assert lines == [
+        "1 validation error for CreateMessageRequestWithFullMessages",
+        "  Value error, Parent message msg_Z9Z9Z9Z9Z9 not found [type=value_error, "
+        "input_value={'parent_id': 'msg_Z9Z9Z9...e, 'captchaToken': None}, input_type=dict]",
+        "    " + PYDANTIC_URL,
+    ]
+    assert response.json()["error"]["validation_errors"] == [
+        {
+            "type": "value_error",
+            "loc": [],
+            "msg": "Value error, Parent message msg_Z9Z9Z9Z9Z9 not found",
+            "url": "https://errors.pydantic.dev/2.10/v/value_error",
+        }
+    ]
+
+
+def test_visibility_error_is_not_a_captcha_demand(llm_emulator: Callable[..., Any]) -> None:
+    emulator = llm_emulator("allenai")
+    # A signed-in user may choose visibility (an anonymous one is always private).
+    with AllenAI(
+        base_url=emulator.base_url, headers={"Authorization": "Bearer someone"}, max_retries=0
+    ) as client:
+        conversation = client.conversation()
+        conversation.send("Hi")
+        with pytest.raises(HTTPStatusError) as caught:
+            conversation.send("Again", private=False)
+
+    assert "Visibility must be identical for all messages in a thread" in str(caught.value)
+    assert "reCAPTCHA" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "line"),
+    [
+        (
+            {**VALID, "role": "robot"},
+            "  Input should be 'user', 'assistant' or 'system' [type=enum, input_value='robot', input_type=str]",
+        ),
+        (
+            {**VALID, "temperature": "1.5"},
+            "  Input should be less than or equal to 1 [type=less_than_equal, input_value='1.5', input_type=str]",
+        ),
+        (
+            {"content": "Hi", "host": "inferd"},
+            "  Field required [type=missing, input_value={'content': 'Hi', 'host': 'inferd'}, input_type=dict]",
+        ),
+    ],
+)
+def test_field_errors_show_the_input(emulator: AllenAIEmulator, fields: Dict[str, str], line: str) -> None:
+    message = post(emulator, fields).json()["error"]["message"]
+    assert line in message.split("\n")
+
+
+def test_file_errors_hide_the_input(emulator: AllenAIEmulator) -> None:
+    parts = {
+        **{k: (None, v) for k, v in VALID.items()},
+        "files": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png"),
+    }
+    response = requests.post(
+        emulator.url + STREAM_PATH, files=parts, headers={"X-Anonymous-User-ID": "someone"}, timeout=5
+    )
+    assert response.json()["error"]["message"].split("\n")[1] == (
+        "  Value error, This model doesn't accept files [type=value_error]"
+    )
+
+
+def test_only_the_real_captcha_failures_get_the_captcha_hint(
+    client: AllenAI, emulator: AllenAIEmulator
+) -> None:
+    for body, demands in [
+        ("failed_captcha_assessment", True),
+        ("invalid_captcha", True),
+        ("the captcha_token field was fine", False),
+    ]:
+        emulator.enqueue(Reply(status=400, body={"error": {"code": 400, "message": body}}))
+        with pytest.raises(HTTPStatusError) as caught:
+            client.stream("Hi")
+        assert ("reCAPTCHA" in str(caught.value)) is demands, body
+
+
+def test_stored_messages_carry_olmo_apis_fields(emulator: AllenAIEmulator) -> None:
+    text = " ".join(f"w{i}" for i in range(20))
+    emulator.enqueue(Reply(text=text))
+    lines = [json.loads(line) for line in post(emulator, VALID).text.splitlines()]
+    first, final = lines[0], lines[-1]
+
+    assert first["harmful"] is False and final["harmful"] is False  # it passed the safety check
+    assert first["children"][0]["logprobs"] is None
+    reply = final["children"][0]
+    assert reply["logprobs"] == [] and reply["harmful"] is None
+    assert reply["snippet"] == " ".join(f"w{i}" for i in range(16)) + "…"
+    assert final["snippet"] == "Привет"

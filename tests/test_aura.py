@@ -1,6 +1,11 @@
 """Aura (openchat.team) over real HTTP on loopback, against its emulator."""
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -8,8 +13,9 @@ import responses
 
 import llmclients
 from llmclients import errors
-from llmclients.providers.aura import Aura
+from llmclients.providers.aura import Aura, estimate_tokens
 from llmclients.testing import AuraEmulator, Reply
+from llmclients.testing.aura import UPSTREAM_CUT, UPSTREAM_NOT_JSON
 
 TEXT = "Bonjour, Привет, 日本語 and 🎉 at the end."
 
@@ -33,8 +39,8 @@ def test_body_is_what_the_ui_sends(emulator, client):
     assert request.path == "/api/chat"
     assert request.json() == {
         "model": {
-            "id": "openchat_3.6",
-            "name": "OpenChat 3.6 (latest)",
+            "id": "openchat_v3.2_mistral",
+            "name": "OpenChat 3.5 (latest)",
             "maxLength": 24576,
             "tokenLimit": 8192,
         },
@@ -45,7 +51,7 @@ def test_body_is_what_the_ui_sends(emulator, client):
     }
     assert request.headers["Content-Type"] == "application/json"
     # An empty prompt lets the server use its own default system prompt.
-    assert emulator.upstream[-1]["prompt"].startswith("You are ChatGPT")
+    assert emulator.upstream[-1]["prompt"].startswith("A chat between a curious user")
 
 
 def test_system_messages_go_to_prompt_joined_by_newlines(emulator, client):
@@ -91,7 +97,7 @@ def test_bad_option_values_fail_before_any_request(emulator, client, option):
 @pytest.mark.parametrize(
     "model, model_id, name",
     [
-        (None, "openchat_3.6", "OpenChat 3.6 (latest)"),
+        (None, "openchat_v3.2_mistral", "OpenChat 3.5 (latest)"),
         ("openchat_3.6", "openchat_3.6", "OpenChat 3.6 (latest)"),
         ("openchat-3.6", "openchat_3.6", "OpenChat 3.6 (latest)"),
         ("openchat_v3.2_mistral", "openchat_v3.2_mistral", "OpenChat 3.5 (latest)"),
@@ -172,7 +178,7 @@ def test_history_is_trimmed_server_side_from_the_oldest(emulator, client):
         {"role": "assistant", "content": "two " * 100},
         {"role": "user", "content": "three " * 100},
     ]
-    # 768 reserved + 2 prompt words + 200 words fit in 1000, not 300 words.
+    # 768 reserved + 3 prompt tokens ("Be", "brief", ".") + 200 tokens fit in 1000, not 300.
     emulator.enqueue(Reply(text="ok"))
     client.complete([{"role": "system", "content": "Be brief."}, *history], max_tokens=1000)
     forwarded = emulator.upstream[-1]
@@ -295,10 +301,209 @@ def test_request_goes_to_the_live_url():
     responses.add(responses.POST, "https://openchat.team/api/chat", body=b"Bonjour")
     completion = llmclients.Aura().complete("Hello")
     assert (completion.text, completion.finish_reason) == ("Bonjour", "stop")
-    assert json.loads(responses.calls[0].request.body)["model"]["id"] == "openchat_3.6"
+    assert json.loads(responses.calls[0].request.body)["model"]["id"] == "openchat_v3.2_mistral"
 
 
 def test_status_is_stated():
     assert "not working" in Aura.status
     assert "2024" in (Aura.__doc__ or "")
     assert llmclients.get_provider_class("aura") is Aura
+
+
+# --- issue 14: what openchat-ui's own code does -------------------------------------------
+
+
+def test_openchat_36_fails_on_the_published_code_and_the_error_names_the_model_to_try():
+    with AuraEmulator(locked_llama3_tokenizer=True) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        with pytest.raises(errors.ServerError) as caught:
+            client.complete("Hi", model="openchat_3.6")
+        message = str(caught.value)
+        assert "/api/chat: Error" in message and "model='openchat_v3.2_mistral'" in message
+        assert caught.value.status_code == 500 and emulator.upstream == []
+        # The default model works on the same server.
+        assert client.complete("Hi").text.endswith("You said: Hi")
+
+
+def test_a_500_for_the_working_model_is_not_reworded(emulator, client):
+    emulator.enqueue(Reply(status=500, body="Error"))
+    with pytest.raises(errors.ServerError) as caught:
+        client.complete("Hi")
+    assert "try model" not in str(caught.value)
+
+
+def test_emulator_answers_openchat_36_by_default(emulator, client):
+    assert client.complete("Hi", model="openchat_3.6").text.endswith("You said: Hi")
+
+
+def test_a_budget_too_small_for_the_question_is_refused_before_sending(emulator, client):
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        client.stream("What is 2+2?", max_tokens=200)
+    message = str(caught.value)
+    assert "not the reply's length" in message and "tokenLimit" in message
+    assert "max_tokens=200" in message and "no message at all" in message
+    assert emulator.requests == []
+
+
+def test_the_budget_counts_the_system_prompt(emulator, client):
+    question = "What is 2+2?"  # 6 tokens by the estimate
+    # The server's default prompt is 37 tokens: 768 + 37 + 6 = 811 at least.
+    with pytest.raises(errors.InvalidRequestError, match="at least 811"):
+        client.stream(question, max_tokens=810)
+    emulator.enqueue(Reply(text="4"))
+    assert client.complete(question, max_tokens=811).text == "4"
+    # A prompt of its own counts instead: 75 tokens.
+    with pytest.raises(errors.InvalidRequestError, match="at least 849"):
+        client.stream(
+            [{"role": "system", "content": "Answer now. " * 25}, {"role": "user", "content": question}],
+            max_tokens=848,
+        )
+    emulator.enqueue(Reply(text="4"))
+    client.complete(question, max_tokens=900)
+    assert emulator.upstream[-1]["messages"] == [{"role": "user", "content": question}]
+    assert len(emulator.requests) == 2
+
+
+def test_a_budget_that_holds_the_question_but_not_the_history_trims_it(emulator, client):
+    history = [
+        {"role": "user", "content": "word " * 300},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "What is 2+2?"},
+    ]
+    emulator.enqueue(Reply(text="4"))
+    client.complete(history, max_tokens=900)
+    assert emulator.upstream[-1]["messages"] == history[1:]
+    assert emulator.upstream[-1]["dropped"] == 1
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("What is 2+2?", 6),
+        ("internationalization", 4),  # 20 ASCII letters: one token per 6
+        ("Привет, мир", 4),  # 6 and 3 Cyrillic letters: one per 3; the comma
+        ("日本語です", 5),  # one per CJK character
+        ("12345", 5),  # one per digit, as mistral's tokenizer splits numbers
+        ("=" * 40 + " ...", 6),  # a run of one character: one per 8
+        ("", 0),
+        ("the cat sat on the mat.", 7),
+    ],
+)
+def test_token_estimate(text, tokens):
+    assert estimate_tokens(text) == tokens
+
+
+def test_token_estimate_is_close_to_the_real_tokenizers():
+    # Counts made by the npm packages openchat-ui 0a98709 locks (see the file's "source").
+    data = json.loads((pathlib.Path(__file__).parent / "data" / "aura_tokens.json").read_text("utf-8"))
+    texts = data["texts"]
+    assert len(texts) >= 40
+    for item in texts:
+        assert 0.7 <= estimate_tokens(item["text"]) / item["mistral"] <= 1.35, item["text"][:60]
+    estimated = sum(estimate_tokens(item["text"]) for item in texts)
+    assert 0.95 <= estimated / sum(item["mistral"] for item in texts) <= 1.05
+    assert 1.0 <= estimated / sum(item["llama3"] for item in texts) <= 1.25
+
+
+def test_emulator_takes_another_tokenizer():
+    with AuraEmulator(tokenizer=lambda text: len(text.split())) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        history = [{"role": "user", "content": "one " * 100}, {"role": "user", "content": "two " * 100}]
+        emulator.enqueue(Reply(text="ok"))
+        client.complete([{"role": "system", "content": "Be brief."}, *history], max_tokens=970)
+        assert emulator.upstream[-1]["messages"] == history  # 768 + 2 + 200 words
+
+
+def test_an_upstream_cut_hangs_the_body_and_the_default_idle_timeout_ends_the_wait():
+    assert llmclients.Aura()._transport.timeout.idle == 15.0
+    with AuraEmulator(hang=20) as emulator:
+        client = llmclients.Aura(
+            base_url=emulator.base_url, max_retries=0, timeout=llmclients.Timeout(connect=5, read=60, idle=1)
+        )
+        emulator.enqueue(Reply(deltas=["Half ", "an ", "answer"], finish_reason=UPSTREAM_CUT))
+        started = time.monotonic()
+        with client.stream("Hi") as stream, pytest.raises(errors.IdleTimeout) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.partial_text == "Half an answer"
+        assert time.monotonic() - started < 15  # not the 20 s hang, nor the 60 s read timeout
+        # The emulator lets go of the connection as soon as the client does.
+        assert emulator.wait_idle(timeout=5)
+        assert emulator.last_request.outcome == "client closed"
+
+
+def test_an_upstream_cut_past_the_hang_drops_the_connection():
+    with AuraEmulator(hang=0.3) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Half"], finish_reason=UPSTREAM_CUT))
+        with client.stream("Hi") as stream, pytest.raises(errors.StreamInterruptedError) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.partial_text == "Half"
+        assert emulator.last_request.outcome == "dropped"
+
+
+def test_an_upstream_event_that_is_not_json_ends_the_body_cleanly(emulator, client):
+    emulator.enqueue(Reply(deltas=["Cut ", "short"], finish_reason=UPSTREAM_NOT_JSON))
+    completion = client.complete("Hi")
+    # Nothing tells the client: the truncated text looks complete.
+    assert (completion.text, completion.finish_reason) == ("Cut short", "stop")
+
+
+def test_text_in_the_upstream_finish_chunk_is_lost():
+    with AuraEmulator(text_in_finish_chunk=True) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Hello", " world", "!"]))
+        assert client.complete("Hi").text == "Hello world"
+
+
+def test_a_character_split_across_upstream_reads_becomes_replacement_characters():
+    with AuraEmulator(upstream_read_size=7) as emulator:
+        client = llmclients.Aura(base_url=emulator.base_url, max_retries=0)
+        emulator.enqueue(Reply(deltas=["Привет"]))
+        text = client.complete("Hi").text
+        assert "\ufffd" in text and text != "Привет"
+        emulator.enqueue(Reply(deltas=["Hello"]))
+        assert client.complete("Hi").text == "Hello"  # ASCII survives any cut
+
+
+def test_emulator_defaults_are_the_deployments_and_code_defaults_are_an_option(emulator):
+    body = good_body(temperature=None)
+    assert requests.post(emulator.url + "/api/chat", json=body, timeout=5).status_code == 200
+    assert emulator.upstream[-1]["temperature"] == 0.7
+    assert emulator.upstream[-1]["prompt"].startswith("A chat between a curious user")
+    with AuraEmulator(code_defaults=True) as plain:
+        assert requests.post(plain.url + "/api/chat", json=body, timeout=5).status_code == 200
+        assert plain.upstream[-1]["temperature"] == 1.0
+        assert plain.upstream[-1]["prompt"].startswith("You are ChatGPT")
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "llmclients", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+
+def test_cli_refuses_a_small_budget_and_says_what_it_means(tmp_path):
+    result = cli("chat", "-p", "aura", "--emulate", "--max-tokens", "200", "What is 2+2?", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "tokenLimit" in result.stderr and "not the reply's length" in result.stderr
+    help_text = " ".join(cli("chat", "--help", cwd=tmp_path).stdout.split())
+    assert "for aura, the token budget the server trims the conversation to (not a reply length" in help_text
+
+
+def test_cli_check_and_chat_against_the_published_route(tmp_path):
+    with AuraEmulator(locked_llama3_tokenizer=True) as emulator:
+        check = cli("check", "-p", "aura", "--base-url", emulator.base_url, cwd=tmp_path)
+        assert check.returncode == 0 and check.stdout.startswith("aura") and " ok " in check.stdout
+        chat = cli("chat", "-p", "aura", "--base-url", emulator.base_url, "Hi", cwd=tmp_path)
+        assert chat.returncode == 0 and chat.stdout.strip().endswith("You said: Hi")
+        old = cli(
+            "chat", "-p", "aura", "-m", "openchat_3.6", "--base-url", emulator.base_url, "Hi", cwd=tmp_path
+        )
+        assert old.returncode == 3 and "try model='openchat_v3.2_mistral'" in old.stderr

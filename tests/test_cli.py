@@ -392,8 +392,8 @@ def test_models_lists_ids_aliases_and_the_default():
     result = run("models", "-p", "aura")
     assert result.returncode == 0, result.stderr
     rows = [line.split(None, 2) for line in result.stdout.splitlines()[1:]]
-    assert rows[0][:2] == ["aura", "openchat_3.6"] and "(default)" in rows[0][2]
-    assert any(row[1] == "openchat_v3.2_mistral" for row in rows)
+    assert rows[0][:2] == ["aura", "openchat_v3.2_mistral"] and "(default)" in rows[0][2]
+    assert any(row[1] == "openchat_3.6" for row in rows)
     everything = run("models").stdout
     assert all(name in everything for name in llmclients.provider_names())
 

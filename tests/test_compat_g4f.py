@@ -367,7 +367,7 @@ def test_class_attributes_tell_the_truth() -> None:
         assert compat.supports_system_message is core.supports_system_message
         assert compat.supports_message_history is True
         assert compat.models == list(core.models) and compat.default_model == core.default_model
-        assert compat.model_aliases == dict(core.model_aliases)
+        assert compat.model_aliases == {**core.model_aliases, **compat._gpt4free_aliases}
         assert compat.base_url is None
         assert all(compat.get_model(alias) in compat.models for alias in compat.model_aliases)
     assert AutonomousAI.url == "https://www.autonomous.ai/anon/"
@@ -720,3 +720,15 @@ def test_subclass_points_elsewhere(autonomous_emulator: AutonomousAIEmulator) ->
         base_url = autonomous_emulator.base_url
 
     assert text_of(list(LocalAI.create_completion("llama", "Hi"))).endswith("You said: Hi")
+
+
+def test_allenai_aliases_are_gpt4frees_own_table() -> None:
+    # gpt4free's AllenAI.model_aliases (f96ea67f) listed "tulu-3-1-8b" as its own alias.
+    assert AllenAI.model_aliases["tulu-3-1-8b"] == "tulu-3-1-8b"
+    assert AllenAI.get_model("tulu-3-1-8b") == "tulu-3-1-8b"
+    assert AllenAI.model_aliases["llama-3.1-8b"] == "tulu-3-1-8b"
+
+
+def test_aura_default_model_is_the_one_the_published_server_serves() -> None:
+    assert Aura.default_model == "openchat_v3.2_mistral" and Aura.get_model("") == "openchat_v3.2_mistral"
+    assert Aura.supports_system_message is True and Aura.supports_message_history is True

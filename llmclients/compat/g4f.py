@@ -505,6 +505,8 @@ class CompatProvider:
     _passed_on: ClassVar[FrozenSet[str]] = frozenset()
     #: Why a keyword is ignored, when there is more to say than "no such option".
     _ignored_because: ClassVar[Mapping[str, str]] = {}
+    #: Entries of gpt4free's ``model_aliases`` that the core does not need.
+    _gpt4free_aliases: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """What gpt4free's class attributes say of the service, taken from ``core``."""
@@ -517,7 +519,7 @@ class CompatProvider:
         cls.supports_message_history = core.supports_message_history
         cls.default_model = core.default_model or ""
         cls.models = list(core.models)
-        cls.model_aliases = dict(core.model_aliases)
+        cls.model_aliases = {**core.model_aliases, **cls._gpt4free_aliases}
 
     # --- models ----------------------------------------------------------------------
 
@@ -653,8 +655,15 @@ class Aura(CompatProvider):
     ``webdriver`` is ignored with a warning.
 
     gpt4free's Aura ignored ``model`` and always asked for ``openchat_3.6``;
-    here ``model`` picks one of :attr:`models` (``""`` for the default), and
-    an unknown name raises :class:`llmclients.ModelNotFoundError`.
+    here ``model`` picks one of :attr:`models` (``""`` for the default,
+    ``openchat_v3.2_mistral``: openchat-ui's published code fails every
+    ``openchat_3.6`` request), and an unknown name raises
+    :class:`llmclients.ModelNotFoundError`.
+
+    ``supports_system_message`` and ``supports_message_history`` are True
+    where gpt4free left them False: its Aura did send system messages (as
+    ``prompt``) and the whole history, as this one does, so True is what the
+    service takes.
     """
 
     core = _AuraClient
@@ -688,6 +697,8 @@ class AllenAI(CompatProvider):
     model_hosts: ClassVar[Dict[str, str]] = dict(MODEL_HOSTS)
 
     _passed_on = frozenset({"temperature", "top_p", "max_tokens", "private"})
+    # gpt4free's table listed this id as its own alias (f96ea67f AllenAI.py); code may read it.
+    _gpt4free_aliases: ClassVar[Mapping[str, str]] = {"tulu-3-1-8b": "tulu-3-1-8b"}
 
     @classmethod
     def _call(

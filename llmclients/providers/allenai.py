@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import re
 import uuid
 from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote_to_bytes
@@ -97,6 +98,13 @@ MODEL_ALIASES: Dict[str, str] = {
     "olmo-2-32b": "olmo-2-0325-32b-instruct",
     "olmo-4-synthetic": "mm-olmo-uber-model-v4-synthetic",
 }
+
+#: olmo-api's own words when it refuses a prompt over its reCAPTCHA check (830b568
+#: ``create_message_request.py``: a missing token; ``create_message_service.py``:
+#: ``invalid_captcha``, ``failed_captcha_assessment``). Only these: a validation
+#: error's message echoes the request, ``'captchaToken': None`` included, so the
+#: word "captcha" alone proves nothing.
+CAPTCHA_FAILURES = re.compile(r"Failed to evaluate captcha|\binvalid_captcha\b|\bfailed_captcha_assessment\b")
 
 #: The stream error that is not a failure but a truncated reply.
 TRUNCATED = "length"
@@ -240,7 +248,7 @@ class AllenAI(Provider):
     def explain_status_error(self, exc: errors.HTTPStatusError) -> errors.HTTPStatusError:
         """Say so when the refusal is one of the live service's retirement."""
         why = _retirement_hint(exc)
-        return exc if why is None else _reworded(exc, f"{self.label}: {why} [{exc.message}]")
+        return exc if why is None else reworded(exc, f"{self.label}: {why} [{exc.message}]")
 
 
 def new_turn_images(messages: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -294,7 +302,7 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
     excerpt = exc.body_excerpt
     if exc.status_code == 404:
         return f"{STREAM_PATH} no longer exists (olmo-api removed it on 2025-11-03)"
-    if exc.status_code == 400 and "captcha" in excerpt.lower():
+    if exc.status_code == 400 and CAPTCHA_FAILURES.search(excerpt):
         return "the service demands a reCAPTCHA token (required since 2025-04-14), which a script cannot get"
     if isinstance(exc, errors.BlockedError) or excerpt.startswith("(an HTML page"):
         return (
@@ -304,8 +312,8 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
     return None
 
 
-def _reworded(exc: errors.HTTPStatusError, message: str) -> errors.HTTPStatusError:
-    """The same kind of error as ``exc``, with ``message``."""
+def reworded(exc: errors.HTTPStatusError, message: str) -> errors.HTTPStatusError:
+    """The same kind of error as ``exc``, with ``message`` (Aura's errors use it too)."""
     new = type(exc)(
         message,
         status_code=exc.status_code,

@@ -17,8 +17,18 @@ database, and answers with NDJSON (``application/jsonl``, non-ASCII
    ``content`` and ``finish_reason``) — except after ``"finalization failure"``,
    where the body ends with the error line.
 
+Messages carry olmo-api's values (8742b0b ``create_message_service.py``,
+``dao/message.py``): ``harmful: false`` on the messages of a user turn (it
+passed the safety check; null for other roles and the reply), the final
+reply's ``logprobs: []``, and a ``snippet`` of the first 16 words and "…"
+(olmo-api strips HTML from it first; this does not).
+
 It refuses what olmo-api refused, with its JSON error body ``{"error": {"code",
-"message"[, "validation_errors"]}}``: another path (404; every path when
+"message"[, "validation_errors"]}}``, a validation error's message worded as
+pydantic 2.10.5 words ``str(ValidationError)``: ``[type=..., input_value=...,
+input_type=...]`` and the "For further information visit
+https://errors.pydantic.dev/..." line, the input echoed as olmo-api passed it
+(for a thread error, the whole request, ending ``'captchaToken': None}``): another path (404; every path when
 ``retired``), a form that fails validation (400: empty ``content``, missing
 ``model``/``host``, ``temperature`` outside 0..1 or not a multiple of 0.01,
 ``top_p``, ``max_tokens``, ``n``, ``logprobs`` out of range, no
@@ -161,7 +171,11 @@ def _new_id() -> str:
 
 
 def _snippet(content: str) -> str:
-    return " ".join(content.split())[:256]
+    """olmo-api's ``text_snippet`` (``dao/message.py`` @ 8742b0b): the first 16 words of the
+    first 512 characters, and "…" if more words follow. (It strips HTML first, with
+    BeautifulSoup; this does not.)"""
+    words = re.split(r"\s+", content[: 16 * 32])
+    return " ".join(words[:16]) + ("…" if len(words) > 16 else "")
 
 
 def _line(obj: Any) -> bytes:
@@ -240,6 +254,17 @@ class _Problem:
     type: str
     loc: Tuple[str, ...]
     msg: str
+    #: What pydantic was given: the field's value, or the whole input for a
+    #: missing field or a model-level check.
+    input: Any = None
+    #: The model sets ``hide_input_in_errors``: the message shows no input.
+    hidden: bool = False
+
+
+def _input_repr(value: Any) -> str:
+    """pydantic-core's ``input_value=``: the value's repr, cut to 25 + ``...`` + 24 past 50 characters."""
+    text = repr(value)
+    return text if len(text) <= 50 else f"{text[:25]}...{text[-24:]}"
 
 
 def _number(value: float) -> str:
@@ -258,13 +283,14 @@ class _Fields:
         return values[0] if values else None
 
     def fail(self, name: str, type_: str, msg: str) -> None:
-        self.problems.append(_Problem(type_, (name,), msg))
+        self.problems.append(_Problem(type_, (name,), msg, self._raw(name)))
 
     def text(self, name: str, *, required: bool = False, min_length: int = 0) -> Optional[str]:
         value = self._raw(name)
         if value is None:
-            if required:
-                self.fail(name, "missing", "Field required")
+            if required:  # pydantic shows the whole input of a missing field
+                whole = {key: values[0] for key, values in self.form.items()}
+                self.problems.append(_Problem("missing", (name,), "Field required", whole))
             return None
         if len(value) < min_length:
             self.fail(name, "string_too_short", f"String should have at least {min_length} character")
@@ -314,12 +340,19 @@ def _is_multiple(value: float, step: float) -> bool:
 
 
 def _validation_error(model: str, problems: List[_Problem]) -> Rejection:
+    """olmo-api's 400 for a pydantic ``ValidationError``: ``str(e)`` and ``e.errors()``
+    without input (``src/error.py`` @ 8742b0b), as pydantic 2.10.5 (its pin) words them."""
     count = len(problems)
     lines = [f"{count} validation error{'s' if count > 1 else ''} for {model}"]
     for problem in problems:
         if problem.loc:
             lines.append(".".join(problem.loc))
-        lines.append(f"  {problem.msg} [type={problem.type}]")
+        shown = (
+            ""
+            if problem.hidden
+            else (f", input_value={_input_repr(problem.input)}, input_type={type(problem.input).__name__}")
+        )
+        lines.append(f"  {problem.msg} [type={problem.type}{shown}]")
         lines.append(f"    For further information visit https://errors.pydantic.dev/2.10/v/{problem.type}")
     details = [
         {
@@ -474,7 +507,7 @@ class AllenAIEmulator(Emulator):
             raise Rejection(405, _error(405, METHOD_NOT_ALLOWED))
         turn = self._read_turn(request)
         with self._store_lock:
-            self._check_thread(turn)
+            self._check_thread(turn, self.form(request))
         if self.models.get(turn.model) != turn.host:
             raise Rejection(400, _error(400, f"model {turn.model} is not available on {turn.host}"))
         try:
@@ -482,8 +515,10 @@ class AllenAIEmulator(Emulator):
         except _Unidentified:
             raise Rejection(500, _error(500, INTERNAL_ERROR)) from None
         if problem is not None:
+            # That validator sets hide_input_in_errors (validate_message_files_from_config.py).
             raise _validation_error(
-                "CreateMessageRequestFilesValidator", [_Problem("value_error", (), f"Value error, {problem}")]
+                "CreateMessageRequestFilesValidator",
+                [_Problem("value_error", (), f"Value error, {problem}", hidden=True)],
             )
 
     def _read_turn(self, request: RecordedRequest) -> _Turn:
@@ -506,12 +541,14 @@ class AllenAIEmulator(Emulator):
             "logprobs": fields.number("logprobs", None, 0, 10, 1, integer=True),
             "stop": form.get("stop", []),
         }
-        if self.require_captcha and not fields.text("captcha_token"):
-            fields.fail("captcha_token", "value_error", f"Value error, {CAPTCHA_FAILED}")
+        # The field is captcha_token, its alias captchaToken (APIInterface's to_camel); either name works.
+        if self.require_captcha and not (fields.text("captcha_token") or fields.text("captchaToken")):
+            fields.fail("captchaToken", "value_error", f"Value error, {CAPTCHA_FAILED}")
         parent = fields.text("parent") or None
         if role == "assistant" and parent is None:
+            whole = {key: values[0] for key, values in form.items()}
             fields.problems.append(
-                _Problem("value_error", (), "Value error, Assistant messages must have a parent")
+                _Problem("value_error", (), "Value error, Assistant messages must have a parent", whole)
             )
         if fields.problems:
             raise _validation_error("CreateMessageRequestV4", fields.problems)
@@ -541,20 +578,27 @@ class AllenAIEmulator(Emulator):
             raise Rejection(401, _error(401, UNAUTHORIZED))
         return anonymous_id, True
 
-    def _check_thread(self, turn: _Turn) -> None:
+    def _check_thread(self, turn: _Turn, form: Mapping[str, str]) -> None:
         """The checks of ``CreateMessageRequestWithFullMessages``, in its order."""
         if turn.parent is None:
             return
         parent = self.messages.get(turn.parent)
-        if parent is None:
-            raise _thread_error(f"Parent message {turn.parent} not found")
-        root = self.messages[parent["root"]]
-        if parent["role"] == turn.role:
-            raise _thread_error("Parent and child must have different roles")
-        if root["private"] != turn.private:
-            raise _thread_error("Visibility must be identical for all messages in a thread")
-        if root["creator"] != turn.creator:  # only the thread's creator may follow up
+        root = None if parent is None else self.messages[parent["root"]]
+        if parent is None or root is None:
+            problem = f"Parent message {turn.parent} not found"
+        elif parent["role"] == turn.role:
+            problem = "Parent and child must have different roles"
+        elif root["private"] != turn.private:
+            problem = "Visibility must be identical for all messages in a thread"
+        elif root["creator"] != turn.creator:  # only the thread's creator may follow up
             raise Rejection(403, _error(403, FORBIDDEN))
+        else:
+            return
+        given = _full_request(turn, parent, root, form)
+        raise _validation_error(
+            "CreateMessageRequestWithFullMessages",
+            [_Problem("value_error", (), f"Value error, {problem}", given)],
+        )
 
     # --- answering -----------------------------------------------------------------
 
@@ -612,6 +656,7 @@ class AllenAIEmulator(Emulator):
                     finished["final"] = True
             answer["content"] = "".join(pieces)
             answer["snippet"] = _snippet(answer["content"])
+            answer["logprobs"] = []  # the chunks' logprobs, joined: none asked for
             answer["final"] = True
             answer["finish_reason"] = None if reason in NOT_A_FINISH else reason
         yield _line(_tree(system, message, answer))
@@ -621,17 +666,24 @@ class AllenAIEmulator(Emulator):
 
         The caller holds the store's lock, as for :meth:`_create`.
         """
+        system = None
         if turn.parent is not None:
             parent = self.messages[turn.parent]
-            return None, self._create(turn, turn.content, turn.role, parent=parent["id"], root=parent["root"])
-        system = None
-        if turn.model in self.system_prompt_models:
-            system = self._create(
-                turn, self.system_prompt_models[turn.model], "system", parent=None, root=None
-            )
-        above = system["id"] if system else None
-        message = self._create(turn, turn.content, turn.role, parent=above, root=above)
-        message["final"] = turn.role == "assistant"
+            message = self._create(turn, turn.content, turn.role, parent=parent["id"], root=parent["root"])
+        else:
+            if turn.model in self.system_prompt_models:
+                system = self._create(
+                    turn, self.system_prompt_models[turn.model], "system", parent=None, root=None
+                )
+            above = system["id"] if system else None
+            message = self._create(turn, turn.content, turn.role, parent=above, root=above)
+            message["final"] = turn.role == "assistant"
+        # A user turn passed the safety check (or was refused): the messages it
+        # created are marked `harmful: false`; other roles are not checked (null).
+        if turn.role == "user":
+            for checked in (system, message):
+                if checked is not None:
+                    checked["harmful"] = False
         return system, message
 
     @staticmethod
@@ -680,10 +732,46 @@ class AllenAIEmulator(Emulator):
         return message
 
 
-def _thread_error(message: str) -> Rejection:
-    return _validation_error(
-        "CreateMessageRequestWithFullMessages", [_Problem("value_error", (), f"Value error, {message}")]
-    )
+class _Shown:
+    """A value that pydantic shows by its repr (a stored ``Message``, ``InferenceOpts``, a ``Role``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _full_request(
+    turn: _Turn, parent: Optional[Dict[str, Any]], root: Optional[Dict[str, Any]], form: Mapping[str, str]
+) -> Dict[str, Any]:
+    """The keywords ``create_message_v4`` built ``CreateMessageRequestWithFullMessages`` from
+    (olmo-api 8742b0b ``create_message_service.py``), in its order: what its errors echo.
+    It ends with ``'captchaToken': None`` whenever no token was sent."""
+    opts = ", ".join(f"{key}={value!r}" for key, value in turn.opts.items())
+
+    def stored(message: Optional[Dict[str, Any]]) -> Optional[_Shown]:
+        if message is None:
+            return None
+        fields = ", ".join(f"{key}={value!r}" for key, value in message.items() if key != "children")
+        return _Shown(f"Message({fields})")
+
+    return {
+        "parent_id": turn.parent,
+        "parent": stored(parent),
+        "opts": _Shown(f"InferenceOpts({opts})"),
+        "content": turn.content,
+        "role": _Shown(f"<Role.{turn.role.capitalize()}: {turn.role!r}>"),
+        "original": form.get("original"),
+        "private": turn.private,
+        "root": stored(root),
+        "template": form.get("template"),
+        "model": turn.model,
+        "host": turn.host,
+        "client": turn.creator,
+        "files": None if not turn.files else _Shown(f"[{len(turn.files)} UploadedFile]"),
+        "captchaToken": form.get("captchaToken"),
+    }
 
 
 def _tree(
