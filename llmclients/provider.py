@@ -131,6 +131,8 @@ class Provider:
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
     ) -> None:
+        """A client of the service; every argument is described in the class's docstring
+        (``help(llmclients.Provider)``)."""
         base_url = base_url or self.default_base_url
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
@@ -280,12 +282,25 @@ class Provider:
     ) -> Conversation:
         """A multi-turn conversation: new (with a ``system`` prompt, seeded with
         ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
-        (``tools=...``, ``temperature=...``) go with every turn."""
+        (``tools=...``, ``temperature=...``) go with every turn.
+
+        With ``state``, ``model`` switches the resumed conversation to that
+        model and ``options`` are added to the saved ones; ``messages`` and
+        ``system``, which start a conversation, are refused.
+        """
         from .conversation import Conversation
 
-        if state is not None:
-            return Conversation.from_dict(self, state)
         self._check_options(options)
+        if state is not None:
+            if messages is not None or system is not None:
+                raise errors.InvalidRequestError(
+                    "state= resumes a conversation: messages and system start a new one, not both"
+                )
+            conversation = Conversation.from_dict(self, state)
+            if model:
+                conversation.model = self.resolve_model(model)
+            conversation.options.update(options)
+            return conversation
         return Conversation(self, messages=messages, model=model, system=system, options=options)
 
     def close(self) -> None:

@@ -1,0 +1,90 @@
+"""The Python API as a newcomer meets it: signatures, JSON-ready replies, resumed conversations."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+import llmclients
+from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing.openai import tool_call_chunks, usage_chunk
+
+EVERY_CLIENT_ARGUMENT = [
+    "base_url",
+    "api_key",
+    "model",
+    "timeout",
+    "retry",
+    "proxy",
+    "headers",
+    "max_retries",
+    "session",
+    "pool_size",
+    "verify",
+]
+
+
+@pytest.mark.parametrize("cls", [llmclients.OpenAICompatible, llmclients.AllenAI, llmclients.Aura])
+def test_every_client_signature_shows_every_argument(cls):
+    parameters = inspect.signature(cls).parameters
+    assert [name for name in parameters if name in EVERY_CLIENT_ARGUMENT] == EVERY_CLIENT_ARGUMENT
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    assert cls.__init__.__doc__
+
+
+def test_openai_arguments_reach_the_client():
+    client = llmclients.OpenAICompatible(
+        base_url="http://127.0.0.1:9/v1", api_key="k", model="m", max_retries=0, include_usage=False
+    )
+    assert (client.api_key, client.model, client.include_usage) == ("k", "m", False)
+    assert "include_usage" in inspect.signature(llmclients.OpenAICompatible).parameters
+
+
+def test_a_completion_is_json_ready_with_every_attribute():
+    weather = ("call_1", "weather", '{"city": "Paris"}')
+    with OpenAIEmulator() as emulator:
+        emulator.enqueue(
+            Reply(events=[*tool_call_chunks([weather], content=["Let me look."]), usage_chunk(5, 7)])
+        )
+        client = llmclients.OpenAICompatible(base_url=emulator.base_url, model="m")
+        reply = client.complete("Weather?")
+    data = json.loads(json.dumps(reply.to_dict()))
+    assert data["text"] == "Let me look."
+    assert data["finish_reason"] == "tool_calls"
+    assert data["usage"] == {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    assert data["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    assert data["provider"] == "openai" and data["model"] == "m"
+    assert set(data) == set(llmclients.Completion.__slots__)
+
+
+def test_usage_to_dict_leaves_out_unknown_counts_and_raw():
+    usage = llmclients.Usage.from_dict({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})
+    assert usage.to_dict() == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+
+
+def test_a_resumed_conversation_honours_a_new_model():
+    with OpenAIEmulator() as emulator:
+        client = llmclients.OpenAICompatible(base_url=emulator.base_url)
+        conv = client.conversation(model="small", temperature=0.5)
+        conv.send("Hi")
+        resumed = client.conversation(state=conv.to_dict(), model="large", top_p=0.9)
+        resumed.send("And now?")
+        body = emulator.last_request.json()
+    assert resumed.model == "large" and body["model"] == "large"
+    assert (body["temperature"], body["top_p"]) == (0.5, 0.9)
+    assert [m["content"] for m in body["messages"]] == ["Hi", body["messages"][1]["content"], "And now?"]
+
+
+def test_a_resumed_conversation_refuses_new_messages():
+    client = llmclients.OpenAICompatible(base_url="http://127.0.0.1:9/v1", model="m")
+    state = client.conversation().to_dict()
+    with pytest.raises(llmclients.InvalidRequestError, match="resumes a conversation"):
+        client.conversation(state=state, system="Be brief.")
