@@ -43,7 +43,7 @@ import requests
 
 from ..config import Retry, TimeoutLike
 from ..decoding import SSEEvent, load_json
-from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
+from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
 from ..provider import Provider
 from ..stream import StreamState
@@ -53,6 +53,8 @@ from ..types import Message, Usage
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
+#: The most of a ``/models`` answer read (OpenRouter's lists some 300 models in ~1 MiB).
+_MODEL_LIST_LIMIT = 8 * 1024 * 1024
 
 
 class OpenAICompatible(Provider):
@@ -141,6 +143,32 @@ class OpenAICompatible(Provider):
             verify=verify,
         )
         self.include_usage = include_usage
+
+    def served_models(self) -> List[str]:
+        """The ids of the models the server serves (``GET {base_url}/models``), in its order.
+
+        Raises as a call does: a typed error for no connection, a timeout or
+        an error status, and :class:`MalformedStreamError` for a body that is
+        not OpenAI's ``{"data": [{"id": ...}, ...]}``.
+        """
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = Request("GET", f"{self.base_url}/models", headers=headers)
+        response = self._transport.open(request, self._transport.new_call())
+        try:
+            body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
+        except Exception as exc:  # a body cut or undecodable: the list is not there
+            raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
+        finally:
+            response.close()
+        try:
+            entries = json.loads(body)["data"]
+            return [entry["id"] for entry in entries if isinstance(entry["id"], str)]
+        except (ValueError, KeyError, TypeError):
+            raise MalformedStreamError(
+                f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
+            ) from None
 
     def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
         needed = set()

@@ -960,6 +960,8 @@ class OpenAIEmulator(Emulator):
         self.models = list(models)
 
     def check(self, request: RecordedRequest) -> None:
+        if request.method == "GET" and request.path.split("?")[0] == "/v1/models":
+            raise Rejection(200, self.model_list())  # not refused: answered without a scripted reply
         if request.method != "POST" or request.path.split("?")[0] != "/v1/chat/completions":
             raise Rejection(
                 404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url")
@@ -992,6 +994,18 @@ class OpenAIEmulator(Emulator):
                 404,
                 _error(f"The model `{body['model']}` does not exist.", code="model_not_found"),
             )
+
+    def model_list(self) -> Dict[str, Any]:
+        """What ``GET /v1/models`` answers: the ``models`` given, else the one
+        model the command names for emulators (``emulator-1``), as a
+        single-model server (llama.cpp) lists its own."""
+        names = self.models or ["emulator-1"]
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "llmclients"} for name in names
+            ],
+        }
 
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
