@@ -266,13 +266,14 @@ def _apply_environment(args: argparse.Namespace) -> None:
         args.timeout = getattr(args, "timeout_fallback", None)
 
 
-def _provenance(args: Optional[argparse.Namespace]) -> str:
-    """Which settings came from the environment, for an error message ("" if none)."""
+def _provenance(args: Optional[argparse.Namespace], message: str = "") -> str:
+    """Which settings came from the environment, for an error ``message`` that
+    does not already name them ("" if none)."""
     from_env: Dict[str, str] = getattr(args, "from_env", {})
     shown = [
         f"{variable}={redact_url(str(getattr(args, attribute))) if attribute == 'base_url' else getattr(args, attribute)}"
         for attribute, variable in from_env.items()
-        if attribute in ("provider", "model", "base_url")
+        if attribute in ("provider", "model", "base_url") and variable not in message
     ]
     if not shown:
         return ""
@@ -306,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
             return command(args)
     except UsageError as exc:
-        message = f"{exc}{_provenance(args)}"
+        message = f"{exc}{_provenance(args, str(exc))}"
         if "--json" in argv and (args is None or args.command == "chat"):
             _Reply("", as_json=True, echo=False)._print_json(
                 {"type": "UsageError", "message": _one_line(message), "exit_code": EXIT_USAGE}
