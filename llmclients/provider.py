@@ -15,6 +15,8 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
     from .conversation import Conversation
 
 _P = TypeVar("_P", bound="Provider")
+logger = logging.getLogger("llmclients")
+#: Strings longer than this (an image's base64) are shortened in logged request bodies.
+LOGGED_STRING_LIMIT = 200
 
 _DECODERS = {
     "sse": decoding.iter_sse,
@@ -55,6 +60,39 @@ _DECODERS = {
     "text": decoding.iter_text,
     "whole": decoding.iter_whole,
 }
+
+
+def loggable_body(request: Request) -> str:
+    """``request``'s body as one line of JSON for a debug log, long strings
+    shortened and files named only (headers, where keys travel, are not in it)."""
+
+    def shorten(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > LOGGED_STRING_LIMIT:
+            return f"{value[:LOGGED_STRING_LIMIT]}...({len(value) - LOGGED_STRING_LIMIT} more characters)"
+        if isinstance(value, Mapping):
+            return {key: shorten(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [shorten(item) for item in value]
+        return value
+
+    body: Dict[str, Any] = {}
+    if request.json is not None:
+        body = {"json": request.json}
+    if request.data is not None:
+        body["data"] = request.data
+    if request.files:
+        body["form"] = [_form_field(field) for field in request.files]
+    shown = shorten(body["json"] if list(body) == ["json"] else body)
+    return json.dumps(shown, ensure_ascii=False, default=repr)
+
+
+def _form_field(field: Any) -> Any:
+    """A multipart field as ``[name, value]``, a file as ``[name, "(file NAME)"]``."""
+    try:
+        name, (filename, value, *_) = field
+    except (TypeError, ValueError):
+        return repr(field)
+    return [name, value if filename is None else f"(file {filename})"]
 
 
 class Provider:
@@ -218,6 +256,8 @@ class Provider:
         def exchange(thread: Dict[str, Any]) -> Exchange:
             request = self.build_request(messages, resolved, given, thread)
             requests_sent.append(request)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("request body: %s", loggable_body(request))
             try:
                 response = self._transport.open(request, call)
             except errors.HTTPStatusError as exc:

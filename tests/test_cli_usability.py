@@ -222,3 +222,25 @@ def test_main_runs_from_a_thread_without_touching_signals(openai_emulator):
         timeout=LIMIT,
     )
     assert (result.returncode, result.stdout) == (0, "threaded\n"), result.stderr
+
+
+def test_debug_shows_the_request_body_with_secrets_masked(openai_emulator):
+    openai_emulator.enqueue(Reply(text="ok"))
+    key = "sk-debug-5e6f7a8b9c"
+    image = "data:image/png;base64," + "A" * 5000
+    result = chat(
+        openai_emulator,
+        "--debug",
+        "-o",
+        "user",
+        json.dumps(image),
+        f"My key is {key}",
+        LLMCLIENTS_API_KEY=key,
+    )
+    assert result.returncode == 0, result.stderr
+    body_lines = [line for line in result.stderr.splitlines() if "request body: " in line]
+    assert len(body_lines) == 1
+    logged = json.loads(body_lines[0].split("request body: ", 1)[1])
+    assert logged["messages"] == [{"role": "user", "content": "My key is ***"}]
+    assert logged["user"].endswith("...(4822 more characters)") and len(logged["user"]) < 300
+    assert key not in result.stderr
