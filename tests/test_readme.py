@@ -161,3 +161,13 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
     # The tour streamed the emulator's answer; the tool loop answered the tool.
     requests_seen = [request.json() for request in emulator.requests]
     assert any(m.get("role") == "tool" for body in requests_seen for m in body["messages"])
+
+
+def test_the_readme_renders_without_a_warning():
+    docutils_core = pytest.importorskip("docutils.core")
+    warnings = io.StringIO()
+    docutils_core.publish_doctree(
+        README.read_text(encoding="utf-8"),
+        settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": warnings},
+    )
+    assert warnings.getvalue() == ""
