@@ -394,6 +394,8 @@ def _exit_code(exc: errors.LLMClientError) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
+        if args.json:
+            raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
         from . import repl
 
         return repl.run(args)

@@ -10,7 +10,10 @@ conversation goes on from there. Lines that start with ``/`` are commands::
     /save FILE        write the conversation to FILE, for --conversation FILE
     /help             list the commands
 
-``//`` sends a line that starts with ``/``. Ctrl-C while a reply streams stops
+``//`` sends a line that starts with ``/``; a line of three double quotes
+starts a turn of several lines, which another such line ends (as in ``ollama
+run``: pasted text stays one turn). ``--show-reasoning`` prints the model's
+reasoning on stderr, apart from the answer. Ctrl-C while a reply streams stops
 that reply (the turn is not kept) and the session goes on; Ctrl-C at the
 prompt clears the line. With ``--conversation FILE`` the session resumes the
 conversation kept there and rewrites it after every turn. Line editing and
@@ -26,10 +29,13 @@ from typing import IO, Callable, Dict, Optional
 
 from . import cli, errors
 from .conversation import Conversation
+from .events import ReasoningDelta, TextDelta
 from .provider import Provider
 
 PROMPT = "> "
-HELP = """\
+CONTINUATION = "... "
+MULTILINE = '"""'
+HELP = '''\
 /exit             end the session (so does Ctrl-D)
 /reset            forget the turns so far (the system prompt stays)
 /system TEXT      set the system prompt (/system alone shows it)
@@ -37,7 +43,8 @@ HELP = """\
 /save FILE        write the conversation to FILE, for --conversation FILE
 /help             this list
 //TEXT            send a line that starts with /
-Ctrl-C stops a reply as it streams; Ctrl-D or /exit ends the session."""
+"""               start a turn of several lines; another """ ends it
+Ctrl-C stops a reply as it streams; Ctrl-D or /exit ends the session.'''
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
         import readline  # noqa: F401  (line editing and history for input(), where Python has it)
     with cli._open_client(provider, args) as client:
         conversation = cli._conversation(client, state, args)
-        session = Session(client, conversation, options=cli._options(args), path=args.conversation)
+        session = Session(
+            client,
+            conversation,
+            options=cli._options(args),
+            path=args.conversation,
+            show_reasoning=args.show_reasoning,
+        )
         return session.loop()
 
 
@@ -67,6 +80,7 @@ class Session:
         *,
         options: Optional[Dict[str, object]] = None,
         path: Optional[str] = None,
+        show_reasoning: bool = False,
         read: Callable[[str], str] = input,
         out: Optional[IO[str]] = None,
         err: Optional[IO[str]] = None,
@@ -74,6 +88,7 @@ class Session:
         self.client = client
         self.conversation = conversation
         self.options = dict(options or {})
+        self.show_reasoning = show_reasoning
         self.path = path
         self.read = read
         self.out = out or sys.stdout
@@ -104,8 +119,25 @@ class Session:
             except KeyboardInterrupt:
                 self.out.write("\n")  # Ctrl-C at the prompt clears the line, as a shell does
                 continue
+            if line.strip() == MULTILINE:
+                line = self._read_lines()
             if not self.handle(line):
                 return cli.EXIT_OK
+
+    def _read_lines(self) -> str:
+        """The lines typed up to the closing :data:`MULTILINE` (or Ctrl-D), as one turn's text."""
+        lines = []
+        while True:
+            try:
+                line = self.read(CONTINUATION)
+            except EOFError:
+                break
+            if line.strip() == MULTILINE:
+                break
+            lines.append(line)
+        # A turn of several lines is sent as typed, even when it starts with "/".
+        text = "\n".join(lines).strip()
+        return "/" + text if text.startswith("/") else text
 
     def handle(self, line: str) -> bool:
         """Act on one line typed; False when the session should end."""
@@ -124,13 +156,20 @@ class Session:
 
     def turn(self, prompt: str) -> None:
         """Stream the reply to ``prompt``; an error or Ctrl-C ends the turn, not the session."""
-        printed = False
+        printed = reasoned = False
         try:
             with self.conversation.stream(prompt, **self.options) as stream:
-                for text in stream:
-                    self.out.write(text)
-                    self.out.flush()
-                    printed = True
+                for event in stream.events():
+                    if isinstance(event, ReasoningDelta) and self.show_reasoning:
+                        self.err.write(event.text)
+                        self.err.flush()
+                        reasoned = True
+                    elif isinstance(event, TextDelta) and event.choice == 0:
+                        if reasoned and not printed:
+                            self.err.write("\n")
+                        self.out.write(event.text)
+                        self.out.flush()
+                        printed = True
         except cli.Terminated:
             raise
         except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from test_cli import MODEL, clean_env
 import llmclients
 from llmclients.repl import Session
 from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing.openai import reasoning_chunks
 
 pexpect = pytest.importorskip("pexpect", reason="a pseudo-terminal needs pexpect (POSIX)")
 LIMIT = 30
@@ -202,3 +203,36 @@ def test_help_lists_every_command(terminal):
         terminal.expect_exact(command)
     terminal.sendline("/exit")
     terminal.expect(pexpect.EOF)
+
+
+def test_a_turn_of_several_lines_is_sent_as_one(openai_emulator):
+    chat = session(client_of(openai_emulator), ['"""', "/first line", "", "second line", '"""'])
+    assert chat.loop() == 0
+    assert len(openai_emulator.requests) == 1
+    assert openai_emulator.last_request.json()["messages"][-1]["content"] == "/first line\n\nsecond line"
+
+
+def test_show_reasoning_prints_it_on_stderr_apart_from_the_answer(openai_emulator):
+    openai_emulator.enqueue(Reply(events=reasoning_chunks(["Let me think."], then_text=["The answer."])))
+    client = client_of(openai_emulator)
+    chat = Session(
+        client,
+        client.conversation(),
+        show_reasoning=True,
+        read=scripted(["Q?"]),
+        out=io.StringIO(),
+        err=io.StringIO(),
+    )
+    assert chat.loop() == 0
+    assert chat.err.getvalue() == "Let me think.\n"  # type: ignore[attr-defined]
+    assert "The answer.\n" in chat.out.getvalue()  # type: ignore[attr-defined]
+
+
+def test_json_on_a_terminal_without_a_prompt_is_a_usage_error(openai_emulator):
+    args = ["-m", "llmclients", "chat", "--json", "-m", MODEL, "--base-url", openai_emulator.base_url]
+    child = pexpect.spawn(sys.executable, args, env=clean_env(TERM="dumb"), encoding="utf-8", timeout=LIMIT)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert "--json answers one prompt" in child.before
+    assert openai_emulator.requests == []
