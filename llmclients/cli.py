@@ -98,6 +98,8 @@ _PROVIDER_HELP = (
     f"one of {', '.join(provider_names())} (any case); default: $LLMCLIENTS_PROVIDER, else openai"
 )
 
+_DEBUG_HELP = "log requests, their bodies, and retries to stderr (secrets masked)"
+
 #: The settings a flag gives, else the environment: attribute -> variable.
 ENVIRONMENT = {
     "provider": "LLMCLIENTS_PROVIDER",
@@ -209,9 +211,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_DEBUG_HELP = "log requests, their bodies, and retries to stderr (secrets masked)"
-
-
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-m",
@@ -309,7 +308,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         message = f"{exc}{_provenance(args, str(exc))}"
         if "--json" in argv and (args is None or args.command == "chat"):
-            _Reply("", as_json=True, echo=False)._print_json(
+            _Reply(getattr(args, "provider", None) or "", as_json=True, echo=False)._print_json(
                 {"type": "UsageError", "message": _one_line(message), "exit_code": EXIT_USAGE}
             )
         return _fail(EXIT_USAGE, message)
@@ -356,6 +355,7 @@ def _describe(exc: errors.LLMClientError, args: Optional[argparse.Namespace] = N
 
 
 def _explanation(exc: errors.LLMClientError, args: Optional[argparse.Namespace]) -> str:
+    """What may explain ``exc``, for the errors a setting can cause ("" for the others)."""
     if args is None or not isinstance(
         exc, (errors.InvalidRequestError, errors.ConnectError, errors.NotFoundError)
     ):
@@ -364,19 +364,16 @@ def _explanation(exc: errors.LLMClientError, args: Optional[argparse.Namespace])
 
 
 def _missing_v1_hint(exc: errors.LLMClientError, args: argparse.Namespace) -> str:
-    """ "did you mean .../v1?" for a 404 from an OpenAI-compatible server whose
+    """The hint "did you mean .../v1?" for a 404 from an OpenAI-compatible server whose
     base URL stops short of the API's root (Ollama, vLLM, llama.cpp serve it under /v1)."""
     base_url: Optional[str] = getattr(args, "base_url", None)
     if not isinstance(exc, errors.NotFoundError) or not base_url or getattr(args, "emulate", False):
         return ""
-    if _provider_of(args) != "openai" or urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+    if (getattr(args, "provider", None) or "openai") != "openai":
+        return ""
+    if urlsplit(base_url).path.rstrip("/").endswith("/v1"):
         return ""
     return f"; did you mean --base-url {redact_url(base_url.rstrip('/'))}/v1?"
-
-
-def _provider_of(args: argparse.Namespace) -> str:
-    provider: Optional[str] = getattr(args, "provider", None)
-    return provider or "openai"
 
 
 def _exit_code(exc: errors.LLMClientError) -> int:
@@ -470,7 +467,12 @@ def _model(client: Provider, args: argparse.Namespace) -> Optional[str]:
     model: Optional[str] = args.model
     if model or client.default_model:
         return model
-    served = client.served_models() if isinstance(client, OpenAICompatible) else []
+    served: List[str] = []
+    if isinstance(client, OpenAICompatible):
+        try:
+            served = client.served_models()
+        except (errors.HTTPStatusError, errors.MalformedStreamError) as exc:
+            logger.debug("the server does not list its models: %s", exc)  # many proxies do not
     if len(served) == 1:
         logger.debug("the server serves one model, %s: using it", served[0])
         return served[0]
@@ -716,10 +718,9 @@ def _check_base_url(base_url: str, args: argparse.Namespace) -> None:
     if parts.scheme in ("http", "https") and parts.netloc:
         return
     if "://" not in base_url:
-        raise UsageError(
-            f"{source} {redact_url('http://' + base_url)[7:]!r} has no scheme: add http:// "
-            f"(http://{redact_url('http://' + base_url)[7:]}) or https://"
-        )
+        # redact_url needs a scheme to find the credentials it masks.
+        shown = redact_url(f"http://{base_url}")[len("http://") :]
+        raise UsageError(f"{source} {shown!r} has no scheme: add http:// (http://{shown}) or https://")
     raise UsageError(f"{source} {redact_url(base_url)!r} is not an http:// or https:// URL")
 
 

@@ -7,10 +7,12 @@ are test_cli's), bounded by a timeout.
 
 from __future__ import annotations
 
+import http.server
 import json
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from test_cli import CLI, LIMIT, MODEL, chat, clean_env, eventually, one_line, posix_only, read_until, run
@@ -244,3 +246,27 @@ def test_debug_shows_the_request_body_with_secrets_masked(openai_emulator):
     assert logged["messages"] == [{"role": "user", "content": "My key is ***"}]
     assert logged["user"].endswith("...(4822 more characters)") and len(logged["user"]) < 300
     assert key not in result.stderr
+
+
+def test_a_server_that_lists_no_models_still_asks_for_one():
+    # A proxy that serves chat completions but not /models: a 404 there is no reason to fail.
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = run("chat", "--base-url", f"http://127.0.0.1:{server.server_port}/v1", "Hi")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert result.returncode == 2
+    assert "openai has no default model: name one with -m MODEL" in result.stderr
