@@ -125,13 +125,19 @@ class Session:
                 return cli.EXIT_OK
 
     def _read_lines(self) -> str:
-        """The lines typed up to the closing :data:`MULTILINE` (or Ctrl-D), as one turn's text."""
+        """The lines typed up to the closing :data:`MULTILINE` (or Ctrl-D), as one
+        turn's text; Ctrl-C drops them, as it clears a line at the prompt."""
         lines = []
         while True:
             try:
                 line = self.read(CONTINUATION)
             except EOFError:
                 break
+            except cli.Terminated:
+                raise
+            except KeyboardInterrupt:
+                self.out.write("\n")
+                return ""
             if line.strip() == MULTILINE:
                 break
             lines.append(line)

@@ -17,7 +17,7 @@ from test_cli import MODEL, clean_env
 
 import llmclients
 from llmclients.repl import Session
-from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing import AllenAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import reasoning_chunks
 
 pexpect = pytest.importorskip("pexpect", reason="a pseudo-terminal needs pexpect (POSIX)")
@@ -236,3 +236,29 @@ def test_json_on_a_terminal_without_a_prompt_is_a_usage_error(openai_emulator):
     assert child.exitstatus == 2
     assert "--json answers one prompt" in child.before
     assert openai_emulator.requests == []
+
+
+def test_ctrl_c_while_typing_several_lines_drops_them(openai_emulator):
+    typed = iter(['"""', "half a thought"])
+
+    def read(prompt: str) -> str:
+        for line in typed:
+            return line
+        raise KeyboardInterrupt if prompt == "... " else EOFError
+
+    chat = Session(
+        client_of(openai_emulator), client_of(openai_emulator).conversation(), read=read, out=io.StringIO()
+    )
+    assert chat.loop() == 0
+    assert openai_emulator.requests == []
+
+
+def test_an_allenai_thread_goes_on_for_the_whole_session():
+    # One emulator serves the whole session, so the server-side thread is known on turn 2.
+    with AllenAIEmulator() as emulator:
+        client = llmclients.AllenAI(base_url=emulator.base_url)
+        chat = session(client, ["My name is Ada.", "What is my name?"])
+        assert chat.loop() == 0
+        assert chat.err.getvalue() == ""  # type: ignore[attr-defined]
+        assert len(emulator.requests) == 2
+        assert chat.conversation.thread and len(chat.conversation.messages) == 4
