@@ -88,3 +88,20 @@ def test_a_resumed_conversation_refuses_new_messages():
     state = client.conversation().to_dict()
     with pytest.raises(llmclients.InvalidRequestError, match="resumes a conversation"):
         client.conversation(state=state, system="Be brief.")
+
+
+def test_served_models_lists_the_server_s_models_and_leaves_the_script_alone():
+    with OpenAIEmulator(models=["qwen2.5", "llama3.2"], api_key="k") as emulator:
+        emulator.enqueue(Reply(text="scripted"))
+        client = llmclients.OpenAICompatible(base_url=emulator.base_url, api_key="k", model="qwen2.5")
+        assert client.served_models() == ["qwen2.5", "llama3.2"]
+        assert emulator.last_request.headers["Authorization"] == "Bearer k"
+        assert client.complete("Hi").text == "scripted"
+
+
+def test_served_models_from_a_server_without_a_list_raises_typed_errors():
+    with OpenAIEmulator(api_key="k") as emulator:
+        with pytest.raises(llmclients.AuthenticationError):
+            llmclients.OpenAICompatible(base_url=emulator.base_url, api_key="wrong").served_models()
+        with pytest.raises(llmclients.NotFoundError):
+            llmclients.OpenAICompatible(base_url=emulator.base_url + "/nope", api_key="k").served_models()

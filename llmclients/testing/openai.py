@@ -960,14 +960,15 @@ class OpenAIEmulator(Emulator):
         self.models = list(models)
 
     def check(self, request: RecordedRequest) -> None:
-        if request.method == "GET" and request.path.split("?")[0] == "/v1/models":
-            raise Rejection(200, self.model_list())  # not refused: answered without a scripted reply
-        if request.method != "POST" or request.path.split("?")[0] != "/v1/chat/completions":
+        route = (request.method, request.path.split("?")[0])
+        if route not in (("POST", "/v1/chat/completions"), ("GET", "/v1/models")):
             raise Rejection(
                 404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url")
             )
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             raise Rejection(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+        if request.method == "GET":
+            return  # the model list: fixed_reply() answers it
         try:
             body = request.json()
         except ValueError:
@@ -994,6 +995,11 @@ class OpenAIEmulator(Emulator):
                 404,
                 _error(f"The model `{body['model']}` does not exist.", code="model_not_found"),
             )
+
+    def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
+        if request.method == "GET":  # check() let only /v1/models through
+            return Reply(body=self.model_list())
+        return None
 
     def model_list(self) -> Dict[str, Any]:
         """What ``GET /v1/models`` answers: the ``models`` given, else the one
