@@ -8,7 +8,7 @@ import json
 import pytest
 
 import llmclients
-from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing import AuraEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import tool_call_chunks, usage_chunk
 
 EVERY_CLIENT_ARGUMENT = [
@@ -105,3 +105,21 @@ def test_served_models_from_a_server_without_a_list_raises_typed_errors():
             llmclients.OpenAICompatible(base_url=emulator.base_url, api_key="wrong").served_models()
         with pytest.raises(llmclients.NotFoundError):
             llmclients.OpenAICompatible(base_url=emulator.base_url + "/nope", api_key="k").served_models()
+
+
+def test_compat_aura_says_it_carries_system_messages_and_history_as_documented():
+    from llmclients.compat import g4f
+
+    assert g4f.Aura.supports_system_message is True and g4f.Aura.supports_message_history is True
+    # ... because the protocol carries both: the system text in `prompt`, the turns in `messages`.
+    with AuraEmulator() as emulator:
+        history = [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Again"},
+        ]
+        llmclients.Aura(base_url=emulator.base_url).complete(history)
+        body = emulator.last_request.json()
+    assert body["prompt"] == "Be brief."
+    assert [turn["content"] for turn in body["messages"]] == ["Hi", "Hello.", "Again"]
