@@ -82,6 +82,7 @@ def loggable_body(request: Request) -> str:
         body["data"] = request.data
     if request.files:
         body["form"] = [_form_field(field) for field in request.files]
+    # A JSON body (the usual case) is shown as sent; form data under its keys.
     shown = shorten(body["json"] if list(body) == ["json"] else body)
     return json.dumps(shown, ensure_ascii=False, default=repr)
 

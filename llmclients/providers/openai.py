@@ -53,7 +53,7 @@ from ..types import Message, Usage
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
-#: The most of a ``/models`` answer read (OpenRouter's lists some 300 models in ~1 MiB).
+#: The most of a ``/models`` answer read; a longer one is cut, and then is not JSON.
 _MODEL_LIST_LIMIT = 8 * 1024 * 1024
 
 
