@@ -149,8 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "prompt",
         nargs="?",
-        help="the prompt; - reads it from stdin, as nothing does when stdin is not a terminal; "
-        "nothing on a terminal starts an interactive chat",
+        help="the prompt; - reads it from stdin (so does no prompt, with stdin piped); "
+        "no prompt on a terminal starts an interactive chat",
     )
     chat.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
     chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
