@@ -3,6 +3,7 @@
 ::
 
     python benchmarks/bench_aio.py [--streams 200] [--deltas 20] [--pace 0.02] [--cancel 100]
+    python benchmarks/bench_aio.py --quick    # 20 streams, 10 cancelled: a smoke test
 
 Measures, in one run:
 
@@ -364,11 +365,17 @@ def row(label: str, run: Run, alone: float) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--streams", type=int, help="concurrent streams (default 200; --quick: 20)")
     parser.add_argument("--deltas", type=int, default=20)
     parser.add_argument("--pace", type=float, default=0.02, help="seconds between deltas")
-    parser.add_argument("--cancel", type=int, default=100, help="streams to cancel in flight")
+    parser.add_argument("--cancel", type=int, help="streams to cancel in flight (default 100; --quick: 10)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer streams, as the other benchmarks' --quick"
+    )
     args = parser.parse_args(argv)
+    # Flags given win over --quick's sizes.
+    args.streams = args.streams or (20 if args.quick else 200)
+    args.cancel = args.cancel or (10 if args.quick else 100)
     options = {"deltas": args.deltas, "pace": args.pace}
 
     server = Server()

@@ -81,7 +81,7 @@ def answer(client: llmclients.Provider, number: int, prompt: str) -> Dict[str, A
         record.update(text=exc.partial_text, finish_reason=None, usage=None, model=None)
         record["error"] = {"type": type(exc).__name__, "message": str(exc)}
     else:
-        usage = reply.usage._asdict() if reply.usage else None
+        usage = reply.usage.to_dict() if reply.usage else None
         record.update(text=reply.text, finish_reason=reply.finish_reason, usage=usage, model=reply.model)
         record["error"] = None
     record["elapsed"] = round(time.monotonic() - started, 3)

@@ -2,9 +2,11 @@
 
 Commands::
 
-    llmclients chat [PROMPT | -]        stream a reply to PROMPT (to stdin's text with - or no PROMPT)
+    llmclients chat [PROMPT | -]        stream a reply to PROMPT (to stdin's text with - or no PROMPT);
+                                        on a terminal with no PROMPT, an interactive chat
     llmclients providers                the providers: models, capabilities, live status
-    llmclients models [-p PROVIDER]     the model ids each provider takes, with their aliases
+    llmclients models [-p PROVIDER]     the model ids each provider takes, with their aliases;
+                                        with --base-url, those the server serves
     llmclients check [-p PROVIDER ...]  probe providers live: ok / blocked / down, time to first delta
     llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
 
@@ -14,17 +16,21 @@ streams the model's reasoning to stderr; tool calls are listed on stderr).
 instead (``text``, ``finish_reason``, ``usage``, ``model``, ``provider``,
 ``elapsed``, ``time_to_first_delta``, ``reasoning``, ``tool_calls``,
 ``refusal``, ``response_id``, ``request_id``, ``error``), also when the call
-fails. ``-o KEY VALUE`` passes any provider option, VALUE read as JSON.
-``--conversation FILE`` continues the conversation kept in FILE (created if
-missing; rewritten only after a turn succeeds). ``--emulate`` answers from the
-provider's emulator, served inside the process: no network needed.
+fails, and for usage errors. ``-o KEY VALUE`` passes any provider option,
+VALUE read as JSON. ``--conversation FILE`` continues the conversation kept in
+FILE (created if missing; checked to be writable before sending; rewritten only
+after a turn succeeds). ``--emulate`` answers from the provider's emulator,
+served inside the process: no network needed. ``chat`` on a terminal with no
+prompt is an interactive session (:mod:`llmclients.repl`).
 
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
 ``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
 ``LLMCLIENTS_PROXY`` and ``LLMCLIENTS_API_KEY`` (which has no flag: a key on a
 command line shows in ``ps``). ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
 are honoured. ``--debug`` (or ``LLMCLIENTS_LOG=debug``; ``info`` shows only
-retries) logs requests and retries to stderr with secrets masked.
+retries) logs requests and retries to stderr with secrets masked, and
+request bodies too. A usage error names the variable a wrong setting came
+from.
 
 Errors are one line on stderr. Exit codes:
 
@@ -37,6 +43,7 @@ Errors are one line on stderr. Exit codes:
     4    a timeout: connecting, or waiting for the next byte
     5    the stream broke off; the text received is already printed
     130  interrupted with Ctrl-C; the text received is already printed
+    143  stopped by SIGTERM; the text received is already printed
 """
 
 from __future__ import annotations
@@ -54,17 +61,31 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NoReturn,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+)
+from urllib.parse import urlsplit
 
 from . import __version__, errors
 from .conversation import Conversation
 from .events import ReasoningDelta, TextDelta
 from .provider import Provider
 from .providers import get_provider_class, provider_names
+from .providers.openai import OpenAICompatible
 from .stream import Stream
 from .transport import redact_url
 
 EXIT_OK, EXIT_USAGE, EXIT_SERVICE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_SIGINT = 0, 2, 3, 4, 5, 130
+EXIT_SIGTERM = 143
 #: The model the emulators answer as, for providers that have no default model.
 EMULATOR_MODEL = "emulator-1"
 CHECK_PROMPT = "Reply with the single word OK."
@@ -73,41 +94,69 @@ CHECK_TIMEOUT = 20.0
 logger = logging.getLogger("llmclients.cli")
 
 
-_PROVIDER_HELP = f"one of {', '.join(provider_names())}; default: $LLMCLIENTS_PROVIDER, else openai"
+_PROVIDER_HELP = (
+    f"one of {', '.join(provider_names())} (any case); default: $LLMCLIENTS_PROVIDER, else openai"
+)
+
+_DEBUG_HELP = "log requests, their bodies, and retries to stderr (secrets masked)"
+
+#: The settings a flag gives, else the environment: attribute -> variable.
+ENVIRONMENT = {
+    "provider": "LLMCLIENTS_PROVIDER",
+    "model": "LLMCLIENTS_MODEL",
+    "base_url": "LLMCLIENTS_BASE_URL",
+    "timeout": "LLMCLIENTS_TIMEOUT",
+    "proxy": "LLMCLIENTS_PROXY",
+}
 
 
 class UsageError(Exception):
-    """Bad arguments or input found after parsing: one line on stderr, exit 2."""
+    """Bad arguments or input: one line on stderr, exit 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop as Ctrl-C stops, and exit 143."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors the command reports itself (and in JSON with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
 
 
 # --- the parser ------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llmclients",
         description="Stream answers from LLM chat services; check them; emulate them.",
-        epilog="exit codes: 0 ok, 2 usage, 3 service error, 4 timeout, 5 stream broke off, 130 Ctrl-C",
+        epilog="exit codes: 0 ok, 2 usage, 3 service error, 4 timeout, 5 stream broke off, 130 Ctrl-C, "
+        "143 SIGTERM",
     )
     parser.add_argument("--version", action="version", version=f"llmclients {__version__}")
-    parser.add_argument("--debug", action="store_true", help="log requests and retries (secrets masked)")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     # Every command takes --debug after its name too; SUPPRESS keeps the one given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="log requests and retries (secrets masked)",
-    )
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    chat = commands.add_parser("chat", parents=[common], help="stream a reply to a prompt")
-    chat.add_argument("prompt", nargs="?", help="the prompt; - (or nothing) reads it from stdin")
-    chat.add_argument(
-        "-p", "--provider", default=_env("LLMCLIENTS_PROVIDER"), metavar="PROVIDER", help=_PROVIDER_HELP
+    chat = commands.add_parser(
+        "chat", parents=[common], help="stream a reply to a prompt, or chat on a terminal"
     )
+    chat.add_argument(
+        "prompt",
+        nargs="?",
+        help="the prompt; - reads it from stdin (so does no prompt, with stdin piped); "
+        "no prompt on a terminal starts an interactive chat",
+    )
+    chat.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
     chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
-    chat.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    chat.add_argument(
+        "--temperature", type=float, metavar="T", help="sampling temperature (0: the most likely words)"
+    )
     chat.add_argument(
         "--max-tokens",
         type=int,
@@ -125,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("KEY", "VALUE"),
         help='any provider option; VALUE is JSON when it parses (-o response_format \'{"type":"json_object"}\')',
     )
+    chat.add_argument("--seed", type=int, metavar="N", help="a sampling seed, for repeatable replies")
+    chat.add_argument(
+        "--stop",
+        action="append",
+        metavar="TEXT",
+        help="end the reply where the model would write TEXT (repeatable)",
+    )
     chat.add_argument(
         "--show-reasoning",
         action="store_true",
@@ -138,7 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("providers", parents=[common], help="list the providers and their status")
 
     models = commands.add_parser("models", parents=[common], help="list the models of the providers")
-    models.add_argument("-p", "--provider", metavar="PROVIDER", help="only this provider's")
+    models.add_argument(
+        "-p", "--provider", type=str.lower, metavar="PROVIDER", help="only this provider's (any case)"
+    )
+    _add_server_options(models)
 
     check = commands.add_parser("check", parents=[common], help="probe providers live (a health check)")
     check.add_argument(
@@ -146,33 +205,35 @@ def _parser() -> argparse.ArgumentParser:
         "--provider",
         action="append",
         dest="providers",
+        type=str.lower,
         metavar="PROVIDER",
         help="a provider to probe (repeatable); default: $LLMCLIENTS_PROVIDER, else every provider",
     )
-    _add_connection_options(check, timeout=CHECK_TIMEOUT)
+    _add_connection_options(check)
+    check.set_defaults(timeout_fallback=CHECK_TIMEOUT)
 
     emulate = commands.add_parser("emulate", parents=[common], help="serve a provider's emulator")
-    emulate.add_argument(
-        "-p",
-        "--provider",
-        default=_env("LLMCLIENTS_PROVIDER") or "openai",
-        metavar="PROVIDER",
-        help=_PROVIDER_HELP,
-    )
+    emulate.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
     emulate.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
     return parser
 
 
-def _add_connection_options(parser: argparse.ArgumentParser, timeout: Optional[float] = None) -> None:
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-m",
         "--model",
-        default=_env("LLMCLIENTS_MODEL"),
-        help="default: $LLMCLIENTS_MODEL, else the provider's",
+        help="the model; default: $LLMCLIENTS_MODEL, else the provider's (else the one an openai server "
+        "serves, when it serves one)",
     )
+    _add_server_options(parser)
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--base-url", default=_env("LLMCLIENTS_BASE_URL"), metavar="URL", help="default: $LLMCLIENTS_BASE_URL"
+        "--base-url",
+        metavar="URL",
+        help="the server, with its scheme (http://localhost:11434/v1); default: $LLMCLIENTS_BASE_URL",
     )
     where.add_argument(
         "--emulate", action="store_true", help="answer from the provider's local emulator (no network)"
@@ -180,20 +241,49 @@ def _add_connection_options(parser: argparse.ArgumentParser, timeout: Optional[f
     parser.add_argument(
         "--timeout",
         type=_seconds,
-        default=_env("LLMCLIENTS_TIMEOUT") or timeout,
         metavar="S",
         help="seconds to connect, and to wait for each byte; default: $LLMCLIENTS_TIMEOUT",
     )
-    parser.add_argument(
-        "--proxy",
-        default=_env("LLMCLIENTS_PROXY"),
-        metavar="URL",
-        help="default: $LLMCLIENTS_PROXY, $HTTPS_PROXY",
-    )
+    parser.add_argument("--proxy", metavar="URL", help="a proxy; default: $LLMCLIENTS_PROXY, $HTTPS_PROXY")
 
 
 def _env(name: str) -> Optional[str]:
     return os.environ.get(name) or None
+
+
+def _apply_environment(args: argparse.Namespace) -> None:
+    """Fill the settings no flag gave from the environment, noting in
+    ``args.from_env`` which variable gave which, so that errors can say so."""
+    args.from_env = {}
+    for attribute, variable in ENVIRONMENT.items():
+        value: Any = _env(variable)
+        if getattr(args, attribute, False) is not None or value is None:
+            continue
+        if attribute == "timeout":
+            try:
+                value = _seconds(value)
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(str(exc)) from None
+        elif attribute == "provider":
+            value = value.lower()
+        setattr(args, attribute, value)
+        args.from_env[attribute] = variable
+    if getattr(args, "timeout", False) is None:
+        args.timeout = getattr(args, "timeout_fallback", None)
+
+
+def _provenance(args: Optional[argparse.Namespace], message: str = "") -> str:
+    """Which settings came from the environment, for an error ``message`` that
+    does not already name them ("" if none)."""
+    from_env: Dict[str, str] = getattr(args, "from_env", {})
+    shown = [
+        f"{variable}={redact_url(str(getattr(args, attribute))) if attribute == 'base_url' else getattr(args, attribute)}"
+        for attribute, variable in from_env.items()
+        if attribute in ("provider", "model", "base_url") and variable not in message
+    ]
+    if not shown:
+        return ""
+    return f" (set in the environment: {', '.join(shown)}; a flag overrides it)"
 
 
 def _seconds(text: str) -> float:
@@ -212,18 +302,47 @@ def _seconds(text: str) -> float:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    level = "debug" if args.debug else os.environ.get("LLMCLIENTS_LOG", "")
-    _configure_logging(level, secrets=[os.environ.get("LLMCLIENTS_API_KEY", "")])
-    command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args: Optional[argparse.Namespace] = None
     try:
-        return command(args)
+        with _sigterm_interrupts():
+            args = _parser().parse_args(argv)
+            _apply_environment(args)
+            level = "debug" if args.debug else os.environ.get("LLMCLIENTS_LOG", "")
+            _configure_logging(level, secrets=[os.environ.get("LLMCLIENTS_API_KEY", "")])
+            command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+            return command(args)
     except UsageError as exc:
-        return _fail(EXIT_USAGE, str(exc))
+        message = f"{exc}{_provenance(args, str(exc))}"
+        if "--json" in argv and (args is None or args.command == "chat"):
+            _Reply(getattr(args, "provider", None) or "", as_json=True, echo=False)._print_json(
+                {"type": "UsageError", "message": _one_line(message), "exit_code": EXIT_USAGE}
+            )
+        return _fail(EXIT_USAGE, message)
     except errors.LLMClientError as exc:
-        return _fail(_exit_code(exc), _describe(exc))
+        return _fail(_exit_code(exc), _describe(exc, args))
+    except Terminated:
+        return _fail(EXIT_SIGTERM, "Terminated: stopped by SIGTERM")
     except KeyboardInterrupt:
         return _fail(EXIT_SIGINT, "Interrupted: stopped by Ctrl-C")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the command as Ctrl-C does (the text kept, the connection
+    closed), raising :class:`Terminated`; the previous handler is restored after."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; main() called from elsewhere keeps them as they are
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(code: int, message: str) -> int:
@@ -236,8 +355,32 @@ def _one_line(message: str) -> str:
     return redact(" ".join(message.split()), [os.environ.get("LLMCLIENTS_API_KEY", "")])
 
 
-def _describe(exc: errors.LLMClientError) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _describe(exc: errors.LLMClientError, args: Optional[argparse.Namespace] = None) -> str:
+    """The error as one line, with what may explain it: where a setting came
+    from, a base URL that lacks its ``/v1``."""
+    return f"{type(exc).__name__}: {exc}{_explanation(exc, args)}"
+
+
+def _explanation(exc: errors.LLMClientError, args: Optional[argparse.Namespace]) -> str:
+    """What may explain ``exc``, for the errors a setting can cause ("" for the others)."""
+    if args is None or not isinstance(
+        exc, (errors.InvalidRequestError, errors.ConnectError, errors.NotFoundError)
+    ):
+        return ""
+    return _missing_v1_hint(exc, args) + _provenance(args)
+
+
+def _missing_v1_hint(exc: errors.LLMClientError, args: argparse.Namespace) -> str:
+    """The hint "did you mean .../v1?" for a 404 from an OpenAI-compatible server whose
+    base URL stops short of the API's root (Ollama, vLLM, llama.cpp serve it under /v1)."""
+    base_url: Optional[str] = getattr(args, "base_url", None)
+    if not isinstance(exc, errors.NotFoundError) or not base_url or getattr(args, "emulate", False):
+        return ""
+    if (getattr(args, "provider", None) or "openai") != "openai":
+        return ""
+    if urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+        return ""
+    return f"; did you mean --base-url {redact_url(base_url.rstrip('/'))}/v1?"
 
 
 def _exit_code(exc: errors.LLMClientError) -> int:
@@ -254,9 +397,17 @@ def _exit_code(exc: errors.LLMClientError) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    if args.prompt is None and sys.stdin.isatty():
+        if args.json:
+            raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
+        from . import repl
+
+        return repl.run(args)
     prompt = _read_prompt(args.prompt)
     state = _load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
+    if args.conversation:
+        check_conversation_file(args, provider, state)
     reply = _Reply(
         provider,
         as_json=args.json,
@@ -275,12 +426,14 @@ def _chat(args: argparse.Namespace) -> int:
                 messages = [{"role": "user", "content": prompt}]
                 if args.system:
                     messages.insert(0, {"role": "system", "content": args.system})
-                reply.model = model = _model(type(client), args)
+                reply.model = model = _model(client, args)
                 _stream(reply, lambda: client.stream(messages, model=model, **options))
+    except Terminated:
+        return reply.failed(EXIT_SIGTERM, "Terminated", "stopped by SIGTERM")
     except KeyboardInterrupt:
         return reply.failed(EXIT_SIGINT, "Interrupted", "stopped by Ctrl-C")
     except errors.LLMClientError as exc:
-        return reply.failed(_exit_code(exc), type(exc).__name__, str(exc))
+        return reply.failed(_exit_code(exc), type(exc).__name__, f"{exc}{_explanation(exc, args)}")
     return reply.succeeded()
 
 
@@ -302,6 +455,10 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
         options["temperature"] = args.temperature
     if args.max_tokens is not None:
         options["max_tokens"] = args.max_tokens
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.stop:
+        options["stop"] = args.stop
     for key, value in args.option:
         try:
             options[key] = json.loads(value)
@@ -310,15 +467,26 @@ def _options(args: argparse.Namespace) -> Dict[str, Any]:
     return options
 
 
-def _model(cls: Type[Provider], args: argparse.Namespace) -> Optional[str]:
-    """The model to ask for: the one named, else the provider's default (the
-    emulator's for providers that have none)."""
+def _model(client: Provider, args: argparse.Namespace) -> Optional[str]:
+    """The model to ask for: the one named, else the provider's default, else
+    the only one an OpenAI-compatible server serves (llama.cpp, a vLLM with one
+    model; the emulator too)."""
     model: Optional[str] = args.model
-    if model or cls.default_model:
+    if model or client.default_model:
         return model
-    if args.emulate:
-        return EMULATOR_MODEL
-    raise UsageError(f"{cls.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL")
+    served: List[str] = []
+    if isinstance(client, OpenAICompatible):
+        try:
+            served = client.served_models()
+        except (errors.HTTPStatusError, errors.MalformedStreamError) as exc:
+            logger.debug("the server does not list its models: %s", exc)  # many proxies do not
+    if len(served) == 1:
+        logger.debug("the server serves one model, %s: using it", served[0])
+        return served[0]
+    listed = f" (the server serves {len(served)}: llmclients models -p openai lists them)" if served else ""
+    raise UsageError(
+        f"{client.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL{listed}"
+    )
 
 
 def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
@@ -446,12 +614,45 @@ def _load_conversation(path: str) -> Optional[Dict[str, Any]]:
     return state
 
 
+def check_conversation_file(args: argparse.Namespace, provider: str, state: Optional[Dict[str, Any]]) -> None:
+    """Refuse, before anything is sent, a turn whose conversation could not be
+    kept: a file that cannot be written, a system prompt for a conversation that
+    has one, a server-side thread that an emulator started afresh cannot know."""
+    path: str = args.conversation
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".llmclients-", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot save the conversation to {path}: {exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    if state is None:
+        return
+    if args.system is not None:
+        kept = [
+            m.get("content")
+            for m in state.get("messages") or ()
+            if isinstance(m, dict) and m.get("role") == "system"
+        ]
+        if kept != [args.system]:
+            raise UsageError(
+                f"{path} already holds a conversation, whose system prompt stays: "
+                "-s applies to a new one only (drop -s, or use a new file)"
+            )
+    if args.emulate and state.get("thread"):
+        raise UsageError(
+            f"the {provider} emulator keeps its server-side threads in memory, and --emulate starts a new "
+            f"one each run: {path} cannot continue there (use llmclients emulate -p {provider} with "
+            "--base-url, or chat interactively)"
+        )
+
+
 def _conversation(
     client: Provider, state: Optional[Dict[str, Any]], args: argparse.Namespace
 ) -> Conversation:
     if state is None:
         seed = [{"role": "system", "content": args.system}] if args.system else None
-        return client.conversation(seed, model=_model(type(client), args))
+        return client.conversation(seed, model=_model(client, args))
     try:
         conversation = client.conversation(state=state)
     except (KeyError, TypeError) as exc:
@@ -499,7 +700,9 @@ def _open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Iter
             from .testing import emulator_for
 
             base_url = stack.enter_context(emulator_for(provider)).base_url
-        elif not (base_url or cls.default_base_url):
+        elif base_url:
+            _check_base_url(base_url, args)
+        elif not cls.default_base_url:
             raise UsageError(
                 f"{provider} needs the server's URL: --base-url URL or LLMCLIENTS_BASE_URL "
                 "(or --emulate for a local emulator)"
@@ -512,6 +715,20 @@ def _open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Iter
             redact_url(args.proxy) if args.proxy else None,
         )
         yield client
+
+
+def _check_base_url(base_url: str, args: argparse.Namespace) -> None:
+    """A base URL is http(s)://host...: catch a missing scheme here, with the
+    fix, rather than as requests' "No connection adapters were found"."""
+    source = "LLMCLIENTS_BASE_URL" if "base_url" in getattr(args, "from_env", {}) else "--base-url"
+    parts = urlsplit(base_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return
+    if "://" not in base_url:
+        # redact_url needs a scheme to find the credentials it masks.
+        shown = redact_url(f"http://{base_url}")[len("http://") :]
+        raise UsageError(f"{source} {shown!r} has no scheme: add http:// (http://{shown}) or https://")
+    raise UsageError(f"{source} {redact_url(base_url)!r} is not an http:// or https:// URL")
 
 
 # --- providers, models -------------------------------------------------------------------
@@ -545,11 +762,22 @@ def _capabilities(cls: Type[Provider]) -> str:
 
 def _models(args: argparse.Namespace) -> int:
     names = [args.provider] if args.provider else provider_names()
+    asks_a_server = args.emulate or args.base_url
+    if args.provider and args.provider != "openai" and asks_a_server and "base_url" not in args.from_env:
+        raise UsageError(
+            f"{args.provider}'s models are listed by llmclients; only an openai server lists its own"
+        )
     rows = [["PROVIDER", "MODEL", "ALIASES"]]
     for name in names:
         cls = get_provider_class(name)
-        if not cls.models:
-            rows.append([name, "(any model the server serves; name it with -m)", ""])
+        if name == "openai" and asks_a_server:
+            with _open_client(name, args) as client:
+                assert isinstance(client, OpenAICompatible)
+                rows.extend([name, model, ""] for model in client.served_models())
+        elif not cls.models:
+            rows.append(
+                [name, "(any model the server serves; name it with -m, or list them with --base-url)", ""]
+            )
         for model in cls.models:
             aliases = sorted(alias for alias, target in cls.model_aliases.items() if target == model)
             label = f"{model} (default)" if model == cls.default_model else model
@@ -622,7 +850,7 @@ def _check_targets(args: argparse.Namespace) -> Tuple[List[str], bool]:
 def _probe(name: str, args: argparse.Namespace, *, skip_unconfigured: bool) -> _Probe:
     try:
         with _open_client(name, args, max_retries=0) as client:
-            model = _model(type(client), args)
+            model = _model(client, args)
             started = time.monotonic()
             with client.stream(CHECK_PROMPT, model=model) as stream:
                 for _ in stream:
@@ -656,6 +884,7 @@ def _emulate(args: argparse.Namespace) -> int:
     from .testing import emulator_for
 
     try:
+        args.provider = args.provider or "openai"
         emulator = emulator_for(args.provider, port=args.port)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

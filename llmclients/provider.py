@@ -15,6 +15,8 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
     from .conversation import Conversation
 
 _P = TypeVar("_P", bound="Provider")
+logger = logging.getLogger("llmclients")
+#: Strings longer than this (an image's base64) are shortened in logged request bodies.
+LOGGED_STRING_LIMIT = 200
 
 _DECODERS = {
     "sse": decoding.iter_sse,
@@ -56,6 +61,40 @@ _DECODERS = {
     "text": decoding.iter_text,
     "whole": decoding.iter_whole,
 }
+
+
+def loggable_body(request: Request) -> str:
+    """``request``'s body as one line of JSON for a debug log, long strings
+    shortened and files named only (headers, where keys travel, are not in it)."""
+
+    def shorten(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > LOGGED_STRING_LIMIT:
+            return f"{value[:LOGGED_STRING_LIMIT]}...({len(value) - LOGGED_STRING_LIMIT} more characters)"
+        if isinstance(value, Mapping):
+            return {key: shorten(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [shorten(item) for item in value]
+        return value
+
+    body: Dict[str, Any] = {}
+    if request.json is not None:
+        body = {"json": request.json}
+    if request.data is not None:
+        body["data"] = request.data
+    if request.files:
+        body["form"] = [_form_field(field) for field in request.files]
+    # A JSON body (the usual case) is shown as sent; form data under its keys.
+    shown = shorten(body["json"] if list(body) == ["json"] else body)
+    return json.dumps(shown, ensure_ascii=False, default=repr)
+
+
+def _form_field(field: Any) -> Any:
+    """A multipart field as ``[name, value]``, a file as ``[name, "(file NAME)"]``."""
+    try:
+        name, (filename, value, *_) = field
+    except (TypeError, ValueError):
+        return repr(field)
+    return [name, value if filename is None else f"(file {filename})"]
 
 
 class Provider:
@@ -134,6 +173,8 @@ class Provider:
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
     ) -> None:
+        """A client of the service; every argument is described in the class's docstring
+        (``help(llmclients.Provider)``)."""
         base_url = base_url or self.default_base_url
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
@@ -221,6 +262,8 @@ class Provider:
         def exchange(thread: Dict[str, Any]) -> Exchange:
             request = self.build_request(messages, resolved, given, thread)
             requests_sent.append(request)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("request body: %s", loggable_body(request))
             try:
                 response = self._transport.open(request, call)
             except errors.HTTPStatusError as exc:
@@ -286,12 +329,25 @@ class Provider:
     ) -> Conversation:
         """A multi-turn conversation: new (with a ``system`` prompt, seeded with
         ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
-        (``tools=...``, ``temperature=...``) go with every turn."""
+        (``tools=...``, ``temperature=...``) go with every turn.
+
+        With ``state``, ``model`` switches the resumed conversation to that
+        model and ``options`` are added to the saved ones; ``messages`` and
+        ``system``, which start a conversation, are refused.
+        """
         from .conversation import Conversation
 
-        if state is not None:
-            return Conversation.from_dict(self, state)
         self._check_options(options)
+        if state is not None:
+            if messages is not None or system is not None:
+                raise errors.InvalidRequestError(
+                    "state= resumes a conversation: messages and system start a new one, not both"
+                )
+            conversation = Conversation.from_dict(self, state)
+            if model:
+                conversation.model = self.resolve_model(model)
+            conversation.options.update(options)
+            return conversation
         return Conversation(self, messages=messages, model=model, system=system, options=options)
 
     def close(self) -> None:

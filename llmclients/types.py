@@ -4,6 +4,7 @@ tool calls, completions."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Union
@@ -322,6 +323,18 @@ class Choice:
     def __repr__(self) -> str:
         return f"Choice(index={self.index}, text={self.text!r}, finish_reason={self.finish_reason!r})"
 
+    def to_dict(self) -> Dict[str, Any]:
+        """The answer as JSON-ready values."""
+        return {
+            "index": self.index,
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "refusal": self.refusal,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "logprobs": copy.deepcopy(self.logprobs),
+        }
+
 
 class Completion:
     """A whole reply. ``str(completion)`` is its text.
@@ -404,6 +417,29 @@ class Completion:
         if self.tool_calls:
             message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         return message
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The whole reply as JSON-ready values, for a log line or a queue.
+
+        Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
+        None), tool calls are in OpenAI's message shape (``id``, ``type``,
+        ``function``: ``name``, ``arguments``), ``choices`` one dict each.
+        """
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict() if self.usage else None,
+            "model": self.model,
+            "provider": self.provider,
+            "reasoning": self.reasoning,
+            "refusal": self.refusal,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "logprobs": copy.deepcopy(self.logprobs),
+            "response_id": self.response_id,
+            "request_id": self.request_id,
+            "extra": copy.deepcopy(self.extra),
+            "choices": [choice.to_dict() for choice in self.choices],
+        }
 
     def __str__(self) -> str:
         return self.text

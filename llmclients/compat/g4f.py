@@ -42,7 +42,7 @@ What differs
 * Errors are llmclients' typed exceptions (:mod:`llmclients.errors`), not
   gpt4free's: ``MissingAuthError`` -> ``AuthenticationError``,
   ``RateLimitError`` -> ``RateLimitError``, ``ResponseStatusError`` ->
-  ``HTTPStatusError``, ``ModelNotFoundError`` -> ``ModelNotFoundError``...
+  ``HTTPStatusError``, ``ModelNotSupportedError`` -> ``ModelNotFoundError``...
 * gpt4free's Aura ignored ``model``; here it picks one of ``Aura.models``
   (``""`` for the default) and an unknown name raises, as for the others.
   AllenAI's :class:`Conversation` keeps each whole reply (gpt4free kept the

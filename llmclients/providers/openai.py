@@ -37,19 +37,24 @@ Protocol:
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Union
 
+import requests
+
+from ..config import Retry, TimeoutLike
 from ..decoding import SSEEvent, load_json
-from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
+from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
 from ..provider import Provider
 from ..stream import StreamState
-from ..transport import Request
+from ..transport import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Request
 from ..types import Message, Usage
 
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
+#: The most of a ``/models`` answer read; a longer one is cut, and then is not JSON.
+_MODEL_LIST_LIMIT = 8 * 1024 * 1024
 
 
 class OpenAICompatible(Provider):
@@ -99,10 +104,71 @@ class OpenAICompatible(Provider):
         }
     )
 
-    def __init__(self, *, base_url: str, include_usage: bool = True, **kwargs: Any) -> None:
-        """``include_usage=False`` leaves out ``stream_options`` for old servers that reject it."""
-        super().__init__(base_url=base_url, **kwargs)
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: Optional[str] = None,
+        model: Optional[str] = None,
+        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        retry: Optional[Retry] = None,
+        proxy: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        session: Optional[requests.Session] = None,
+        pool_size: Optional[int] = None,
+        verify: Union[bool, str] = True,
+        include_usage: bool = True,
+    ) -> None:
+        """A client of the server at ``base_url`` (``.../v1``; required).
+
+        ``api_key`` goes in ``Authorization: Bearer`` (leave it None for a local
+        server); ``model`` is the default for calls (there is no built-in one).
+        ``timeout``, ``retry``, ``proxy``, ``headers``, ``max_retries``,
+        ``session``, ``pool_size`` and ``verify`` are every client's: see
+        :class:`~llmclients.provider.Provider`. ``include_usage=False`` leaves
+        out ``stream_options`` for old servers that reject it.
+        """
+        super().__init__(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            retry=retry,
+            proxy=proxy,
+            headers=headers,
+            max_retries=max_retries,
+            session=session,
+            pool_size=pool_size,
+            verify=verify,
+        )
         self.include_usage = include_usage
+
+    def served_models(self) -> List[str]:
+        """The ids of the models the server serves (``GET {base_url}/models``), in its order.
+
+        Raises as a call does: a typed error for no connection, a timeout or
+        an error status, and :class:`MalformedStreamError` for a body that is
+        not OpenAI's ``{"data": [{"id": ...}, ...]}``.
+        """
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = Request("GET", f"{self.base_url}/models", headers=headers)
+        response = self._transport.open(request, self._transport.new_call())
+        try:
+            body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
+        except Exception as exc:  # a body cut or undecodable: the list is not there
+            raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
+        finally:
+            response.close()
+        try:
+            entries = json.loads(body)["data"]
+            return [entry["id"] for entry in entries if isinstance(entry["id"], str)]
+        except (ValueError, KeyError, TypeError):
+            raise MalformedStreamError(
+                f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
+            ) from None
 
     def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
         needed = set()

@@ -960,12 +960,15 @@ class OpenAIEmulator(Emulator):
         self.models = list(models)
 
     def check(self, request: RecordedRequest) -> None:
-        if request.method != "POST" or request.path.split("?")[0] != "/v1/chat/completions":
+        route = (request.method, request.path.split("?")[0])
+        if route not in (("POST", "/v1/chat/completions"), ("GET", "/v1/models")):
             raise Rejection(
                 404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url")
             )
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             raise Rejection(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+        if request.method == "GET":
+            return  # the model list: fixed_reply() answers it
         try:
             body = request.json()
         except ValueError:
@@ -992,6 +995,23 @@ class OpenAIEmulator(Emulator):
                 404,
                 _error(f"The model `{body['model']}` does not exist.", code="model_not_found"),
             )
+
+    def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
+        if request.method == "GET":  # check() let only /v1/models through
+            return Reply(body=self.model_list())
+        return None
+
+    def model_list(self) -> Dict[str, Any]:
+        """What ``GET /v1/models`` answers: the ``models`` given, else the one
+        model the command names for emulators (``emulator-1``), as a
+        single-model server (llama.cpp) lists its own."""
+        names = self.models or ["emulator-1"]
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "llmclients"} for name in names
+            ],
+        }
 
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]

@@ -274,6 +274,11 @@ class Emulator:
         """The reply to a request when nothing is queued."""
         return Reply(text="Hello from the llmclients emulator.", delay=0.02)
 
+    def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
+        """The reply to a request that the queue does not script (a model
+        list), or None: such requests leave the queued replies to the others."""
+        return None
+
     # --- serving ------------------------------------------------------------------------
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
@@ -287,7 +292,7 @@ class Emulator:
             self.requests.append(request)
         try:
             self.check(request)
-            reply = self._next_reply(request)
+            reply = self.fixed_reply(request) or self._next_reply(request)
         except Rejection as rejection:
             reply = rejection.reply
             request.outcome = "rejected"
