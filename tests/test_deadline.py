@@ -1,0 +1,149 @@
+"""``Timeout.total`` covers the whole call: a server that drips its status
+line and headers, its TLS handshake, its body or an error's body one byte at a
+time is cut off at the total, blocking and asyncio, by the one shared
+watchdog thread. The bounds below leave a loaded 2-core machine a second of
+slack; ``benchmarks/bench_deadline.py`` prints the real figures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Iterator
+
+import pytest
+from raw_server import RawServer
+
+import llmclients
+from llmclients import errors
+from llmclients.aio import AsyncClient
+from llmclients.config import DEFAULT_TOTAL
+from llmclients.testing import OpenAIEmulator, Reply
+
+SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is a loaded machine
+HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000
+
+
+def make(url: str, **timeout: float) -> llmclients.OpenAICompatible:
+    return llmclients.OpenAICompatible(
+        base_url=url, model="m", timeout=llmclients.Timeout(**timeout), max_retries=2
+    )
+
+
+def raises_total_timeout_in_time(client: llmclients.OpenAICompatible, total: float) -> float:
+    started = time.monotonic()
+    with pytest.raises(errors.TotalTimeout, match=f"total timeout of {total}s"):
+        client.complete("Hi")
+    elapsed = time.monotonic() - started
+    assert total - 0.1 <= elapsed < total + SLACK
+    return elapsed
+
+
+@pytest.mark.parametrize(("interval", "total"), [(0.05, 2.0), (0.2, 3.0)])
+def test_total_bounds_a_status_line_and_headers_dripped(interval: float, total: float) -> None:
+    with RawServer(drip=HEAD_DRIP, interval=interval) as server:
+        raises_total_timeout_in_time(make(server.url, read=1, total=total), total)
+        assert server.connections == 1  # a TotalTimeout is not retried
+        deadline = time.monotonic() + 5
+        while not server.closed_at and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.closed_at, "the client kept the dripping connection open"
+
+
+def test_total_bounds_a_tls_handshake_dripped() -> None:
+    # A TLS record header announcing 16 KiB, then its bytes one at a time:
+    # the handshake waits for the whole record, each byte restarting the read timeout.
+    record = b"\x16\x03\x03\x3f\xff" + b"\x00" * 16_000
+    with RawServer(drip=record, interval=0.05, read_request=False) as server:
+        url = f"https://127.0.0.1:{server.port}"
+        raises_total_timeout_in_time(make(url, connect=10, read=10, total=2), 2)
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+def test_total_bounds_a_body_dripped(framing: str) -> None:
+    if framing == "chunked":
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        drip = b"".join(b"1\r\n%c\r\n" % c for c in b": ping\n" * 1000)
+    else:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+        drip = b": ping\n" * 5000
+    with RawServer(head=head, drip=drip, interval=0.05) as server:
+        raises_total_timeout_in_time(make(server.url, read=1, total=2), 2)
+
+
+def test_total_bounds_an_error_body_dripped() -> None:
+    head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 60000\r\n\r\n"
+    with RawServer(head=head, drip=b"e" * 60_000, interval=0.05) as server:
+        raises_total_timeout_in_time(make(server.url, read=1, total=2), 2)
+        assert server.connections == 1
+
+
+def test_asyncio_total_bounds_dripped_headers() -> None:
+    with RawServer(drip=HEAD_DRIP, interval=0.05) as server:
+        aclient = AsyncClient(make(server.url, read=1, total=2))
+
+        async def main() -> float:
+            started = time.monotonic()
+            with pytest.raises(errors.TotalTimeout):
+                await aclient.complete("Hi")
+            return time.monotonic() - started
+
+        assert 1.9 <= asyncio.run(main()) < 2 + SLACK
+
+
+def test_a_call_done_in_time_leaves_its_connection_alone() -> None:
+    """The watchdog forgets a call that ended: the pooled connection it used
+    serves the next call after the first one's total has passed."""
+    with OpenAIEmulator() as emulator:
+        emulator.enqueue(Reply(deltas=["one"]), Reply(deltas=["two"]))
+        client = make(emulator.base_url, total=0.3)
+        assert client.complete("Hi").text == "one"
+        time.sleep(0.6)
+        assert client.complete("Hi").text == "two"
+        assert emulator.connections_accepted == 1
+
+
+def test_one_watchdog_thread_serves_concurrent_calls() -> None:
+    with RawServer(drip=HEAD_DRIP, interval=0.05) as server:
+        client = make(server.url, read=1, total=1)
+        failures = []
+
+        def call() -> None:
+            try:
+                client.complete("Hi")
+            except errors.LLMClientError as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert [type(exc) for exc in failures] == [errors.TotalTimeout] * 4
+        assert server.connections == 4
+        watchdogs = [t for t in threading.enumerate() if t.name == "llmclients-watchdog"]
+        assert len(watchdogs) == 1
+
+
+def test_the_default_total_is_600_seconds_and_none_switches_it_off() -> None:
+    assert DEFAULT_TOTAL == 600
+    assert llmclients.Timeout().total == 600
+    assert llmclients.Timeout.coerce(30).total == 600
+    assert llmclients.Timeout.coerce((5, 30)).total == 600
+    assert llmclients.Timeout.coerce(None).total is None
+    assert llmclients.Timeout(total=None).total is None
+
+
+@pytest.fixture
+def no_total_emulator() -> Iterator[OpenAIEmulator]:
+    with OpenAIEmulator() as emulator:
+        yield emulator
+
+
+def test_a_call_without_a_total_streams(no_total_emulator: OpenAIEmulator) -> None:
+    no_total_emulator.enqueue(Reply(deltas=["a", "b"]))
+    client = llmclients.OpenAICompatible(
+        base_url=no_total_emulator.base_url, model="m", timeout=llmclients.Timeout(total=None)
+    )
+    assert client.complete("Hi").text == "ab"
