@@ -384,17 +384,25 @@ def _invalid_url(exc: requests.exceptions.RequestException, where: str) -> error
     )
 
 
-#: "Tunnel connection failed: 407 Proxy Authentication Required", as urllib3 words it.
-_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})")
+#: "Tunnel connection failed: 407 Proxy Authentication Required", as urllib3 words a refused CONNECT.
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})[^'\"]*")
 
 
 def _proxy_error(exc: BaseException, causes: List[BaseException], where: str) -> errors.ProxyError:
-    reason = _reason(exc)
+    """A refused login (CONNECT answered 401 or 407, a SOCKS5 login refused)
+    raises ProxyAuthenticationError; any other proxy failure ProxyError."""
     refused = _TUNNEL_REFUSED.search(" ".join(str(c) for c in causes))
-    if (refused and refused.group(1) in ("401", "407")) or any(_is_socks_error(c, "SOCKS5AuthError") for c in causes):
+    socks_refused = [c for c in causes if _is_socks_error(c, "SOCKS5AuthError")]
+    login_refused = str(socks_refused[0]) if socks_refused else None
+    if refused and refused.group(1) in ("401", "407"):
+        login_refused = refused.group(0)
+    if login_refused is not None:
         return errors.ProxyAuthenticationError(
-            f"the proxy refused its credentials for {where} ({reason}); check the user and password in the proxy URL"
+            f"the proxy refused its credentials for {where} ({login_refused}); "
+            "check the user and password in the proxy URL"
         )
+    socks_errors = [c for c in causes if _is_socks_error(c)]
+    reason = str(socks_errors[-1]) if socks_errors else (refused.group(0) if refused else _reason(exc))
     return errors.ProxyError(f"the proxy failed for {where}: {reason}")
 
 
