@@ -93,7 +93,10 @@ class Request:
 
 def redact_url(url: str) -> str:
     """``url`` without credentials or query string, fit for messages and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL"
+        return "<an invalid URL>"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -283,7 +286,10 @@ class Transport:
         """``HTTP(S)_PROXY`` / ``NO_PROXY`` for ``url``'s host, read once per host."""
         if self._env_proxies is None:
             return None  # a session passed in reads the environment itself, as it is set
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise errors.InvalidRequestError(f"invalid URL {redact_url(url)}: {exc}; nothing was sent") from None
         key = f"{parts.scheme}://{parts.netloc}"
         proxies = self._env_proxies.get(key)
         if proxies is None:
@@ -313,7 +319,8 @@ class Transport:
         if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
             return _invalid_url(exc, where)
         if isinstance(exc, requests.exceptions.InvalidURL):  # InvalidProxyURL too
-            return errors.InvalidRequestError(f"invalid URL for {where}: {_reason(exc)}; nothing was sent")
+            problem = str(exc).rsplit("': ", 1)[-1]  # after the URL, which may hold credentials
+            return errors.InvalidRequestError(f"invalid URL {where!r}: {problem}; nothing was sent")
         causes = list(_causes(exc))
         if isinstance(exc, requests.exceptions.ProxyError) or any(_is_socks_error(c) for c in causes):
             return _proxy_error(exc, causes, where)
@@ -327,8 +334,10 @@ class Transport:
             )
         if isinstance(exc, requests.exceptions.SSLError):
             return errors.ConnectError(f"TLS failed for {where}: {_reason(exc)}")
-        if any(_is_invalid_head(c) for c in causes):
-            return errors.InvalidResponseError(f"{where} sent a response head that is not valid HTTP: {_reason(exc)}")
+        head = [c for c in causes if _is_invalid_head(c)]
+        if head:
+            problem = f"{type(head[0]).__name__}: {str(head[0])[:80]!r}"  # never the whole line
+            return errors.InvalidResponseError(f"{where} sent a response head that is not valid HTTP ({problem})")
         if isinstance(exc, requests.exceptions.ConnectionError):
             return errors.ConnectError(f"could not connect to {where}: {_reason(exc)}")
         return errors.TransportError(f"request to {where} failed: {_reason(exc)}")
@@ -375,10 +384,11 @@ def _invalid_url(exc: requests.exceptions.RequestException, where: str) -> error
         return errors.InvalidRequestError(
             "a socks5:// or socks5h:// proxy needs PySocks: pip install 'requests[socks]'"
         )
-    if isinstance(exc, requests.exceptions.MissingSchema):
+    scheme = urlsplit(where).scheme
+    if isinstance(exc, requests.exceptions.MissingSchema) or not scheme:
         problem = "it has no scheme"
     else:
-        problem = f"requests cannot send {urlsplit(where).scheme or 'its scheme'}://"
+        problem = f"requests cannot send {scheme}://"
     return errors.InvalidRequestError(
         f"invalid URL {where!r}: {problem}; base_url must start with http:// or https://; nothing was sent"
     )
