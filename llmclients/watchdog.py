@@ -14,7 +14,9 @@ fails, and the transport reports the failure as
 One daemon thread serves every call of every client. It sleeps until the
 nearest deadline in a heap; a call adds its deadline on entry and marks it done
 on exit, so the happy path costs a lock, a heap push and a flag, and wakes no
-thread (a deadline later than the nearest one does not even notify).
+thread: only a deadline earlier than the time the thread will wake anyway
+notifies it, and the entries of calls that ended are dropped as it passes
+them (or all at once, when they outnumber the others).
 
 The sockets are found by a connection class mixed into the urllib3 pools of the
 client's own adapter (:class:`InterruptibleAdapter`): it hands each new socket,
@@ -95,6 +97,7 @@ class Watchdog:
         self._order = itertools.count()
         self._finished = 0  # guards in the heap marked done by their call
         self._thread: Optional[threading.Thread] = None
+        self._wake_at = float("inf")  # when the thread will look at the heap next
         self._local = threading.local()
 
     def current(self) -> Optional[Guard]:
@@ -121,8 +124,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="llmclients-watchdog", daemon=True)
                 self._thread.start()
-            elif self._heap[0][2] is guard:
-                self._cond.notify()  # the thread sleeps until a later deadline
+            elif at < self._wake_at:
+                self._cond.notify()  # the thread sleeps until a later time
         self._local.guard = guard
         return guard
 
@@ -146,12 +149,10 @@ class Watchdog:
                 while heap and heap[0][2].done:
                     heapq.heappop(heap)
                     self._finished -= 1
-                if not heap:
-                    self._cond.wait()
-                    continue
-                delay = heap[0][0] - time.monotonic()
+                self._wake_at = heap[0][0] if heap else float("inf")
+                delay = self._wake_at - time.monotonic()
                 if delay > 0:
-                    self._cond.wait(delay)
+                    self._cond.wait(delay if heap else None)
                     continue
                 guard = heapq.heappop(heap)[2]
                 guard.done = True
