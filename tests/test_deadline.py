@@ -24,13 +24,17 @@ SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is
 HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000
 
 
-def make(url: str, **timeout: float) -> llmclients.OpenAICompatible:
-    return llmclients.OpenAICompatible(
-        base_url=url, model="m", timeout=llmclients.Timeout(**timeout), max_retries=2
+PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+
+
+def make(url: str, provider: str = "openai", **timeout: float) -> llmclients.Provider:
+    model = {"model": "m"} if provider == "openai" else {}  # an OpenAI-compatible server has no default
+    return llmclients.get_client(
+        provider, base_url=url, timeout=llmclients.Timeout(**timeout), max_retries=2, **model
     )
 
 
-def raises_total_timeout_in_time(client: llmclients.OpenAICompatible, total: float) -> float:
+def raises_total_timeout_in_time(client: llmclients.Provider, total: float) -> float:
     started = time.monotonic()
     with pytest.raises(errors.TotalTimeout, match=f"total timeout of {total}s"):
         client.complete("Hi")
@@ -39,10 +43,13 @@ def raises_total_timeout_in_time(client: llmclients.OpenAICompatible, total: flo
     return elapsed
 
 
-@pytest.mark.parametrize(("interval", "total"), [(0.05, 2.0), (0.2, 3.0)])
-def test_total_bounds_a_status_line_and_headers_dripped(interval: float, total: float) -> None:
+@pytest.mark.parametrize(
+    ("provider", "interval", "total"),
+    [("openai", 0.05, 2.0), ("openai", 0.2, 3.0), *[(p, 0.05, 1.0) for p in PROVIDERS[1:]]],
+)
+def test_total_bounds_a_status_line_and_headers_dripped(provider: str, interval: float, total: float) -> None:
     with RawServer(drip=HEAD_DRIP, interval=interval) as server:
-        raises_total_timeout_in_time(make(server.url, read=1, total=total), total)
+        raises_total_timeout_in_time(make(server.url, provider, read=1, total=total), total)
         assert server.connections == 1  # a TotalTimeout is not retried
         deadline = time.monotonic() + 5
         while not server.closed_at and time.monotonic() < deadline:

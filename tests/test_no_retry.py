@@ -14,9 +14,19 @@ import llmclients
 from llmclients import errors
 from llmclients.testing import OpenAIEmulator
 
+PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
 
-def test_a_certificate_that_fails_verification_costs_one_handshake(https_emulator: OpenAIEmulator) -> None:
-    client = llmclients.OpenAICompatible(base_url=https_emulator.base_url, model="m", max_retries=2)
+
+def client_for(provider: str, url: str) -> llmclients.Provider:
+    model = {"model": "m"} if provider == "openai" else {}  # an OpenAI-compatible server has no default
+    return llmclients.get_client(provider, base_url=url, max_retries=2, **model)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_certificate_that_fails_verification_costs_one_handshake(
+    https_emulator: OpenAIEmulator, provider: str
+) -> None:
+    client = client_for(provider, https_emulator.base_url)
     started = time.monotonic()
     with pytest.raises(errors.CertificateError, match="certificate verify failed") as raised:
         client.complete("Hi")
@@ -40,9 +50,10 @@ def test_a_certificate_that_fails_verification_costs_one_handshake(https_emulato
     ],
     ids=["line-over-64KiB", "150-headers", "not-http"],
 )
-def test_an_invalid_response_head_is_not_retried(head: bytes) -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_invalid_response_head_is_not_retried(head: bytes, provider: str) -> None:
     with RawServer(head=head) as server:
-        client = llmclients.OpenAICompatible(base_url=server.url, model="m", max_retries=2)
+        client = client_for(provider, server.url)
         with pytest.raises(errors.InvalidResponseError, match="not valid HTTP"):
             client.complete("Hi")
         assert server.connections == 1

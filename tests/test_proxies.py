@@ -94,8 +94,13 @@ def proxy_url(scheme: str, relay: CountingRelay, credentials: str = f"{USER}:{PA
     return f"{scheme}://{userinfo}127.0.0.1:{relay.port}"
 
 
-def client_for(emulator: OpenAIEmulator, proxy: str, **kwargs: object) -> llmclients.OpenAICompatible:
-    return llmclients.OpenAICompatible(base_url=emulator.base_url, model="m", proxy=proxy, **kwargs)  # type: ignore[arg-type]
+PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+
+
+def client_for(emulator: OpenAIEmulator, proxy: str, provider: str = "openai", **kwargs: object) -> llmclients.Provider:
+    if provider == "openai":
+        kwargs["model"] = "m"  # an OpenAI-compatible server has no default model
+    return llmclients.get_client(provider, base_url=emulator.base_url, proxy=proxy, **kwargs)
 
 
 # --- through the proxy ------------------------------------------------------------------
@@ -163,7 +168,7 @@ def test_https_proxy_from_the_environment(
 # --- refused logins: ProxyAuthenticationError, once ----------------------------------------
 
 
-def assert_refused_once(client: llmclients.OpenAICompatible, relay: CountingRelay, secret: str) -> None:
+def assert_refused_once(client: llmclients.Provider, relay: CountingRelay, secret: str) -> None:
     with pytest.raises(errors.ProxyAuthenticationError) as raised:
         client.complete("Hi")
     assert isinstance(raised.value, errors.ProxyError)
@@ -172,11 +177,12 @@ def assert_refused_once(client: llmclients.OpenAICompatible, relay: CountingRela
     assert secret not in str(raised.value) and secret not in repr(raised.value)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("credentials", ["", f"{USER}:wrong-pass"], ids=["none-407", "wrong-401"])
 def test_an_http_proxy_refusing_plain_http(
-    tinyproxy: CountingRelay, emulator: OpenAIEmulator, credentials: str
+    tinyproxy: CountingRelay, emulator: OpenAIEmulator, credentials: str, provider: str
 ) -> None:
-    client = client_for(emulator, proxy_url("http", tinyproxy, credentials), max_retries=2)
+    client = client_for(emulator, proxy_url("http", tinyproxy, credentials), provider, max_retries=2)
     assert_refused_once(client, tinyproxy, "wrong-pass")
     assert emulator.requests == []
 
@@ -185,16 +191,17 @@ def test_an_http_proxy_refusing_plain_http(
 def test_an_http_proxy_refusing_the_tunnel(
     tinyproxy: CountingRelay, https_emulator: OpenAIEmulator, ca_bundle: str, credentials: str
 ) -> None:
-    client = client_for(https_emulator, proxy_url("http", tinyproxy, credentials), verify=ca_bundle)
+    client = client_for(https_emulator, proxy_url("http", tinyproxy, credentials), verify=ca_bundle, max_retries=2)
     assert_refused_once(client, tinyproxy, "wrong-pass")
     assert https_emulator.connections_accepted == 0
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("credentials", ["", f"{USER}:wrong-pass"], ids=["none", "wrong"])
 def test_a_socks5_proxy_refusing_the_login(
-    microsocks: CountingRelay, emulator: OpenAIEmulator, credentials: str
+    microsocks: CountingRelay, emulator: OpenAIEmulator, credentials: str, provider: str
 ) -> None:
-    client = client_for(emulator, proxy_url("socks5", microsocks, credentials), max_retries=2)
+    client = client_for(emulator, proxy_url("socks5", microsocks, credentials), provider, max_retries=2)
     assert_refused_once(client, microsocks, "wrong-pass")
     assert emulator.connections_accepted == 0
 
