@@ -258,7 +258,7 @@ class Transport:
                 )
             except requests.exceptions.RequestException as exc:
                 raise self._transport_error(exc, request, deadline) from None
-        if guard is not None and guard.fired:  # a head the shutdown cut short may still parse
+        if guard.fired:  # a head the shutdown cut short may still parse
             response.close()
             raise deadline.total_timed_out()
         if response.status_code >= 400:

@@ -28,7 +28,6 @@ reaches the same connection throughout the handshake.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import heapq
 import itertools
@@ -36,24 +35,37 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import requests
 import urllib3
 
 
 class Guard:
-    """One call's deadline while its request is in ``requests``' hands."""
+    """One call's deadline while its request is in ``requests``' hands; a
+    context manager (:meth:`Watchdog.guard`). A guard without a deadline
+    (``at`` None) does nothing."""
 
-    __slots__ = ("_owned", "_sockets", "at", "done", "fired")
+    __slots__ = ("_owned", "_sockets", "_watchdog", "at", "done", "fired")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, watchdog: Watchdog, at: Optional[float]) -> None:
+        self._watchdog = watchdog
         self.at = at
         #: Out of the heap's reckoning: the call finished, or the guard fired.
         self.done = False
+        #: The deadline passed while the call was inside: its sockets were shut down.
         self.fired = False
         self._sockets: List[socket.socket] = []
         self._owned: List[socket.socket] = []
+
+    def __enter__(self) -> Guard:
+        if self.at is not None:
+            self._watchdog._arm(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.at is not None:
+            self._watchdog._disarm(self)
 
     def adopt(self, sock: socket.socket, *, owned: bool = False) -> None:
         """Shut ``sock`` down when the deadline passes (at once if it has);
@@ -105,29 +117,21 @@ class Watchdog:
         guard: Optional[Guard] = getattr(self._local, "guard", None)
         return guard
 
-    @contextlib.contextmanager
-    def guard(self, at: Optional[float]) -> Iterator[Optional[Guard]]:
-        """Shut the sockets of the request sent within down at ``at`` (monotonic time)."""
-        if at is None:
-            yield None
-            return
-        guard = self._arm(at)
-        try:
-            yield guard
-        finally:
-            self._disarm(guard)
+    def guard(self, at: Optional[float]) -> Guard:
+        """``with watchdog.guard(at):`` shuts the sockets of the request sent
+        within down at ``at`` (monotonic time)."""
+        return Guard(self, at)
 
-    def _arm(self, at: float) -> Guard:
-        guard = Guard(at)
+    def _arm(self, guard: Guard) -> None:
+        assert guard.at is not None
         with self._cond:
-            heapq.heappush(self._heap, (at, next(self._order), guard))
+            heapq.heappush(self._heap, (guard.at, next(self._order), guard))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="llmclients-watchdog", daemon=True)
                 self._thread.start()
-            elif at < self._wake_at:
+            elif guard.at < self._wake_at:
                 self._cond.notify()  # the thread sleeps until a later time
         self._local.guard = guard
-        return guard
 
     def _disarm(self, guard: Guard) -> None:
         self._local.guard = None
