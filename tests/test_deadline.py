@@ -7,6 +7,7 @@ slack; ``benchmarks/bench_deadline.py`` prints the real figures."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 import time
 from typing import Iterator
@@ -103,6 +104,46 @@ def test_asyncio_total_bounds_dripped_headers() -> None:
             return time.monotonic() - started
 
         assert 1.9 <= asyncio.run(main()) < 2 + SLACK
+
+
+def test_asyncio_total_bounds_a_body_the_loop_reads() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with RawServer(head=head, drip=b"1\r\na\r\n" * 2000, interval=0.05) as server:
+        aclient = AsyncClient(make(server.url, read=1, total=2))
+
+        async def main() -> float:
+            started = time.monotonic()
+            with pytest.raises(errors.TotalTimeout):
+                await aclient.complete("Hi")
+            return time.monotonic() - started
+
+        assert 1.9 <= asyncio.run(main()) < 2 + SLACK
+
+
+def _drip_in_child(url: str, results: multiprocessing.Queue[str]) -> None:
+    try:
+        make(url, read=1, total=1).complete("Hi")
+        results.put("no error")
+    except errors.LLMClientError as exc:
+        results.put(type(exc).__name__)
+
+
+def test_a_forked_child_has_a_watchdog_of_its_own() -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with RawServer(drip=HEAD_DRIP, interval=0.05) as server:
+        raises_total_timeout_in_time(make(server.url, read=1, total=1), 1)  # the parent's thread runs
+        context = multiprocessing.get_context("fork")
+        results: multiprocessing.Queue[str] = context.Queue()
+        child = context.Process(target=_drip_in_child, args=(server.url, results))
+        child.start()
+        try:
+            assert results.get(timeout=1 + SLACK + 2) == "TotalTimeout"
+        finally:
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join(5)
 
 
 def test_a_call_done_in_time_leaves_its_connection_alone() -> None:

@@ -206,6 +206,22 @@ def test_a_socks5_proxy_refusing_the_login(
     assert emulator.connections_accepted == 0
 
 
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_an_unreachable_proxy_is_a_proxy_error_and_retried(emulator: OpenAIEmulator, scheme: str) -> None:
+    if scheme == "socks5":
+        pytest.importorskip("socks", reason="PySocks is not installed (pip install 'requests[socks]')")
+    sleeps: List[float] = []
+    client = client_for(
+        emulator, f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{free_port()}", retry=llmclients.Retry(2, 0)
+    )
+    client._transport._sleep = sleeps.append  # type: ignore[attr-defined]
+    with pytest.raises(errors.ProxyError) as raised:
+        client.complete("Hi")
+    assert type(raised.value) is errors.ProxyError
+    assert len(sleeps) == 2
+    assert PASSWORD not in str(raised.value)
+
+
 def test_a_service_401_through_a_proxy_stays_an_authentication_error(
     tinyproxy: CountingRelay, emulator: OpenAIEmulator
 ) -> None:
