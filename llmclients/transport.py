@@ -274,7 +274,7 @@ class Transport:
     ) -> errors.LLMClientError:
         body = _error_body(response, deadline)
         proxy = requests.utils.select_proxy(request.url, proxies) if proxies else None
-        if response.status_code == 407 or (proxy and _refused_by_proxy(response, request.url)):
+        if _refused_by_proxy(response, request.url, proxy):
             where = f"the proxy {redact_url(proxy)}" if proxy else "a proxy"
             return errors.ProxyAuthenticationError(
                 f"{where} refused its credentials (HTTP {response.status_code}) for "
@@ -361,10 +361,11 @@ def _error_body(response: requests.Response, deadline: Deadline) -> bytes:
     return data[:ERROR_BODY_LIMIT]
 
 
-def _refused_by_proxy(response: requests.Response, url: str) -> bool:
-    """Whether an error status on a request sent through a proxy is the proxy's.
+def _refused_by_proxy(response: requests.Response, url: str, proxy: Optional[str]) -> bool:
+    """Whether an error status is a proxy's refusal of its credentials.
 
-    407 always is. tinyproxy answers wrong credentials with ``401`` and a
+    407 always is. Without a proxy, a 401 is the service's. But tinyproxy
+    answers wrong credentials with ``401`` and a
     ``WWW-Authenticate`` challenge, which a client would take for the
     service's. Over https the proxy can only refuse the tunnel (a
     ``ProxyError``), so a 401 inside it is the service's; on plain http a 401
@@ -373,7 +374,7 @@ def _refused_by_proxy(response: requests.Response, url: str) -> bool:
     """
     if response.status_code == 407:
         return True
-    if response.status_code != 401 or urlsplit(url).scheme != "http":
+    if response.status_code != 401 or not proxy or urlsplit(url).scheme != "http":
         return False
     headers = response.headers
     return "Proxy-Authenticate" in headers or headers.get("Server", "").lower().startswith("tinyproxy")

@@ -85,6 +85,9 @@ class Guard:
     def _release(self) -> None:
         for sock in self._owned:
             sock.close()
+        # The heap may hold the guard a while yet: not the connection's socket.
+        self._sockets.clear()
+        self._owned.clear()
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -194,6 +197,8 @@ def _make_interruptible(manager: Any) -> None:
 @functools.cache
 def _interruptible_pool(pool_class: Any) -> Any:
     connection_class = pool_class.ConnectionCls
+    if issubclass(connection_class, _Interruptible):  # a manager patched twice (two threads, one proxy)
+        return pool_class
     interruptible = type(connection_class.__name__, (_Interruptible, connection_class), {})
     return type(pool_class.__name__, (pool_class,), {"ConnectionCls": interruptible})
 
