@@ -20,6 +20,7 @@ from llmclients import errors
 from llmclients.aio import AsyncClient
 from llmclients.config import DEFAULT_TOTAL
 from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.watchdog import WATCHDOG
 
 SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is a loaded machine
 HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000
@@ -178,6 +179,15 @@ def test_one_watchdog_thread_serves_concurrent_calls() -> None:
         assert server.connections == 4
         watchdogs = [t for t in threading.enumerate() if t.name == "llmclients-watchdog"]
         assert len(watchdogs) == 1
+
+
+def test_the_watchdog_forgets_calls_that_ended() -> None:
+    """Calls that end long before their deadline do not pile up in its heap."""
+    for _ in range(5000):
+        with WATCHDOG.guard(time.monotonic() + 600) as guard:
+            pass
+        assert not guard.fired
+    assert len(WATCHDOG._heap) <= 2 * WATCHDOG.COMPACT_AFTER + 10
 
 
 def test_the_default_total_is_600_seconds_and_none_switches_it_off() -> None:
