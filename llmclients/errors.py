@@ -3,9 +3,9 @@
 ::
 
     LLMClientError                      base of everything below; .partial_text
-    ├── InvalidRequestError             bad input caught before any request (also ValueError):
-    │   │                               also a URL without a scheme or of one requests cannot send,
-    │   │                               and a socks5:// proxy without PySocks
+    ├── InvalidRequestError             bad input caught before any request (also ValueError),
+    │   │                               a URL without a scheme or of one requests cannot send,
+    │   │                               a socks5:// proxy without PySocks
     │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
     │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
     │   └── ModelNotFoundError          unknown model; .valid_models lists the ids
@@ -19,7 +19,7 @@
     │       ├── ConnectTimeout          connecting took longer than `connect`
     │       ├── ReadTimeout             no byte arrived for `read` seconds
     │       ├── IdleTimeout             no text delta for `idle` seconds (pings don't count)
-    │       └── TotalTimeout            the whole call, retries included, exceeded `total`
+    │       └── TotalTimeout            the whole call (headers, body, retries) exceeded `total` (600 s)
     ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt,
     │   │                               .code/.type/.param (an OpenAI-style error body), .request_id
     │   ├── ContextLengthError          the prompt does not fit the model's context; .prompt_tokens, .context_tokens
