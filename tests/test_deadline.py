@@ -13,6 +13,7 @@ import time
 from typing import Iterator
 
 import pytest
+import requests
 from raw_server import RawServer
 
 import llmclients
@@ -20,7 +21,7 @@ from llmclients import errors
 from llmclients.aio import AsyncClient
 from llmclients.config import DEFAULT_TOTAL
 from llmclients.testing import OpenAIEmulator, Reply
-from llmclients.watchdog import WATCHDOG
+from llmclients.watchdog import WATCHDOG, InterruptibleAdapter
 
 SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is a loaded machine
 HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000
@@ -57,6 +58,16 @@ def test_total_bounds_a_status_line_and_headers_dripped(provider: str, interval:
         while not server.closed_at and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.closed_at, "the client kept the dripping connection open"
+
+
+def test_a_session_passed_in_is_interrupted_with_the_adapter_mounted() -> None:
+    session = requests.Session()
+    session.mount("http://", InterruptibleAdapter())
+    with RawServer(drip=HEAD_DRIP, interval=0.05) as server, session:
+        client = llmclients.OpenAICompatible(
+            base_url=server.url, model="m", session=session, timeout=llmclients.Timeout(read=1, total=1)
+        )
+        raises_total_timeout_in_time(client, 1)
 
 
 def test_total_bounds_a_tls_handshake_dripped() -> None:
