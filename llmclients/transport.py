@@ -209,7 +209,8 @@ class Transport:
         """Send ``request`` and return the response with its body unread.
 
         Connection failures, 429 and 502/503/504 are retried as ``call.retry``
-        allows; any other failure raises its typed error at once.
+        allows; any other failure raises its typed error at once, and so do
+        the connection failures that would repeat (``_NEVER_RETRIED``).
         """
         while True:
             try:
