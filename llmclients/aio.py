@@ -85,8 +85,8 @@ where another request may be using it.
 
 Until the response headers have arrived the socket is inside ``requests``:
 a stream cancelled then releases its caller at once; its thread finishes the
-request (within the client's connect and read timeouts) and then closes the
-response without reading it. A stream cancelled before a thread took it sends
+request (within the client's connect and read timeouts, and its total) and
+then closes the response without reading it. A stream cancelled before a thread took it sends
 no request at all.
 
 Event loops

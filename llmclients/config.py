@@ -10,6 +10,9 @@ import urllib3
 
 from . import errors
 
+#: Seconds a call may take in all unless its :class:`Timeout` says otherwise.
+DEFAULT_TOTAL = 600.0
+
 
 class Timeout:
     """Time limits of one call, in seconds; ``None`` means no limit.
@@ -22,10 +25,15 @@ class Timeout:
         between two text deltas: SSE comments, keep-alive pings and empty
         chunks do not reset it, so a server that only pings still times out;
     ``total``
-        for the whole call, from the request to the stream's end, retries and
-        their waits included.
+        for the whole call, from the request to the stream's end: connecting,
+        TLS, sending, the wait for the response headers however slowly they
+        come, the body, retries and their waits. By default
+        :data:`DEFAULT_TOTAL` (600 s, openai-python's default), so that a
+        server that drips bytes cannot hold a cron job forever; ``None``
+        switches it off.
 
-    A number means ``Timeout(connect=n, read=n)``; a pair ``(connect, read)``.
+    A number means ``Timeout(connect=n, read=n)``; a pair ``(connect, read)``;
+    both keep the default ``total``. ``timeout=None`` means no limit at all.
     """
 
     __slots__ = ("connect", "idle", "read", "total")
@@ -35,7 +43,7 @@ class Timeout:
         connect: Optional[float] = 10.0,
         read: Optional[float] = 120.0,
         idle: Optional[float] = None,
-        total: Optional[float] = None,
+        total: Optional[float] = DEFAULT_TOTAL,
     ) -> None:
         for name, value in (("connect", connect), ("read", read), ("idle", idle), ("total", total)):
             if value is not None and value <= 0:
@@ -50,7 +58,7 @@ class Timeout:
         if isinstance(value, Timeout):
             return value
         if value is None:
-            return cls(None, None)
+            return cls(None, None, total=None)
         if isinstance(value, tuple):
             connect, read = value
             return cls(connect, read)
@@ -149,6 +157,11 @@ class Deadline:
         """True when reads need more than the socket's own read timeout."""
         return self.timeout.idle is not None or self.timeout.total is not None
 
+    @property
+    def total_at(self) -> Optional[float]:
+        """When ``total`` runs out (monotonic time), or None."""
+        return self._total_at
+
     def remaining(self) -> Optional[float]:
         """Seconds left of ``total``, or None."""
         return None if self._total_at is None else self._total_at - time.monotonic()
@@ -159,6 +172,9 @@ class Deadline:
     def read_timeout(self) -> Optional[float]:
         """How long the next read may wait for a byte."""
         now = time.monotonic()
+        read, total_at = self.timeout.read, self._total_at
+        if self.timeout.idle is None and read is not None and (total_at is None or total_at - now > read):
+            return read  # the common case, once per read: no idle clock, the total far off
         expires = self.expires_at(now)
         return None if expires is None else max(expires - now, 0.001)
 
@@ -184,9 +200,12 @@ class Deadline:
         """Raise the timeout whose deadline has passed, if any."""
         now = time.monotonic()
         if self._total_at is not None and now >= self._total_at:
-            raise errors.TotalTimeout(f"the call took longer than its total timeout of {self.timeout.total}s")
+            raise self.total_timed_out()
         if self._idle_at is not None and now >= self._idle_at:
             raise errors.IdleTimeout(f"no text arrived for {self.timeout.idle}s (idle timeout)")
+
+    def total_timed_out(self) -> errors.TotalTimeout:
+        return errors.TotalTimeout(f"the call took longer than its total timeout of {self.timeout.total}s")
 
     def read_timed_out(self) -> errors.RequestTimeoutError:
         """The error for a read that timed out: idle or total if theirs passed, else read."""

@@ -3,18 +3,23 @@
 ::
 
     LLMClientError                      base of everything below; .partial_text
-    ├── InvalidRequestError             bad input caught before any request (also ValueError)
+    ├── InvalidRequestError             bad input caught before any request (also ValueError),
+    │   │                               a URL without a scheme or of one requests cannot send,
+    │   │                               a socks5:// proxy without PySocks
     │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
     │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
     │   └── ModelNotFoundError          unknown model; .valid_models lists the ids
     ├── TransportError                  the HTTP exchange itself failed
     │   ├── ConnectError                no connection (refused, DNS, reset before the response)
+    │   │   ├── CertificateError        the server's TLS certificate failed verification (not retried)
     │   │   └── ProxyError              the proxy refused or failed
+    │   │       └── ProxyAuthenticationError  the proxy wants other credentials (not retried)
+    │   ├── InvalidResponseError        the status line or headers are not valid HTTP (not retried)
     │   └── RequestTimeoutError         a time limit ran out (also builtins.TimeoutError)
     │       ├── ConnectTimeout          connecting took longer than `connect`
     │       ├── ReadTimeout             no byte arrived for `read` seconds
     │       ├── IdleTimeout             no text delta for `idle` seconds (pings don't count)
-    │       └── TotalTimeout            the whole call, retries included, exceeded `total`
+    │       └── TotalTimeout            the whole call (headers, body, retries) exceeded `total` (600 s)
     ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt,
     │   │                               .code/.type/.param (an OpenAI-style error body), .request_id
     │   ├── ContextLengthError          the prompt does not fit the model's context; .prompt_tokens, .context_tokens
@@ -38,6 +43,9 @@
 
 Retries (see :class:`llmclients.Retry`) happen only before the first text
 delta; an error after it is raised with ``partial_text`` and never retried.
+Failures that would fail the same way again are never retried: a certificate
+that fails verification, proxy credentials refused, a malformed response head,
+a bad URL.
 
 Every error raised while a stream is iterated carries ``partial_text``: the text
 already yielded to the caller, so that nothing received is lost.
@@ -124,8 +132,23 @@ class ConnectError(TransportError):
     """No usable connection: refused, unresolvable, or reset before a response."""
 
 
+class CertificateError(ConnectError):
+    """The server's TLS certificate failed verification; not retried, as it
+    would fail the same way. Pass ``verify=`` a CA bundle that signs it."""
+
+
 class ProxyError(ConnectError):
     """The proxy could not be reached or refused the tunnel."""
+
+
+class ProxyAuthenticationError(ProxyError):
+    """The proxy refused its credentials (407, a tinyproxy 401, a SOCKS5 login
+    refused); not retried."""
+
+
+class InvalidResponseError(TransportError):
+    """The response's status line or headers are not valid HTTP: a line over
+    64 KiB, more than 100 headers. Not retried: the server sends it again."""
 
 
 class RequestTimeoutError(TransportError, builtins.TimeoutError):

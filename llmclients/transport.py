@@ -32,6 +32,7 @@ import re
 import select
 import socket
 import ssl
+import sys
 import time
 import urllib.request
 import zlib
@@ -56,6 +57,7 @@ import urllib3
 
 from . import errors
 from .config import Deadline, Retry, Timeout, TimeoutLike
+from .watchdog import WATCHDOG, InterruptibleAdapter
 
 logger = logging.getLogger("llmclients")
 
@@ -109,7 +111,10 @@ class Request:
 
 def redact_url(url: str) -> str:
     """``url`` without credentials or query string, fit for messages and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL"
+        return "<an invalid URL>"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -264,6 +269,10 @@ def _fix(url: str, target: str, base_url: Optional[str]) -> str:
     return "if the service now lives there, point base_url at it"
 
 
+#: Failures that would fail the same way again (subclasses of ConnectError).
+_NEVER_RETRIED = (errors.CertificateError, errors.ProxyAuthenticationError)
+
+
 class Call:
     """One call's time limits and retry allowance, shared by its attempts."""
 
@@ -276,6 +285,8 @@ class Call:
         """Seconds to wait before trying ``request`` again after ``exc``, or
         None if it must not be retried (not retryable, retries used up, or the
         wait would break the budget or the deadline)."""
+        if isinstance(exc, _NEVER_RETRIED):
+            return None
         if isinstance(exc, errors.HTTPStatusError):
             if exc.status_code not in (self.retry.status_forcelist or ()):
                 return None
@@ -369,7 +380,8 @@ class Transport:
         """Send ``request`` and return the response with its body unread.
 
         Connection failures, 429 and 502/503/504 are retried as ``call.retry``
-        allows; any other failure raises its typed error at once.
+        allows; any other failure raises its typed error at once, and so do
+        the connection failures that would repeat (``_NEVER_RETRIED``).
         """
         while True:
             try:
@@ -399,40 +411,61 @@ class Transport:
             logger.debug("%s %s", request.method, redact_url(request.url))
         self._forget_parent_connections()
         deadline.check()
-        try:
-            response = self.session.request(
-                request.method,
-                request.url,
-                headers={"User-Agent": USER_AGENT, **request.headers, **self.headers},
-                json=request.json,
-                data=request.data,
-                files=request.files,
-                stream=True,
-                timeout=(deadline.connect_timeout(), deadline.read_timeout()),
-                proxies=self.proxies or self._proxies_from_environment(request.url),
-                verify=self.verify,
-                allow_redirects=False,  # redirected_request decides
-            )
-        except requests.exceptions.RequestException as exc:
-            raise mask_error(self._transport_error(exc, request, deadline), self._secrets) from None
+        proxies = self.proxies or self._proxies_from_environment(request.url)
+        # requests' timeouts bound each socket operation, not the call: the
+        # watchdog shuts the socket down if the total runs out meanwhile.
+        with WATCHDOG.guard(deadline.total_at) as guard:
+            try:
+                response = self.session.request(
+                    request.method,
+                    request.url,
+                    headers={"User-Agent": USER_AGENT, **request.headers, **self.headers},
+                    json=request.json,
+                    data=request.data,
+                    files=request.files,
+                    stream=True,
+                    timeout=(deadline.connect_timeout(), deadline.read_timeout()),
+                    proxies=proxies,
+                    verify=self.verify,
+                    allow_redirects=False,  # redirected_request decides
+                )
+            except requests.exceptions.RequestException as exc:
+                raise mask_error(self._transport_error(exc, request, deadline), self._secrets) from None
+        if guard.fired:  # a head the shutdown cut short may still parse
+            response.close()
+            raise deadline.total_timed_out()
         redirect = redirected_request(response, request, self.base_url, self._secrets)
         if redirect is not None:
             return self._send_once(redirect, deadline)
         if response.status_code >= 400:
-            try:
-                body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
-            except Exception:  # the body of an error is a courtesy; its status says enough
-                body = b""
-            finally:
-                response.close()
-            raise status_error(response, body, request, self._secrets)
+            raise self._status_error(response, request, deadline, proxies)
         return response
+
+    def _status_error(
+        self,
+        response: requests.Response,
+        request: Request,
+        deadline: Deadline,
+        proxies: Optional[Dict[str, str]],
+    ) -> errors.LLMClientError:
+        body = _error_body(response, deadline)
+        proxy = requests.utils.select_proxy(request.url, proxies) if proxies else None
+        if _refused_by_proxy(response, request.url, proxy):
+            where = f"the proxy {redact_url(proxy)}" if proxy else "a proxy"
+            return errors.ProxyAuthenticationError(
+                f"{where} refused its credentials (HTTP {response.status_code}) for "
+                f"{redact_url(request.url)}; check the user and password in the proxy URL"
+            )
+        return status_error(response, body, request, self._secrets)
 
     def _proxies_from_environment(self, url: str) -> Optional[Dict[str, str]]:
         """``HTTP(S)_PROXY`` / ``NO_PROXY`` for ``url``'s host, read once per host."""
         if self._env_proxies is None:
             return None  # a session passed in reads the environment itself, as it is set
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise errors.InvalidRequestError(f"invalid URL {redact_url(url)}: {exc}; nothing was sent") from None
         key = f"{parts.scheme}://{parts.netloc}"
         proxies = self._env_proxies.get(key)
         if proxies is None:
@@ -449,32 +482,156 @@ class Transport:
 
     def _transport_error(
         self, exc: requests.exceptions.RequestException, request: Request, deadline: Deadline
-    ) -> errors.TransportError:
+    ) -> errors.LLMClientError:
         where = redact_url(request.url)
-        if isinstance(exc, requests.exceptions.Timeout):
-            try:
-                deadline.check()
-            except errors.TotalTimeout as total:
-                return total
-        if isinstance(exc, requests.exceptions.ProxyError):
-            return errors.ProxyError(f"the proxy failed for {where}: {_reason(exc)}")
+        try:
+            # Once the total has run out, whatever broke the request (the
+            # watchdog's shutdown, a socket timeout) was its doing.
+            deadline.check()
+        except errors.TotalTimeout as total:
+            return total
+        except errors.IdleTimeout:
+            pass
+        if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+            return _invalid_url(exc, where)
+        if isinstance(exc, requests.exceptions.InvalidURL):  # InvalidProxyURL too
+            problem = str(exc).rsplit("': ", 1)[-1]  # after the URL, which may hold credentials
+            return errors.InvalidRequestError(f"invalid URL {where!r}: {problem}; nothing was sent")
+        causes = list(_causes(exc))
+        if isinstance(exc, requests.exceptions.ProxyError) or any(_is_socks_error(c) for c in causes):
+            return _proxy_error(exc, causes, where)
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return errors.ConnectTimeout(f"connecting to {where} took longer than {self.timeout.connect}s")
         if isinstance(exc, requests.exceptions.ReadTimeout):
             return errors.ReadTimeout(f"{where} sent no response within {self.timeout.read}s")
+        if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+            return errors.CertificateError(
+                f"TLS failed for {where}: {_reason(exc)} (pass verify= a CA bundle that signs its certificate)"
+            )
         if isinstance(exc, requests.exceptions.SSLError):
             return errors.ConnectError(f"TLS failed for {where}: {_reason(exc)}")
+        head = [c for c in causes if _is_invalid_head(c)]
+        if head:
+            problem = f"{type(head[0]).__name__}: {str(head[0])[:80]!r}"  # never the whole line
+            return errors.InvalidResponseError(f"{where} sent a response head that is not valid HTTP ({problem})")
         if isinstance(exc, requests.exceptions.ConnectionError):
             return errors.ConnectError(f"could not connect to {where}: {_reason(exc)}")
         return errors.TransportError(f"request to {where} failed: {_reason(exc)}")
 
 
+def _error_body(response: requests.Response, deadline: Deadline) -> bytes:
+    """Up to ``ERROR_BODY_LIMIT`` bytes of an error status's body, read under
+    the call's deadline like any body; the response is closed."""
+    data = b""
+    try:
+        for chunk in Body(response, deadline):
+            data += chunk
+            if len(data) >= ERROR_BODY_LIMIT:
+                break
+    except errors.TotalTimeout:
+        raise
+    except errors.LLMClientError:  # the body of an error is a courtesy; its status says enough
+        pass
+    finally:
+        response.close()
+    return data[:ERROR_BODY_LIMIT]
+
+
+def _refused_by_proxy(response: requests.Response, url: str, proxy: Optional[str]) -> bool:
+    """Whether an error status is a proxy's refusal of its credentials.
+
+    407 always is. Without a proxy, a 401 is the service's. But tinyproxy
+    answers wrong credentials with ``401`` and a
+    ``WWW-Authenticate`` challenge, which a client would take for the
+    service's. Over https the proxy can only refuse the tunnel (a
+    ``ProxyError``), so a 401 inside it is the service's; on plain http a 401
+    is the proxy's when it says so: a ``Proxy-Authenticate`` header, or the
+    proxy's own ``Server`` header (a service behind the proxy sends its own).
+    """
+    if response.status_code == 407:
+        return True
+    if response.status_code != 401 or not proxy or urlsplit(url).scheme != "http":
+        return False
+    headers = response.headers
+    return "Proxy-Authenticate" in headers or headers.get("Server", "").lower().startswith("tinyproxy")
+
+
+def _invalid_url(exc: requests.exceptions.RequestException, where: str) -> errors.InvalidRequestError:
+    if "SOCKS" in str(exc):
+        return errors.InvalidRequestError(
+            "a socks5:// or socks5h:// proxy needs PySocks: pip install 'requests[socks]'"
+        )
+    scheme = urlsplit(where).scheme
+    if isinstance(exc, requests.exceptions.MissingSchema) or not scheme:
+        problem = "it has no scheme"
+    else:
+        problem = f"requests cannot send {scheme}://"
+    return errors.InvalidRequestError(
+        f"invalid URL {where!r}: {problem}; base_url must start with http:// or https://; nothing was sent"
+    )
+
+
+#: "Tunnel connection failed: 407 Proxy Authentication Required", as urllib3 words a refused CONNECT.
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})[^'\"]*")
+
+
+def _proxy_error(exc: BaseException, causes: List[BaseException], where: str) -> errors.ProxyError:
+    """A refused login (CONNECT answered 401 or 407, a SOCKS5 login refused)
+    raises ProxyAuthenticationError; any other proxy failure ProxyError."""
+    refused = _TUNNEL_REFUSED.search(" ".join(str(c) for c in causes))
+    socks_refused = [c for c in causes if _is_socks_error(c, "SOCKS5AuthError")]
+    login_refused = str(socks_refused[0]) if socks_refused else None
+    if refused and refused.group(1) in ("401", "407"):
+        login_refused = refused.group(0)
+    if login_refused is not None:
+        return errors.ProxyAuthenticationError(
+            f"the proxy refused its credentials for {where} ({login_refused}); "
+            "check the user and password in the proxy URL"
+        )
+    socks_errors = [c for c in causes if _is_socks_error(c)]
+    reason = str(socks_errors[-1]) if socks_errors else (refused.group(0) if refused else _reason(exc))
+    return errors.ProxyError(f"the proxy failed for {where}: {reason}")
+
+
+def _is_socks_error(exc: BaseException, name: str = "ProxyError") -> bool:
+    """Whether ``exc`` is PySocks' ``name`` error (imported only if it was used)."""
+    socks = sys.modules.get("socks")
+    kind = getattr(socks, name, None) if socks is not None else None
+    return isinstance(kind, type) and isinstance(exc, kind)
+
+
+def _is_invalid_head(exc: BaseException) -> bool:
+    """http.client's errors for a status line or headers that are not HTTP
+    (a line over 64 KiB, more than 100 headers, garbage), which a retry would
+    only meet again; not a connection closed before the response, also a
+    ``BadStatusLine``."""
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return False
+    return isinstance(exc, (http.client.LineTooLong, http.client.BadStatusLine)) or type(exc) is http.client.HTTPException
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors inside it: requests wraps urllib3's, which wrap
+    http.client's, socket's and PySocks' (as ``reason``, an argument, or a cause)."""
+    seen: List[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 16:
+        current = todo.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        yield current
+        inner = (getattr(current, "reason", None), current.__cause__, current.__context__, *current.args[:1])
+        todo.extend(e for e in inner if isinstance(e, BaseException))
+
+
 def _new_session(pool_size: int) -> requests.Session:
     session = requests.Session()
-    # Without this, streams beyond requests' 10 per host reconnect each time,
-    # and urllib3 warns "Connection pool is full" as each one ends.
+    # Without pool_maxsize, streams beyond requests' 10 per host reconnect each
+    # time, and urllib3 warns "Connection pool is full" as each one ends. The
+    # adapter lets the watchdog interrupt a request when its total runs out.
     for prefix in ("https://", "http://"):
-        session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=pool_size))
+        session.mount(prefix, InterruptibleAdapter(pool_maxsize=pool_size))
     return session
 
 

@@ -32,7 +32,7 @@ def make(emulator, **kwargs):
 def test_timeout_coerces_numbers_and_pairs():
     assert llmclients.Timeout.coerce(5) == llmclients.Timeout(5, 5)
     assert llmclients.Timeout.coerce((2, 30)) == llmclients.Timeout(2, 30)
-    assert llmclients.Timeout.coerce(None) == llmclients.Timeout(None, None)
+    assert llmclients.Timeout.coerce(None) == llmclients.Timeout(None, None, total=None)  # no limit at all
     with pytest.raises(errors.InvalidRequestError):
         llmclients.Timeout(read=0)
 
