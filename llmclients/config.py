@@ -78,6 +78,19 @@ class Timeout:
 TimeoutLike = Union[None, float, Tuple[Optional[float], Optional[float]], Timeout]
 
 
+class ClassDefault:
+    """The default of a client's ``timeout=``: its class's ``default_timeout``
+    (a provider whose server misbehaves in a known way sets its own)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the client class's default_timeout>"
+
+
+CLASS_DEFAULT = ClassDefault()
+
+
 class Retry(urllib3.util.Retry):
     """When to try a call again: urllib3's ``Retry``, plus a time ``budget``.
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import decoding, errors
-from .config import Retry, TimeoutLike
+from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
 from .stream import Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
@@ -112,7 +112,9 @@ class Provider:
         the model used when a call names none;
     ``timeout``
         a :class:`~llmclients.Timeout` (``connect``, ``read``, ``idle``,
-        ``total``), seconds, or a ``(connect, read)`` pair;
+        ``total``), seconds, or a ``(connect, read)`` pair; by default the
+        class's :attr:`default_timeout` (``Timeout()``: connect 10 s, read
+        120 s, total 600 s; Aura adds an idle limit of 15 s);
     ``retry``
         a :class:`~llmclients.Retry`; by default ``Retry(total=max_retries)``;
     ``proxy``
@@ -157,6 +159,8 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
+    #: The ``timeout`` a client gets when it is given none.
+    default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
 
     def __init__(
         self,
@@ -164,7 +168,7 @@ class Provider:
         base_url: Optional[str] = None,
         api_key: Optional[str] = None,
         model: Optional[str] = None,
-        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        timeout: Union[TimeoutLike, ClassDefault] = CLASS_DEFAULT,
         retry: Optional[Retry] = None,
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
@@ -183,7 +187,7 @@ class Provider:
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
         self._transport = Transport(
-            timeout=timeout,
+            timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,
             proxy=proxy,
             headers=headers,

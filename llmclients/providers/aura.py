@@ -47,7 +47,7 @@ import re
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
 from .. import errors
-from ..config import Timeout, TimeoutLike
+from ..config import Timeout
 from ..errors import InvalidMessagesError, InvalidRequestError
 from ..provider import Provider
 from ..stream import OnComplete, Stream, StreamState
@@ -158,9 +158,7 @@ class Aura(Provider):
     }
     framing = "text"
     options = frozenset({"temperature", "max_tokens"})
-
-    def __init__(self, *, timeout: TimeoutLike = DEFAULT_TIMEOUT, **kwargs: Any) -> None:
-        super().__init__(timeout=timeout, **kwargs)
+    default_timeout = DEFAULT_TIMEOUT
 
     def build_request(
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]

@@ -41,13 +41,13 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Union
 
 import requests
 
-from ..config import Retry, TimeoutLike
+from ..config import CLASS_DEFAULT, ClassDefault, Retry, TimeoutLike
 from ..decoding import SSEEvent, load_json
 from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
 from ..provider import Provider
 from ..stream import StreamState
-from ..transport import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Request
+from ..transport import DEFAULT_MAX_RETRIES, Request
 from ..types import Message, Usage
 
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
@@ -110,7 +110,7 @@ class OpenAICompatible(Provider):
         base_url: str,
         api_key: Optional[str] = None,
         model: Optional[str] = None,
-        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        timeout: Union[TimeoutLike, ClassDefault] = CLASS_DEFAULT,
         retry: Optional[Retry] = None,
         proxy: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
