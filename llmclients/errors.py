@@ -63,7 +63,9 @@ crosses a ``multiprocessing`` pool or a task queue whole.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Dict, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
+
+_B = TypeVar("_B", bound=BaseException)
 
 
 class LLMClientError(Exception):
@@ -89,8 +91,18 @@ class LLMClientError(Exception):
         # for every subclass alike.
         return (_restore, (type(self), self.args, self.__dict__))
 
+    def reworded(self: _E, message: str) -> _E:
+        """The same error, every attribute kept, with ``message`` (a provider
+        explaining what a bare status means for its service)."""
+        new = _restore(type(self), (message,), self.__dict__)
+        new.message = message
+        return new
 
-def _restore(cls: Type[BaseException], args: Tuple[Any, ...], state: Dict[str, Any]) -> BaseException:
+
+_E = TypeVar("_E", bound="LLMClientError")
+
+
+def _restore(cls: Type[_B], args: Tuple[Any, ...], state: Dict[str, Any]) -> _B:
     """Unpickle an error without calling its ``__init__``."""
     error = cls.__new__(cls, *args)
     error.args = args

@@ -248,7 +248,7 @@ class AllenAI(Provider):
     def explain_status_error(self, exc: errors.HTTPStatusError) -> errors.HTTPStatusError:
         """Say so when the refusal is one of the live service's retirement."""
         why = _retirement_hint(exc)
-        return exc if why is None else reworded(exc, f"{self.label}: {why} [{exc.message}]")
+        return exc if why is None else exc.reworded(f"{self.label}: {why} [{exc.message}]")
 
 
 def new_turn_images(messages: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -311,17 +311,3 @@ def _retirement_hint(exc: errors.HTTPStatusError) -> Optional[str]:
         )
     return None
 
-
-def reworded(exc: errors.HTTPStatusError, message: str) -> errors.HTTPStatusError:
-    """The same kind of error as ``exc``, with ``message`` (Aura's errors use it too)."""
-    new = type(exc)(
-        message,
-        status_code=exc.status_code,
-        body_excerpt=exc.body_excerpt,
-        code=exc.code,
-        type=exc.type,
-        param=exc.param,
-        request_id=exc.request_id,
-    )
-    new.retry_after = exc.retry_after
-    return new

@@ -53,7 +53,6 @@ from ..provider import Provider
 from ..stream import OnComplete, Stream, StreamState
 from ..transport import Request
 from ..types import Message, content_text
-from .allenai import reworded
 
 #: The ``model`` object for each id the server knows, as its own UI sends it
 #: (``tokenLimit`` is filled in per request).
@@ -199,8 +198,7 @@ class Aura(Provider):
             # The route's bare 500 "Error" says nothing; for openchat_3.6 its cause is known.
             if exc.status_code != 500 or self.resolve_model(model) != "openchat_3.6":
                 raise
-            raise reworded(
-                exc,
+            raise exc.reworded(
                 f"{exc.message} — openchat-ui's code as published answers every openchat_3.6 request "
                 f"this way (its locked llama3 tokenizer is called wrongly); try model={WORKING_MODEL!r}",
             ) from exc
