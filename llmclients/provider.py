@@ -33,7 +33,7 @@ import requests
 
 from . import decoding, errors
 from .config import Retry, TimeoutLike
-from .stream import Exchange, OnComplete, Stream, StreamState
+from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -88,7 +88,13 @@ class Provider:
         session (default :data:`~llmclients.transport.DEFAULT_POOL_SIZE`, 100);
         more may be open at once;
     ``verify``
-        TLS verification: True (the default), or a CA bundle path.
+        TLS verification: True (the default), or a CA bundle path;
+    ``max_reply_size``
+        the most a reply may grow to, in characters of text, reasoning,
+        refusal and tool-call arguments, each delta counting 64 more
+        (default :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 16 Mi);
+        past it the stream raises :class:`~llmclients.errors.ReplyTooLargeError`.
+        None removes the limit.
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads.
@@ -130,13 +136,21 @@ class Provider:
         session: Optional[requests.Session] = None,
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
+        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
     ) -> None:
+        if max_reply_size is not None and (
+            not isinstance(max_reply_size, int) or isinstance(max_reply_size, bool) or max_reply_size < 1
+        ):
+            raise errors.InvalidRequestError(
+                f"max_reply_size must be a positive int or None, not {max_reply_size!r}"
+            )
         base_url = base_url or self.default_base_url
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
+        self.max_reply_size = max_reply_size
         self._transport = Transport(
             timeout=timeout,
             retry=retry,
@@ -241,6 +255,7 @@ class Provider:
             provider=self.name,
             model=resolved,
             on_complete=on_complete,
+            max_reply_size=self.max_reply_size,
         )
         call.deadline.watch(stream.progress())
         return stream

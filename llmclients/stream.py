@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Union
 
 from . import errors
-from .events import ChoiceBuilder, Event, TextDelta
+from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
 from .transport import request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
@@ -14,6 +15,18 @@ if TYPE_CHECKING:
     import socket
 
     from .transport import Body
+
+
+#: The default ``max_reply_size``: 16 Mi characters, about 4 million tokens,
+#: some thirty times the longest reply any model writes. The text kept to
+#: that size and the copy of it an error carries in ``partial_text`` stay far
+#: below 100 MB, whatever the server sends.
+DEFAULT_MAX_REPLY_SIZE = 16 * 1024 * 1024
+
+#: What each delta counts toward ``max_reply_size`` beyond its characters:
+#: about what a small ``str`` and its place in a list cost in memory, so that a
+#: flood of one-character deltas is bounded as surely as one long text.
+DELTA_COST = 64
 
 
 class StreamState:
@@ -108,7 +121,10 @@ class Stream:
     and the reply's metadata describe the reply, whichever way it was read.
 
     Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
-    whose ``partial_text`` holds the text already yielded. A connection that
+    whose ``partial_text`` holds the text already yielded. A reply that grows
+    past ``max_reply_size`` (text, reasoning, refusal and tool-call arguments,
+    in characters, each delta counting :data:`DELTA_COST` more) raises
+    :class:`~llmclients.errors.ReplyTooLargeError`. A connection that
     breaks before the first delta is opened again as the client's retry policy
     allows; after the first delta, never.
     """
@@ -123,6 +139,7 @@ class Stream:
         provider: str,
         model: Optional[str],
         on_complete: Optional[OnComplete] = None,
+        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
     ) -> None:
         self.provider = provider
         self.state = StreamState(model, exchange.thread)
@@ -139,6 +156,7 @@ class Stream:
             self._parts,
             provider,
             on_complete,
+            max_reply_size,
         )
 
     @property
@@ -311,11 +329,12 @@ def _deltas(
     parts: List[str],
     provider: str,
     on_complete: Optional[OnComplete],
+    max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
     try:
         while True:
             try:
-                yield from _read(current[0].events, parse_event, state, parts, provider)
+                yield from _read(current[0].events, parse_event, state, parts, provider, max_reply_size)
                 break
             except errors.StreamInterruptedError as exc:
                 if parts or state.progress[0]:
@@ -345,8 +364,10 @@ def _read(
     state: StreamState,
     parts: List[str],
     provider: str,
+    max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
     pending = state.pending
+    room = sys.maxsize if max_reply_size is None else max_reply_size  # of the reply, still free
     for data in events:
         if not data:  # nothing has arrived yet (non-blocking reads)
             yield data
@@ -361,14 +382,40 @@ def _read(
                 f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
             ) from exc
         if pending:
+            room -= _cost(pending)
+            if room < 0:
+                raise _too_large(max_reply_size)
             if state.emit:
                 yield from pending
             pending.clear()
         if text:
+            room -= len(text) + DELTA_COST
+            if room < 0:
+                text = text[: len(text) + room]  # the part that fits: the reply up to the limit
+                if text:
+                    parts.append(text)
+                    yield text
+                raise _too_large(max_reply_size)
             parts.append(text)
             yield text
         if state.done:
             return
+
+
+def _cost(events: List[Any]) -> int:
+    """What the pieces of these events count toward ``max_reply_size``."""
+    size = 0
+    for event in events:
+        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
+        size += len(piece or "") + DELTA_COST
+    return size
+
+
+def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
+    return errors.ReplyTooLargeError(
+        f"the reply grew past max_reply_size ({limit} characters); the connection was closed. "
+        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
+    )
 
 
 def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
