@@ -241,12 +241,13 @@ def test_asyncio_stops_a_bomb_too(provider, framing):
 # --- strict chunk sizes -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("size", [b"0x5", b"0X5", b"+5", b"-5", b" 5", b"0_5", b"5\x0b", b"\xd9\xa5"])
-def test_a_chunk_size_that_is_not_plain_hex_is_refused(size):
+def test_a_chunk_size_that_is_not_plain_hex_is_refused(size, provider):
     body = size + b"\r\nhello\r\n0\r\n\r\n"
-    with emulator_for("aura") as emulator:
+    with emulator_for(provider) as emulator:
         emulator.enqueue(Reply(raw=body, framing="close", headers={"Transfer-Encoding": "chunked"}))
-        client = client_for("aura", emulator.base_url)
+        client = client_for(provider, emulator.base_url)
         with client, pytest.raises(errors.MalformedStreamError, match="chunk-size"):
             client.complete("Hi")
 
