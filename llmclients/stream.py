@@ -366,7 +366,7 @@ def _read(
     provider: str,
     max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
-    pending = state.pending
+    pending, cost = state.pending, DELTA_COST
     room = sys.maxsize if max_reply_size is None else max_reply_size  # of the reply, still free
     for data in events:
         if not data:  # nothing has arrived yet (non-blocking reads)
@@ -389,7 +389,7 @@ def _read(
                 yield from pending
             pending.clear()
         if text:
-            room -= len(text) + DELTA_COST
+            room -= len(text) + cost
             if room < 0:
                 text = text[: len(text) + room]  # the part that fits: the reply up to the limit
                 if text:

@@ -727,6 +727,9 @@ class _Dechunker:
         self._left = 0  # bytes of the current chunk's data not yet read
         self._crlf_due = False  # the CRLF after a chunk's data is not yet read
         self._finished = False
+        #: Chunk-size lines seen, and their sizes: a server repeats a few, and
+        #: a lookup costs less than checking and converting the hex again.
+        self._sizes: Dict[bytes, int] = {}
 
     def set_nonblocking(self) -> Optional[socket.socket]:
         """Make reads return at once; the socket, or None if there is none to do it on."""
@@ -801,7 +804,7 @@ class _Dechunker:
         pieces: List[bytes] = []
         pos, whole_chunks_follow = self._resume(buf, pieces)
         end = len(buf)
-        append, find = pieces.append, buf.find
+        append, find, sizes = pieces.append, buf.find, self._sizes
         while whole_chunks_follow and pos < end:  # whole chunks, the common case, in a tight loop
             eol = find(b"\r\n", pos)
             if eol < 0:
@@ -809,10 +812,11 @@ class _Dechunker:
                     raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
                 break
             line = buf[pos:eol]
-            if line and not line.translate(None, _HEX_DIGITS):
-                size = int(line, 16)  # hex digits only: the common case
-            else:  # chunk extensions, or not a size at all
+            size = sizes.get(line)
+            if size is None:
                 size = _chunk_size(line)
+                if len(sizes) < 256:
+                    sizes[line] = size
             start = eol + 2
             stop = start + size
             if size == 0:
