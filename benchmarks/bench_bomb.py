@@ -3,12 +3,14 @@
     python benchmarks/bench_bomb.py            # 10 GiB bombs (a few minutes)
     python benchmarks/bench_bomb.py --quick    # 1 GiB bombs, blocking only
 
-Two bombs, each a valid ``Content-Encoding: gzip`` body that inflates to 10 GiB
-from about 10 MB on the wire:
+Three bombs, each a valid ``Content-Encoding: gzip`` body that inflates to
+10 GiB from 10-30 MB on the wire:
 
 * ``zeros``: NUL bytes, no line end anywhere;
 * ``text``: the provider's own text events (1000 characters each), valid to
-  the end.
+  the end;
+* ``tiny``: the same with two characters each, a flood of small deltas (for
+  Aura's raw text, the same as ``text``).
 
 Each case runs in a fresh interpreter that prints its own peak RSS
 (``ru_maxrss``) and the error that stopped the stream; the baseline is the
@@ -35,7 +37,7 @@ from typing import Dict, List, Tuple
 
 PROVIDERS = ("openai", "autonomous", "allenai", "aura")
 FRAMINGS = ("chunked", "close", "length")
-KINDS = ("zeros", "text")
+KINDS = ("zeros", "text", "tiny")
 TARGET_MB = 100
 BLOCK = 1024 * 1024
 
@@ -63,7 +65,7 @@ def _block(kind: str, provider: str) -> bytes:
     """About 1 MiB of the bomb's content, repeated to make the whole."""
     if kind == "zeros":
         return bytes(BLOCK)
-    event = TEXT_EVENT[provider] % (b"a" * 1000)
+    event = TEXT_EVENT[provider] % (b"ab" if kind == "tiny" else b"a" * 1000)
     return event * (BLOCK // len(event))
 
 
@@ -95,7 +97,7 @@ def _serve(port_pipe, gib: int) -> None:
     bombs: Dict[Tuple[str, str], bytes] = {}
     for kind in KINDS:
         for provider in PROVIDERS:
-            head = FIRST.get(provider, b"") if kind == "text" else b""
+            head = FIRST.get(provider, b"") if kind != "zeros" else b""
             bombs[kind, provider] = gzip_bomb(head, _block(kind, provider), repeat)
     listener = socket.create_server(("127.0.0.1", 0))
     port_pipe.send((listener.getsockname()[1], {k: len(v) for k, v in bombs.items()}))
