@@ -33,7 +33,7 @@ import socket
 import ssl
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -513,6 +513,8 @@ MAX_INFLATE = 1024 * 1024
 _GZIP = 16 + zlib.MAX_WBITS
 #: The content-encodings :class:`Body` undoes itself, and the zlib window bits of each.
 _INFLATERS = {"gzip": _GZIP, "x-gzip": _GZIP, "deflate": zlib.MAX_WBITS}
+#: Content-encodings that :class:`_Dechunker` can pass on, for Body to undo.
+_UNDONE_HERE = frozenset(("", "identity", *_INFLATERS))
 
 
 class _Inflater:
@@ -527,10 +529,10 @@ class _Inflater:
     def __init__(self, wbits: int) -> None:
         self._wbits = wbits
         self._zlib = zlib.decompressobj(wbits)
-        self._begun = False  # some output came: a deflate body is no longer retried raw
+        self._begun = False  # zlib took a first read: deflate is no longer retried raw
         self._members = 1
 
-    def inflate(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def inflate(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """The inflated bytes of ``chunks``; an empty chunk is passed on at once."""
         for data in chunks:
             if not data:
@@ -555,18 +557,19 @@ class _Inflater:
                 self._wbits = -zlib.MAX_WBITS  # deflate without its zlib wrapper
                 self._zlib = zlib.decompressobj(self._wbits)
                 continue
+            self._begun = True
             # Input left over stays in zlib's unconsumed_tail (or unused_data
             # past a member's end); output left over is taken by the next call.
             data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
             if out:
-                self._begun = True
                 yield out
             if not data and len(out) < MAX_INFLATE:
                 return
 
 
 class Body:
-    """A response body read promptly: iterate it for bytes (content-decoded).
+    """A response body read promptly: iterate it for bytes (content-decoded,
+    never more than :data:`MAX_INFLATE` of them at once).
 
     Iterating raises :class:`~llmclients.errors.StreamInterruptedError` when
     the body breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte
@@ -704,9 +707,6 @@ def _can_dechunk(raw: Any) -> bool:
         and raw.headers.get("Content-Encoding", "").strip().lower() in _UNDONE_HERE
     )
 
-
-#: Content-encodings a body without urllib3's decoding can carry.
-_UNDONE_HERE = frozenset(("", "identity", *_INFLATERS))
 
 
 class _Dechunker:
