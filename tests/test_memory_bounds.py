@@ -176,6 +176,17 @@ def test_a_compressed_reply_decodes_whole(provider, framing, encoding):
             assert client.complete("Hi").text == "Hello world, all of it."
 
 
+@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_body_that_is_not_what_its_encoding_says_raises_decoding_error(framing, encoding):
+    with emulator_for("aura") as emulator:
+        emulator.enqueue(bomb_reply(b"this is not compressed at all", framing, encoding))
+        with client_for("aura", emulator.base_url) as client:
+            error, given = read(client)
+    assert isinstance(error, errors.DecodingError), repr(error)
+    assert "content-encoding" in str(error) and given == ""
+
+
 def test_reasoning_and_tool_arguments_count_toward_the_limit():
     events = [
         b'data: {"choices": [{"delta": {"reasoning_content": "%s"}}]}\n\n' % (b"r" * 500),
