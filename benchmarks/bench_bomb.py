@@ -10,7 +10,8 @@ Three bombs, each a valid ``Content-Encoding: gzip`` body that inflates to
 * ``text``: the provider's own text events (1000 characters each), valid to
   the end;
 * ``tiny``: the same with two characters each, a flood of small deltas (for
-  Aura's raw text, the same as ``text``).
+  Aura's raw text, the same as ``text``);
+* ``emoji``: the same with 250 emoji each (4 bytes a character in a ``str``).
 
 Each case runs in a fresh interpreter that prints its own peak RSS
 (``ru_maxrss``) and the error that stopped the stream; the baseline is the
@@ -37,7 +38,7 @@ from typing import Dict, List, Tuple
 
 PROVIDERS = ("openai", "autonomous", "allenai", "aura")
 FRAMINGS = ("chunked", "close", "length")
-KINDS = ("zeros", "text", "tiny")
+KINDS = ("zeros", "text", "tiny", "emoji")
 TARGET_MB = 100
 BLOCK = 1024 * 1024
 
@@ -65,7 +66,8 @@ def _block(kind: str, provider: str) -> bytes:
     """About 1 MiB of the bomb's content, repeated to make the whole."""
     if kind == "zeros":
         return bytes(BLOCK)
-    event = TEXT_EVENT[provider] % (b"ab" if kind == "tiny" else b"a" * 1000)
+    content = {"tiny": b"ab", "emoji": "🎉".encode() * 250}.get(kind, b"a" * 1000)
+    event = TEXT_EVENT[provider] % content
     return event * (BLOCK // len(event))
 
 
@@ -230,7 +232,7 @@ def main() -> None:
         )
         print(
             f"{'bomb':<6}{'provider':<11}{'framing':<9}{'mode':<9}{'wire MB':>8}{'peak MB':>9}"
-            f"{'text MiB':>10}{'s':>6}  stopped by"
+            f"{'text Mi ch':>11}{'s':>6}  stopped by"
         )
         for kind in KINDS:
             for provider in PROVIDERS:
@@ -242,7 +244,7 @@ def main() -> None:
                         text = int(result.get("text", 0)) / 2**20  # type: ignore[call-overload]
                         print(
                             f"{kind:<6}{provider:<11}{framing:<9}{mode:<9}{wire[kind, provider] / 1e6:>8.1f}"
-                            f"{peak:>9.1f}{text:>10.1f}{float(result.get('s', 0)):>6.1f}  {result['error']}",  # type: ignore[arg-type]
+                            f"{peak:>9.1f}{text:>11.1f}{float(result.get('s', 0)):>6.1f}  {result['error']}",  # type: ignore[arg-type]
                             flush=True,
                         )
     finally:

@@ -90,11 +90,12 @@ class Provider:
     ``verify``
         TLS verification: True (the default), or a CA bundle path;
     ``max_reply_size``
-        the most a reply may grow to, in characters of text, reasoning,
-        refusal and tool-call arguments, each delta counting 64 more
-        (default :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 16 Mi);
-        past it the stream raises :class:`~llmclients.errors.ReplyTooLargeError`.
-        None removes the limit.
+        the most memory, in bytes, that a reply's text, reasoning, refusal and
+        tool-call arguments may take as Python holds them (1 to 4 bytes a
+        character, some 50 more for each delta); default
+        :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 16 MiB. Past it the
+        stream raises :class:`~llmclients.errors.ReplyTooLargeError`; None
+        removes the limit.
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads.

@@ -17,16 +17,11 @@ if TYPE_CHECKING:
     from .transport import Body
 
 
-#: The default ``max_reply_size``: 16 Mi characters, about 4 million tokens,
-#: some thirty times the longest reply any model writes. The text kept to
-#: that size and the copy of it an error carries in ``partial_text`` stay far
+#: The default ``max_reply_size``: 16 MiB, some 4 million tokens of English
+#: text, thirty times the longest reply any model writes. The pieces kept to
+#: that size and the copy of them an error carries in ``partial_text`` stay far
 #: below 100 MB, whatever the server sends.
 DEFAULT_MAX_REPLY_SIZE = 16 * 1024 * 1024
-
-#: What each delta counts toward ``max_reply_size`` beyond its characters:
-#: about what a small ``str`` and its place in a list cost in memory, so that a
-#: flood of one-character deltas is bounded as surely as one long text.
-DELTA_COST = 64
 
 
 class StreamState:
@@ -121,9 +116,9 @@ class Stream:
     and the reply's metadata describe the reply, whichever way it was read.
 
     Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
-    whose ``partial_text`` holds the text already yielded. A reply that grows
-    past ``max_reply_size`` (text, reasoning, refusal and tool-call arguments,
-    in characters, each delta counting :data:`DELTA_COST` more) raises
+    whose ``partial_text`` holds the text already yielded. A reply whose
+    pieces (text, reasoning, refusal and tool-call arguments) come to take
+    more than ``max_reply_size`` bytes of memory raises
     :class:`~llmclients.errors.ReplyTooLargeError`. A connection that
     breaks before the first delta is opened again as the client's retry policy
     allows; after the first delta, never.
@@ -366,8 +361,12 @@ def _read(
     provider: str,
     max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
-    pending, cost = state.pending, DELTA_COST
-    room = sys.maxsize if max_reply_size is None else max_reply_size  # of the reply, still free
+    pending, size_of = state.pending, sys.getsizeof
+    # Memory the reply may still take. Its pieces are counted as Python holds
+    # them: 1 to 4 bytes a character (a limit in characters would let emoji
+    # take four times the memory), and some 50 for each piece (a flood of tiny
+    # deltas costs more than their text).
+    room = sys.maxsize if max_reply_size is None else max_reply_size
     for data in events:
         if not data:  # nothing has arrived yet (non-blocking reads)
             yield data
@@ -389,9 +388,10 @@ def _read(
                 yield from pending
             pending.clear()
         if text:
-            room -= len(text) + cost
+            cost = size_of(text)
+            room -= cost
             if room < 0:
-                text = text[: len(text) + room]  # the part that fits: the reply up to the limit
+                text = text[: len(text) * (room + cost) // cost]  # what fits: the reply up to the limit
                 if text:
                     parts.append(text)
                     yield text
@@ -403,17 +403,17 @@ def _read(
 
 
 def _cost(events: List[Any]) -> int:
-    """What the pieces of these events count toward ``max_reply_size``."""
+    """The memory the pieces of these events take."""
     size = 0
     for event in events:
         piece = event.arguments if event.__class__ is ToolCallDelta else event.text
-        size += len(piece or "") + DELTA_COST
+        size += sys.getsizeof(piece or "")
     return size
 
 
 def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
     return errors.ReplyTooLargeError(
-        f"the reply grew past max_reply_size ({limit} characters); the connection was closed. "
+        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
         "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
     )
 

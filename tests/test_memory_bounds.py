@@ -7,6 +7,7 @@ Peak memory itself is measured by ``benchmarks/bench_bomb.py``, not here.
 
 import asyncio
 import gzip
+import sys
 import zlib
 
 import pytest
@@ -16,7 +17,6 @@ import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
 from llmclients.config import Deadline, Timeout
-from llmclients.stream import DELTA_COST
 from llmclients.testing import Reply, emulator_for
 from llmclients.transport import MAX_INFLATE, Body, _Inflater
 
@@ -205,11 +205,25 @@ def test_reasoning_and_tool_arguments_count_toward_the_limit():
 def test_each_delta_counts_its_cost_so_a_flood_of_tiny_ones_is_bounded():
     with emulator_for("openai") as emulator:
         emulator.enqueue(Reply(deltas=["x"] * 1000, framing="chunked"))
-        limit = 100 * (1 + DELTA_COST)
+        limit = 100 * sys.getsizeof("x")
         with client_for("openai", emulator.base_url, max_reply_size=limit) as client:
             error, given = read(client)
     assert isinstance(error, errors.ReplyTooLargeError)
     assert given == "x" * 100
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_limit_is_memory_so_wide_characters_count_more(provider):
+    """An emoji takes 4 bytes in a str: a limit in characters would let it take four times the memory."""
+    wide = "🎉" * 250
+    body = FIRST.get(provider, b"") + TEXT_EVENT[provider] % wide.encode() * 100 + END[provider]
+    with emulator_for(provider) as emulator:
+        emulator.enqueue(Reply(raw=body, framing="chunked"))
+        with client_for(provider, emulator.base_url, max_reply_size=40_000) as client:
+            error, given = read(client)
+    assert isinstance(error, errors.ReplyTooLargeError)
+    assert error.partial_text == given and set(given) == {"🎉"}
+    assert 9_000 < len(given) * 4 <= 40_000
 
 
 def test_no_limit_with_none_and_the_default_is_generous():
