@@ -11,7 +11,8 @@ Three bombs, each a valid ``Content-Encoding: gzip`` body that inflates to
   the end;
 * ``tiny``: the same with two characters each, a flood of small deltas (for
   Aura's raw text, the same as ``text``);
-* ``emoji``: the same with 250 emoji each (4 bytes a character in a ``str``).
+* ``emoji``: the same with 250 emoji each (4 bytes a character in a ``str``);
+* ``big``: the same with events just under the 8 MiB event limit.
 
 Each case runs in a fresh interpreter that prints its own peak RSS
 (``ru_maxrss``) and the error that stopped the stream; the baseline is the
@@ -36,9 +37,11 @@ import time
 import zlib
 from typing import Dict, List, Tuple
 
+from llmclients.decoding import MAX_EVENT_SIZE
+
 PROVIDERS = ("openai", "autonomous", "allenai", "aura")
 FRAMINGS = ("chunked", "close", "length")
-KINDS = ("zeros", "text", "tiny", "emoji")
+KINDS = ("zeros", "text", "tiny", "emoji", "big")
 TARGET_MB = 100
 BLOCK = 1024 * 1024
 
@@ -63,9 +66,11 @@ CONTENT_TYPE = {
 
 
 def _block(kind: str, provider: str) -> bytes:
-    """About 1 MiB of the bomb's content, repeated to make the whole."""
+    """About 1 MiB of the bomb's content (8 MiB for ``big``), repeated to make the whole."""
     if kind == "zeros":
         return bytes(BLOCK)
+    if kind == "big":
+        return TEXT_EVENT[provider] % (b"a" * (MAX_EVENT_SIZE - 100))
     content = {"tiny": b"ab", "emoji": "🎉".encode() * 250}.get(kind, b"a" * 1000)
     event = TEXT_EVENT[provider] % content
     return event * (BLOCK // len(event))
@@ -95,12 +100,12 @@ def gzip_bomb(head: bytes, block: bytes, repeat: int) -> bytes:
 
 
 def _serve(port_pipe, gib: int) -> None:
-    repeat = gib * 1024
     bombs: Dict[Tuple[str, str], bytes] = {}
     for kind in KINDS:
         for provider in PROVIDERS:
             head = FIRST.get(provider, b"") if kind != "zeros" else b""
-            bombs[kind, provider] = gzip_bomb(head, _block(kind, provider), repeat)
+            block = _block(kind, provider)
+            bombs[kind, provider] = gzip_bomb(head, block, gib * 2**30 // len(block))
     listener = socket.create_server(("127.0.0.1", 0))
     port_pipe.send((listener.getsockname()[1], {k: len(v) for k, v in bombs.items()}))
     while True:

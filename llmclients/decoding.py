@@ -185,6 +185,9 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
                 yield event
         if bad is not None:
             raise bad
+        # Let this read go before the next arrives: with events of up to
+        # max_size each, holding one while the next accumulates adds to the peak.
+        chunk, blocks, block = b"", [], ""
     # OpenAI-style servers that close right after `data: [DONE]` without its
     # blank line are common enough to forgive; any other cut event is lost.
     if _parse_event(buf) == "[DONE]":
@@ -229,6 +232,7 @@ def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iter
                 yield line
         if bad is not None:
             raise bad
+        chunk, lines, line = b"", [], ""  # let this read go (see iter_sse)
     if buf.strip():
         yield _utf8(buf, "an NDJSON line")
 

@@ -93,7 +93,7 @@ class Provider:
         the most memory, in bytes, that a reply's text, reasoning, refusal and
         tool-call arguments may take as Python holds them (1 to 4 bytes a
         character, some 50 more for each delta); default
-        :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 16 MiB. Past it the
+        :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 12 MiB. Past it the
         stream raises :class:`~llmclients.errors.ReplyTooLargeError`; None
         removes the limit.
 

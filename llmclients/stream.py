@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     from .transport import Body
 
 
-#: The default ``max_reply_size``: 16 MiB, some 4 million tokens of English
-#: text, thirty times the longest reply any model writes. The pieces kept to
-#: that size and the copy of them an error carries in ``partial_text`` stay far
-#: below 100 MB, whatever the server sends.
-DEFAULT_MAX_REPLY_SIZE = 16 * 1024 * 1024
+#: The default ``max_reply_size``: 12 MiB, some 220,000 deltas of a token
+#: each (a delta takes some 55 bytes), near twice the longest reply any model
+#: writes. The pieces kept to that size, the copy of them an error carries in
+#: ``partial_text`` and an event of up to 8 MiB being decoded stay under
+#: 100 MB of memory, whatever the server sends (``benchmarks/bench_bomb.py``).
+DEFAULT_MAX_REPLY_SIZE = 12 * 1024 * 1024
 
 
 class StreamState:
@@ -347,10 +348,17 @@ def _deltas(
         if on_complete is not None:
             on_complete("".join(parts), state)
     except errors.LLMClientError as exc:
+        # The decoders may still hold an event or two of up to 8 MiB each: let
+        # them go before the text (as large, after ReplyTooLargeError) is copied.
+        getattr(current[0].events, "close", _nothing)()
         exc.partial_text = "".join(parts)
         raise
     finally:
         current[0].response.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _read(
@@ -383,6 +391,7 @@ def _read(
         if pending:
             room -= _cost(pending)
             if room < 0:
+                del data, text  # the error's traceback keeps this frame
                 raise _too_large(max_reply_size)
             if state.emit:
                 yield from pending
@@ -395,6 +404,7 @@ def _read(
                 if text:
                     parts.append(text)
                     yield text
+                del data, text  # the error's traceback keeps this frame
                 raise _too_large(max_reply_size)
             parts.append(text)
             yield text

@@ -708,7 +708,6 @@ def _can_dechunk(raw: Any) -> bool:
     )
 
 
-
 class _Dechunker:
     """Decodes ``Transfer-Encoding: chunked`` from the socket file in bulk
     (the data, still content-encoded)."""
