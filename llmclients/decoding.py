@@ -96,11 +96,15 @@ def _joined_at_line_ends(chunks: Iterable[bytes], max_size: int, what: str) -> I
         if not chunk:
             yield chunk
         elif b"\n" in chunk or b"\r" in chunk:
-            if held:
-                held.append(chunk)
-                chunk = b"".join(held)
-                held, size = [], 0
-            yield chunk
+            if not held:
+                yield chunk
+                continue
+            # Handed on with no name here left holding it: a line of up to
+            # max_size must not stay in memory while the next one arrives.
+            held.append(chunk)
+            held[:] = [b"".join(held)]
+            size = 0
+            yield held.pop()
         else:
             held.append(chunk)
             size += len(chunk)
@@ -127,11 +131,11 @@ def _complete_units(
     end = buf.rfind(separator.encode())
     if end < 0:
         return [], buf, None
-    complete, rest = buf[:end], buf[end + len(separator) :]
-    try:
-        return complete.decode("utf-8").split(separator), rest, None
+    rest = buf[end + len(separator) :]
+    try:  # decoded in place: a copy of the bytes first would be one more event in memory
+        return str(memoryview(buf)[:end], "utf-8").split(separator), rest, None
     except UnicodeDecodeError:
-        decoded, bad = _decode_each(complete.split(separator.encode()), what)
+        decoded, bad = _decode_each(buf[:end].split(separator.encode()), what)
         return decoded, rest, bad
 
 
@@ -173,6 +177,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
             if chunk.startswith(_BOM):
                 chunk = chunk[len(_BOM) :]
         blocks, buf, bad = _complete_units(buf + chunk if buf else chunk, _EVENT_END, "\n\n", "an SSE event")
+        chunk = b""  # let this read go before the next arrives (see _joined_at_line_ends)
         if len(buf) > max_size:
             raise _too_big(len(buf), max_size, "an SSE event")
         for block in blocks:
@@ -185,6 +190,7 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
                 yield event
         if bad is not None:
             raise bad
+        blocks, block = [], ""  # and its events
     # OpenAI-style servers that close right after `data: [DONE]` without its
     # blank line are common enough to forgive; any other cut event is lost.
     if _parse_event(buf) == "[DONE]":
@@ -229,6 +235,7 @@ def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iter
                 yield line
         if bad is not None:
             raise bad
+        chunk, lines, line = b"", [], ""  # let this read go (see iter_sse)
     if buf.strip():
         yield _utf8(buf, "an NDJSON line")
 

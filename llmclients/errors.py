@@ -35,6 +35,7 @@
     │   ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing)
     │   │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
     │   │   └── OversizedEventError     one line or event larger than the decoder's limit
+    │   ├── ReplyTooLargeError          the reply grew past the client's max_reply_size
     │   └── ProviderError               the service reported an error inside the stream; .reason
     └── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
     FallbackError                       every client of a Fallback failed; .errors
@@ -274,6 +275,11 @@ class DecodingError(MalformedStreamError):
 
 class OversizedEventError(MalformedStreamError):
     """One line or event exceeded the decoder's size limit."""
+
+
+class ReplyTooLargeError(StreamError):
+    """The reply grew past the client's ``max_reply_size``; ``partial_text`` holds
+    the text yielded up to that point, and the connection is closed."""
 
 
 class ProviderError(StreamError):

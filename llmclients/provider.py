@@ -36,7 +36,7 @@ import requests
 
 from . import decoding, errors
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
-from .stream import Exchange, OnComplete, Stream, StreamState
+from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -131,7 +131,14 @@ class Provider:
         session (default :data:`~llmclients.transport.DEFAULT_POOL_SIZE`, 100);
         more may be open at once;
     ``verify``
-        TLS verification: True (the default), or a CA bundle path.
+        TLS verification: True (the default), or a CA bundle path;
+    ``max_reply_size``
+        the most memory, in bytes, that a reply's text, reasoning, refusal and
+        tool-call arguments may take as Python holds them (1 to 4 bytes a
+        character, some 50 more for each delta); default
+        :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 12 MiB. Past it the
+        stream raises :class:`~llmclients.errors.ReplyTooLargeError`; None
+        removes the limit.
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads. It cannot be pickled (it holds the
@@ -176,9 +183,16 @@ class Provider:
         session: Optional[requests.Session] = None,
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
+        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
     ) -> None:
         """A client of the service; every argument is described in the class's docstring
         (``help(llmclients.Provider)``)."""
+        if max_reply_size is not None and (
+            not isinstance(max_reply_size, int) or isinstance(max_reply_size, bool) or max_reply_size < 1
+        ):
+            raise errors.InvalidRequestError(
+                f"max_reply_size must be a positive int or None, not {max_reply_size!r}"
+            )
         base_url = base_url or self.default_base_url
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
@@ -186,6 +200,7 @@ class Provider:
         _check_credentials(self.base_url, api_key)
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
+        self.max_reply_size = max_reply_size
         self._transport = Transport(
             timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,
@@ -294,6 +309,7 @@ class Provider:
             model=resolved,
             on_complete=on_complete,
             secrets=self._transport._secrets,
+            max_reply_size=self.max_reply_size,
         )
         call.deadline.watch(stream.progress())
         return stream

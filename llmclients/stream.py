@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import errors
-from .events import ChoiceBuilder, Event, TextDelta
+from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
 from .transport import mask_error, request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
@@ -14,6 +15,14 @@ if TYPE_CHECKING:
     import socket
 
     from .transport import Body
+
+
+#: The default ``max_reply_size``: 12 MiB, some 220,000 deltas of a token
+#: each (a delta takes some 55 bytes), near twice the longest reply any model
+#: writes. The pieces kept to that size, the copy of them an error carries in
+#: ``partial_text`` and an event of up to 8 MiB being decoded stay under
+#: 100 MB of memory, whatever the server sends (``benchmarks/bench_bomb.py``).
+DEFAULT_MAX_REPLY_SIZE = 12 * 1024 * 1024
 
 
 class StreamState:
@@ -108,7 +117,10 @@ class Stream:
     and the reply's metadata describe the reply, whichever way it was read.
 
     Any error raised while iterating is an :class:`~llmclients.errors.LLMClientError`
-    whose ``partial_text`` holds the text already yielded. A connection that
+    whose ``partial_text`` holds the text already yielded. A reply whose
+    pieces (text, reasoning, refusal and tool-call arguments) come to take
+    more than ``max_reply_size`` bytes of memory raises
+    :class:`~llmclients.errors.ReplyTooLargeError`. A connection that
     breaks before the first delta is opened again as the client's retry policy
     allows; after the first delta, never.
     """
@@ -124,6 +136,7 @@ class Stream:
         model: Optional[str],
         on_complete: Optional[OnComplete] = None,
         secrets: Tuple[str, ...] = (),
+        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
     ) -> None:
         self.provider = provider
         self.state = StreamState(model, exchange.thread)
@@ -141,6 +154,7 @@ class Stream:
             provider,
             on_complete,
             secrets,
+            max_reply_size,
         )
 
     @property
@@ -314,11 +328,12 @@ def _deltas(
     provider: str,
     on_complete: Optional[OnComplete],
     secrets: Tuple[str, ...],
+    max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
     try:
         while True:
             try:
-                yield from _read(current[0].events, parse_event, state, parts, provider)
+                yield from _read(current[0].events, parse_event, state, parts, provider, max_reply_size)
                 break
             except errors.StreamInterruptedError as exc:
                 if parts or state.progress[0]:
@@ -339,10 +354,17 @@ def _deltas(
         # In-stream errors and malformed-event excerpts quote what the server
         # sent, which may echo the key: mask it here, where every one passes.
         mask_error(exc, secrets)
+        # The decoders may still hold an event or two of up to 8 MiB each: let
+        # them go before the text (as large, after ReplyTooLargeError) is copied.
+        getattr(current[0].events, "close", _nothing)()
         exc.partial_text = "".join(parts)
         raise
     finally:
         current[0].response.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _read(
@@ -351,8 +373,14 @@ def _read(
     state: StreamState,
     parts: List[str],
     provider: str,
+    max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event]]:
-    pending = state.pending
+    pending, size_of = state.pending, _size_of
+    # Memory the reply may still take. Its pieces are counted as Python holds
+    # them: 1 to 4 bytes a character (a limit in characters would let emoji
+    # take four times the memory), and some 50 for each piece (a flood of tiny
+    # deltas costs more than their text).
+    room = sys.maxsize if max_reply_size is None else max_reply_size
     for data in events:
         if not data:  # nothing has arrived yet (non-blocking reads)
             yield data
@@ -367,14 +395,48 @@ def _read(
                 f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
             ) from exc
         if pending:
+            room -= _cost(pending)
+            if room < 0:
+                del data, text  # the error's traceback keeps this frame
+                raise _too_large(max_reply_size)
             if state.emit:
                 yield from pending
             pending.clear()
         if text:
+            cost = size_of(text)
+            room -= cost
+            if room < 0:
+                text = text[: len(text) * (room + cost) // cost]  # what fits: the reply up to the limit
+                if text:
+                    parts.append(text)
+                    yield text
+                del data, text  # the error's traceback keeps this frame
+                raise _too_large(max_reply_size)
             parts.append(text)
             yield text
         if state.done:
             return
+
+
+#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
+#: its cost (it looks the method up by name each time).
+_size_of = str.__sizeof__
+
+
+def _cost(events: List[Any]) -> int:
+    """The memory the pieces of these events take."""
+    size = 0
+    for event in events:
+        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
+        size += _size_of(piece or "")
+    return size
+
+
+def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
+    return errors.ReplyTooLargeError(
+        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
+        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
+    )
 
 
 def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:

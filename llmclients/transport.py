@@ -836,37 +836,71 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
 
 # --- reading the body ------------------------------------------------------------
 
-_DECOMPRESSORS: Dict[str, Callable[[], Any]] = {
-    "": lambda: None,
-    "identity": lambda: None,
-    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-    "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-    "deflate": lambda: _Deflate(),
-}
+#: The most one step of decompression may produce. zlib inflates zeros about
+#: 1000-fold, so a compressed body inflated a whole read at a time (64 KiB
+#: in, 64 MiB out) fills memory faster than any limit downstream could act.
+MAX_INFLATE = 1024 * 1024
+
+_GZIP = 16 + zlib.MAX_WBITS
+#: The content-encodings :class:`Body` undoes itself, and the zlib window bits of each.
+_INFLATERS = {"gzip": _GZIP, "x-gzip": _GZIP, "deflate": zlib.MAX_WBITS}
+#: Content-encodings that :class:`_Dechunker` can pass on, for Body to undo.
+_UNDONE_HERE = frozenset(("", "identity", *_INFLATERS))
 
 
-class _Deflate:
-    """``deflate`` as servers really send it: zlib-wrapped, or raw as a fallback."""
+class _Inflater:
+    """Undoes ``gzip`` or ``deflate``, never more than :data:`MAX_INFLATE` bytes at a time.
 
-    def __init__(self) -> None:
-        self._obj = zlib.decompressobj()
-        self._first = True
+    A gzip body may hold several members, one after another (``cat a.gz
+    b.gz``): each is inflated in turn, and bytes after the first member that
+    are not gzip (padding) are ignored, as urllib3 and gzip(1) do. ``deflate``
+    is zlib-wrapped by the standard and raw from some servers: both are read.
+    """
 
-    def decompress(self, data: bytes) -> bytes:
-        if self._first and data:
-            self._first = False
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._zlib = zlib.decompressobj(wbits)
+        self._begun = False  # zlib took a first read: deflate is no longer retried raw
+        self._members = 1
+
+    def inflate(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The inflated bytes of ``chunks``; an empty chunk is passed on at once."""
+        for data in chunks:
+            if not data:
+                yield data
+            else:
+                yield from self._pieces(data)
+
+    def _pieces(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            if self._zlib.eof:
+                if self._wbits != _GZIP or not data:
+                    return  # nothing follows the end of a deflate stream
+                self._zlib = zlib.decompressobj(_GZIP)  # the next member
+                self._members += 1
             try:
-                return self._obj.decompress(data)
+                out = self._zlib.decompress(data, MAX_INFLATE)
             except zlib.error:
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._obj.decompress(data)
-
-    def flush(self) -> bytes:
-        return self._obj.flush()
+                if self._members > 1:
+                    return  # trailing garbage after a complete member
+                if self._wbits != zlib.MAX_WBITS or self._begun:
+                    raise
+                self._wbits = -zlib.MAX_WBITS  # deflate without its zlib wrapper
+                self._zlib = zlib.decompressobj(self._wbits)
+                continue
+            self._begun = True
+            # Input left over stays in zlib's unconsumed_tail (or unused_data
+            # past a member's end); output left over is taken by the next call.
+            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < MAX_INFLATE:
+                return
 
 
 class Body:
-    """A response body read promptly: iterate it for bytes (content-decoded).
+    """A response body read promptly: iterate it for bytes (content-decoded,
+    never more than :data:`MAX_INFLATE` of them at once).
 
     Iterating raises :class:`~llmclients.errors.StreamInterruptedError` when
     the body breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte
@@ -881,6 +915,9 @@ class Body:
     def __init__(self, response: requests.Response, deadline: Deadline) -> None:
         self._raw = response.raw
         self._deadline = deadline
+        wbits = _INFLATERS.get(self._raw.headers.get("Content-Encoding", "").strip().lower())
+        #: Undoes gzip and deflate in bounded steps; urllib3 decodes what else it knows.
+        self._inflater = _Inflater(wbits) if wbits is not None else None
         self._dechunker = _Dechunker(self._raw) if self._raw.chunked and _can_dechunk(self._raw) else None
         self._sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
         self._nonblocking = False
@@ -940,25 +977,33 @@ class Body:
             raise self._deadline.read_timed_out()
 
     def _chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
+        chunks = self._received(before_read)
+        return chunks if self._inflater is None else self._inflater.inflate(chunks)
+
+    def _received(self, before_read: Optional[Callable[[], None]]) -> Iterator[bytes]:
+        """The body as it arrives, still content-encoded if :attr:`_inflater` is to undo it."""
         raw = self._raw
+        # urllib3 would inflate a whole read (or chunk) at once: gzip and
+        # deflate are left to the inflater.
+        decode = self._inflater is None
         if self._dechunker is not None:
             for chunk in self._dechunker.chunks(before_read):
                 if chunk:
                     self._waiting_since = None
                 yield chunk
         elif raw.chunked:
-            yield from raw.stream(None, decode_content=True)
+            yield from raw.stream(None, decode_content=decode)
         elif hasattr(type(raw), "read1"):
             read1 = raw.read1
             while True:
                 if before_read is not None:
                     before_read()
-                data = read1(READ_SIZE, decode_content=True)
+                data = read1(READ_SIZE, decode_content=decode)
                 if not data:
                     return
                 yield data
         else:  # urllib3 < 2 has no read1; its stream() waits for a buffer to fill
-            yield from raw.stream(READ_SIZE, decode_content=True)
+            yield from raw.stream(READ_SIZE, decode_content=decode)
 
     def release(self) -> None:
         """Hand the connection back for reuse if the body has fully arrived."""
@@ -971,11 +1016,16 @@ class Body:
             logger.debug("could not keep the connection for reuse", exc_info=True)
 
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
 def _chunk_size(line: bytes) -> int:
-    try:
-        return int(line.split(b";", 1)[0], 16)
-    except ValueError:
-        raise errors.MalformedStreamError(f"invalid chunk-size line {bytes(line[:40])!r}") from None
+    """The size on a chunk-size line: hex digits only (``int(x, 16)`` would also
+    take ``0x10``, ``1_0``, ``+10`` and `` 10``), then any chunk extensions."""
+    digits = line.split(b";", 1)[0].rstrip(b" \t")  # whitespace may precede an extension
+    if not digits or digits.translate(None, _HEX_DIGITS):
+        raise errors.MalformedStreamError(f"invalid chunk-size line {bytes(line[:40])!r}")
+    return int(digits, 16)
 
 
 def _can_dechunk(raw: Any) -> bool:
@@ -985,12 +1035,13 @@ def _can_dechunk(raw: Any) -> bool:
         and getattr(original, "fp", None) is not None
         and hasattr(original.fp, "read1")
         and getattr(raw, "chunk_left", 0) is None
-        and raw.headers.get("Content-Encoding", "").strip().lower() in _DECOMPRESSORS
+        and raw.headers.get("Content-Encoding", "").strip().lower() in _UNDONE_HERE
     )
 
 
 class _Dechunker:
-    """Decodes ``Transfer-Encoding: chunked`` from the socket file in bulk."""
+    """Decodes ``Transfer-Encoding: chunked`` from the socket file in bulk
+    (the data, still content-encoded)."""
 
     #: How long :meth:`finish_if_arrived` waits for a last chunk still in flight.
     GRACE = 0.05
@@ -1002,11 +1053,13 @@ class _Dechunker:
         self.sock: Optional[socket.socket] = None
         self._timeout: Optional[float] = None
         self._drained = False  # the last non-blocking read took all there was
-        self._decompressor = _DECOMPRESSORS[raw.headers.get("Content-Encoding", "").strip().lower()]()
         self._buf = b""
         self._left = 0  # bytes of the current chunk's data not yet read
         self._crlf_due = False  # the CRLF after a chunk's data is not yet read
         self._finished = False
+        #: Chunk-size lines seen, and their sizes: a server repeats a few, and
+        #: a lookup costs less than checking and converting the hex again.
+        self._sizes: Dict[bytes, int] = {}
 
     def set_nonblocking(self) -> Optional[socket.socket]:
         """Make reads return at once; the socket, or None if there is none to do it on."""
@@ -1081,17 +1134,19 @@ class _Dechunker:
         pieces: List[bytes] = []
         pos, whole_chunks_follow = self._resume(buf, pieces)
         end = len(buf)
-        append, find = pieces.append, buf.find
+        append, find, sizes = pieces.append, buf.find, self._sizes
         while whole_chunks_follow and pos < end:  # whole chunks, the common case, in a tight loop
             eol = find(b"\r\n", pos)
             if eol < 0:
                 if end - pos > 1024:
                     raise errors.MalformedStreamError("a chunk-size line is longer than 1 KiB")
                 break
-            try:
-                size = int(buf[pos:eol], 16)
-            except ValueError:  # chunk extensions, or not a size at all
-                size = _chunk_size(buf[pos:eol])
+            line = buf[pos:eol]
+            size = sizes.get(line)
+            if size is None:
+                size = _chunk_size(line)
+                if len(sizes) < 256:
+                    sizes[line] = size
             start = eol + 2
             stop = start + size
             if size == 0:
@@ -1110,14 +1165,9 @@ class _Dechunker:
                 self._crlf_due, pos = True, stop
                 break
         self._buf = buf[pos:]
-        out = b"".join(pieces)
-        if self._decompressor is not None:
-            out = self._decompressor.decompress(out)
-            if self._finished:
-                out += self._decompressor.flush()
         if self._finished:
             self._finish()
-        return out
+        return b"".join(pieces)
 
     def _resume(self, buf: bytes, pieces: List[bytes]) -> Tuple[int, bool]:
         """Finish the chunk an earlier read began. Returns where the unread

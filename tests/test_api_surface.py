@@ -23,6 +23,7 @@ EVERY_CLIENT_ARGUMENT = [
     "session",
     "pool_size",
     "verify",
+    "max_reply_size",
 ]
 
 

@@ -46,7 +46,7 @@ from ..decoding import SSEEvent, load_json
 from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
 from ..provider import Provider
-from ..stream import StreamState
+from ..stream import DEFAULT_MAX_REPLY_SIZE, StreamState
 from ..transport import DEFAULT_MAX_RETRIES, Request
 from ..types import Message, Usage
 
@@ -118,6 +118,7 @@ class OpenAICompatible(Provider):
         session: Optional[requests.Session] = None,
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
+        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
         include_usage: bool = True,
     ) -> None:
         """A client of the server at ``base_url`` (``.../v1``; required).
@@ -125,7 +126,7 @@ class OpenAICompatible(Provider):
         ``api_key`` goes in ``Authorization: Bearer`` (leave it None for a local
         server); ``model`` is the default for calls (there is no built-in one).
         ``timeout``, ``retry``, ``proxy``, ``headers``, ``max_retries``,
-        ``session``, ``pool_size`` and ``verify`` are every client's: see
+        ``session``, ``pool_size``, ``verify`` and ``max_reply_size`` are every client's: see
         :class:`~llmclients.provider.Provider`. ``include_usage=False`` leaves
         out ``stream_options`` for old servers that reject it.
         """
@@ -141,6 +142,7 @@ class OpenAICompatible(Provider):
             session=session,
             pool_size=pool_size,
             verify=verify,
+            max_reply_size=max_reply_size,
         )
         self.include_usage = include_usage
 
