@@ -32,6 +32,7 @@ TEXT_EVENT = {
 GARBAGE = {"openai": b"data: {not json\n\n", "autonomous": b"data: {not json\n\n", "allenai": b"{not json\n"}
 JSON_ERROR = {"error": {"message": "the service says no", "code": 1}}
 HTML_ERROR = "<!DOCTYPE html><html><body><h1>Error</h1></body></html>"
+CHALLENGE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>"
 HTTP_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
 
 
@@ -81,6 +82,9 @@ FAULTS = {
     "500 HTML": http(500, HTML_ERROR, errors.ServerError),
     "429 Retry-After seconds": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": "7"}),
     "429 Retry-After date": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": HTTP_DATE}),
+    "200 bot-check page": http(200, CHALLENGE, errors.BlockedError, **{"Content-Type": "text/html"}),
+    "200 HTML page": http(200, HTML_ERROR, errors.MalformedStreamError, **{"Content-Type": "text/html"}),
+    "200 JSON error": http(200, JSON_ERROR, errors.ProviderError),
     "truncated chunked body": (mid_stream(drop_after="cut"), errors.StreamInterruptedError, 0),
     "invalid UTF-8": (
         raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % b"\xff\xfe"),

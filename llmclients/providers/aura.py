@@ -81,6 +81,7 @@ class Aura(Provider):
         "openchat-3.5": "openchat_v3.2_mistral",
     }
     framing = "text"
+    stream_types = frozenset({"text/plain"})  # `new Response(stream)` sets none; a host may add this
     options = frozenset({"temperature", "max_tokens"})
 
     def build_request(
