@@ -46,7 +46,7 @@ def test_idle_timeout_fires_while_keepalives_keep_coming(emulator):
     with pytest.raises(errors.IdleTimeout) as caught:
         client.complete("Hi")
     elapsed = time.monotonic() - started
-    assert 0.35 < elapsed < 1.4
+    assert 0.35 < elapsed < 3  # long before the 5 s stall ends, however loaded the machine
     assert caught.value.partial_text == "ab"
     assert emulator.wait_idle(1)
 
@@ -64,7 +64,7 @@ def test_idle_timeout_fires_on_silence_too(emulator):
     started = time.monotonic()
     with pytest.raises(errors.IdleTimeout):
         client.complete("Hi")
-    assert time.monotonic() - started < 1.3
+    assert time.monotonic() - started < 3  # the stall lasts 5 s
 
 
 def test_total_timeout_bounds_a_slow_but_steady_stream(emulator):
@@ -73,18 +73,18 @@ def test_total_timeout_bounds_a_slow_but_steady_stream(emulator):
     started = time.monotonic()
     with pytest.raises(errors.TotalTimeout) as caught:
         client.complete("Hi")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # the stream takes 5 s
     assert caught.value.partial_text.startswith("x")
     assert isinstance(caught.value, TimeoutError)
 
 
 def test_total_timeout_includes_the_wait_for_headers(emulator):
-    emulator.enqueue(Reply(head_delay=3))
+    emulator.enqueue(Reply(head_delay=5))
     client = make(emulator, timeout=llmclients.Timeout(read=10, total=0.4), max_retries=0)
     started = time.monotonic()
     with pytest.raises(errors.TotalTimeout):
         client.complete("Hi")
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 3  # the headers come after 5 s
 
 
 def test_no_retry_wait_beyond_the_total_deadline(emulator):
@@ -95,7 +95,7 @@ def test_no_retry_wait_beyond_the_total_deadline(emulator):
     started = time.monotonic()
     with pytest.raises(errors.ServerError):
         client.complete("Hi")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not the 30 s Retry-After asks for
     assert len(emulator.requests) == 1
 
 
