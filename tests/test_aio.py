@@ -364,7 +364,7 @@ def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
         return (await slow).text
 
     assert asyncio.run(main()) == "".join(words(2))
-    time.sleep(aio.STALL + 0.05)  # long past when a thread would have taken it
+    time.sleep(aio.STALL * 5)  # long past when a thread would have taken it
     assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"]
 
 
@@ -514,10 +514,11 @@ async def by_wait_for(aclient: AsyncClient, kept: List[AsyncStream]) -> None:
 @pytest.mark.parametrize(
     "reply",
     [
-        Reply(deltas=words(200), delay=0.02),
+        # Slow enough that 20 writes take 2 s: time to close, even on a loaded machine.
+        Reply(deltas=words(200), delay=0.1),
         # Stalled after two deltas: the reading thread is blocked in recv(). The
         # keep-alives, which yield no delta, let the emulator notice the close.
-        Reply(deltas=words(5), stall=30, stall_after=3, keepalive=0.05),
+        Reply(deltas=words(5), stall=30, stall_after=3, keepalive=0.2),
     ],
     ids=["streaming", "blocked-in-read"],
 )
@@ -539,7 +540,7 @@ def test_cancellation_closes_the_connection_and_ends_the_thread(
         assert aio_threads() == 0
 
     asyncio.run(main())
-    assert emulator.wait_idle(1.0)
+    assert emulator.wait_idle()
     assert emulator.last_request.outcome == "client closed"
     assert len(emulator.write_times) < 20  # role chunk, two deltas, a few keep-alives or deltas
     assert eventually(lambda: threading.active_count() <= baseline)
