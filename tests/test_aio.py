@@ -279,8 +279,9 @@ def test_streams_run_concurrently_beyond_the_default_executor(
 
 
 def test_threads_are_reused_from_one_stream_to_the_next(
-    emulator: OpenAIEmulator, aclient: AsyncClient
+    emulator: OpenAIEmulator, aclient: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(aio, "THREAD_IDLE", 1.0)  # a loaded machine may pause 0.2 s between two streams
     emulator.enqueue(*[Reply(deltas=words(3)) for _ in range(10)])
 
     async def main() -> List[str]:

@@ -93,6 +93,7 @@ def test_reads_return_empty_until_data_arrives(
         assert stream.text == "a b c " and stream.finish_reason == "stop"
 
 
+@pytest.mark.usefixtures("patient_reuse")
 def test_the_connection_goes_back_to_the_pool_blocking(
     openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
 ) -> None:

@@ -228,6 +228,7 @@ def test_one_client_shared_by_threads(emulator):
     )
 
 
+@pytest.mark.usefixtures("patient_reuse")
 @pytest.mark.parametrize("pool_size, connections", [(None, 30), (5, 30 + 25)])
 def test_pool_size_is_how_many_connections_are_kept(emulator, caplog, pool_size, connections):
     # 30 streams at once, twice: by default every connection is kept for the
@@ -264,6 +265,7 @@ def test_pool_size_applies_to_the_clients_own_session_only(emulator):
         make(emulator, pool_size=0)
 
 
+@pytest.mark.usefixtures("patient_reuse")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_after_fork_the_child_opens_its_own_connection(emulator):
     client = make(emulator)

@@ -101,6 +101,7 @@ def test_a_stream_never_iterated_is_closed_when_dropped(emulator, client):
     assert emulator.wait_idle()
 
 
+@pytest.mark.usefixtures("patient_reuse")
 def test_chunked_streams_reuse_the_connection(emulator, client):
     for _ in range(3):
         assert client.complete("Hi").text
