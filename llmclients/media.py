@@ -102,7 +102,8 @@ def completion_reader(provider: Provider, kind: str) -> Callable[[str, StreamSta
 
 
 def _start_of(body: Body) -> bytes:
-    """The first bytes of the body, as far as they arrive (a page cut short is still a page)."""
+    """The first bytes of the body, as far as they arrive: a page cut short or
+    stalled is still a page, and says more than the failure to read all of it."""
     parts = []
     size = 0
     try:
@@ -111,7 +112,7 @@ def _start_of(body: Body) -> bytes:
             size += len(chunk)
             if size >= PAGE_SNIFF_SIZE:
                 break
-    except errors.StreamError:
+    except errors.LLMClientError:
         pass
     return b"".join(parts)[:PAGE_SNIFF_SIZE]
 

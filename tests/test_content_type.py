@@ -117,6 +117,15 @@ def test_a_page_cut_short_is_still_a_page(emulator):
         complete(emulator)
 
 
+def test_a_page_that_stalls_is_still_a_page(emulator):
+    emulator.enqueue(
+        Reply(raw=[PORTAL[:500].encode()], stall=5, stall_after=1, headers={"Content-Type": "text/html"})
+    )
+    client = get_client(emulator.provider, base_url=emulator.base_url, timeout=llmclients.Timeout(read=0.5))
+    with client, pytest.raises(errors.MalformedStreamError, match="text/html"):
+        client.complete("Hi", model=MODEL.get(emulator.provider))
+
+
 def test_the_stream_call_raises_before_any_iteration(emulator):
     emulator.enqueue(page_reply(PORTAL, "chunked"))
     with client_for(emulator) as client, pytest.raises(errors.MalformedStreamError):
