@@ -18,10 +18,11 @@ instead (``text``, ``finish_reason``, ``usage``, ``model``, ``provider``,
 ``refusal``, ``response_id``, ``request_id``, ``error``), also when the call
 fails, and for usage errors. ``-o KEY VALUE`` passes any provider option,
 VALUE read as JSON. ``--conversation FILE`` continues the conversation kept in
-FILE (created if missing; checked to be writable before sending; rewritten only
-after a turn succeeds). ``--emulate`` answers from the provider's emulator,
-served inside the process: no network needed. ``chat`` on a terminal with no
-prompt is an interactive session (:mod:`llmclients.repl`).
+FILE (created 0600 if missing; checked to be writable before sending;
+rewritten only after a turn succeeds, keeping its mode and symlink).
+``--emulate`` answers from the provider's emulator, served inside the process:
+no network needed. ``chat`` on a terminal with no prompt is an interactive
+session (:mod:`llmclients.repl`).
 
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
 ``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
@@ -56,6 +57,7 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -665,17 +667,29 @@ def _conversation(
 
 
 def _save_conversation(path: str, state: Dict[str, Any]) -> None:
-    """Replace ``path`` atomically: a crash never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Replace the file ``path`` names atomically: a crash never leaves half a file.
+
+    What the user chose survives: a symlink stays one (its target is
+    replaced, from a temporary file beside the target) and the file keeps
+    its mode. A new file is 0600: it holds the whole conversation.
+    """
+    target = os.path.realpath(path)
     try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".llmclients-", suffix=".tmp")
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:  # a new file, or a symlink to one not made yet
+        mode = 0o600
+    except OSError as exc:
+        raise UsageError(f"cannot save the conversation to {path}: {exc}") from None
+    try:
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".llmclients-", suffix=".tmp")
     except OSError as exc:
         raise UsageError(f"cannot save the conversation to {path}: {exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(state, file, ensure_ascii=False, indent=2)
             file.write("\n")
-        os.replace(temporary, path)
+        os.chmod(temporary, mode)  # mkstemp made it 0600
+        os.replace(temporary, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

@@ -23,7 +23,7 @@
     ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt,
     │   │                               .code/.type/.param (an OpenAI-style error body), .request_id
     │   ├── ContextLengthError          the prompt does not fit the model's context; .prompt_tokens, .context_tokens
-    │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way
+    │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way, whatever its status
     │   ├── AuthenticationError         401 and 403
     │   ├── NotFoundError               404
     │   ├── RateLimitError              429 (.retry_after, on every status error, from Retry-After)
@@ -32,11 +32,11 @@
     │   └── ServerError                 5xx
     ├── StreamError                     the response started but its body went wrong
     │   ├── StreamInterruptedError      the connection broke before the stream's end
-    │   ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing)
+    │   ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing, an HTML page)
     │   │   ├── DecodingError           invalid UTF-8 or a content-encoding that fails
     │   │   └── OversizedEventError     one line or event larger than the decoder's limit
     │   ├── ReplyTooLargeError          the reply grew past the client's max_reply_size
-    │   └── ProviderError               the service reported an error inside the stream; .reason
+    │   └── ProviderError               the service reported an error inside the stream (or a 200's JSON); .reason
     └── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
     FallbackError                       every client of a Fallback failed; .errors
 

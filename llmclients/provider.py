@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import decoding, errors
+from . import decoding, errors, media
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
 from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
 from .transport import (
@@ -160,6 +160,10 @@ class Provider:
     supports_message_history: ClassVar[bool] = True
     #: How the response body is framed: "sse", "ndjson" or "text".
     framing: ClassVar[str] = "sse"
+    #: The media types the stream comes in. A JSON type not among them means one
+    #: whole reply instead of a stream (:meth:`parse_completion`); HTML is never
+    #: the reply. Other types, or none, are read in :attr:`framing` (see :mod:`llmclients.media`).
+    stream_types: ClassVar[FrozenSet[str]] = frozenset({"text/event-stream"})
     #: Generation options ``stream()`` accepts as keyword arguments.
     options: ClassVar[FrozenSet[str]] = frozenset()
     #: What the service can carry beyond plain text: "tools" (tool definitions,
@@ -235,6 +239,15 @@ class Provider:
         """
         raise NotImplementedError
 
+    def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
+        """The text of a whole JSON reply that came where a stream was asked for.
+
+        Notes the rest in ``state`` as :meth:`parse_event` does, and sets
+        ``state.done``. Raises ValueError if ``document`` is not a reply of the
+        service (JSON errors never get here); by default the service has none.
+        """
+        raise ValueError("the service sends no such reply")
+
     def finish(self, state: StreamState) -> None:
         """Called when the body ended: raise if the protocol's end is missing."""
 
@@ -292,6 +305,14 @@ class Provider:
                 raise explained from exc
             call.deadline.on_delta()  # the idle clock starts with the response
             body = Body(response, call.deadline)
+            try:
+                whole = media.check(response, body, request, self)
+            except errors.LLMClientError:
+                response.close()
+                raise
+            if whole:
+                reader = media.completion_reader(self, whole)
+                return Exchange(response, decoding.iter_whole(iter(body)), body, thread, reader)
             events = _DECODERS[request.framing or self.framing](iter(body))
             return Exchange(response, events, body, thread)
 

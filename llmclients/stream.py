@@ -89,15 +89,25 @@ OnComplete = Callable[[str, StreamState], None]
 class Exchange:
     """One HTTP exchange of a call: the response, its body reader (which hands
     the connection back once the protocol has ended), the events decoded from
-    it, and the thread state the request was built from."""
+    it, and the thread state the request was built from. ``parse_event``, if
+    given, reads its events instead of the provider's (a whole JSON reply that
+    came where a stream was asked for)."""
 
-    __slots__ = ("body", "events", "response", "thread")
+    __slots__ = ("body", "events", "parse_event", "response", "thread")
 
-    def __init__(self, response: Any, events: Iterator[Any], body: Body, thread: Dict[str, Any]) -> None:
+    def __init__(
+        self,
+        response: Any,
+        events: Iterator[Any],
+        body: Body,
+        thread: Dict[str, Any],
+        parse_event: Optional[ParseEvent] = None,
+    ) -> None:
         self.response = response
         self.events = events
         self.body = body
         self.thread = thread
+        self.parse_event = parse_event
 
 
 #: Opens the call's exchange again after a failure before the first delta; None
@@ -333,7 +343,10 @@ def _deltas(
     try:
         while True:
             try:
-                yield from _read(current[0].events, parse_event, state, parts, provider, max_reply_size)
+                exchange = current[0]
+                yield from _read(
+                    exchange.events, exchange.parse_event or parse_event, state, parts, provider, max_reply_size
+                )
                 break
             except errors.StreamInterruptedError as exc:
                 if parts or state.progress[0]:

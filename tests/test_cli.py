@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -224,6 +225,53 @@ def test_a_failed_turn_leaves_the_conversation_file_as_it_was(openai_emulator, t
     failed = chat(openai_emulator, "--conversation", str(path), "Again")
     assert failed.returncode == 3
     assert path.read_bytes() == before
+
+
+def file_mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def leftovers(*directories) -> list:
+    return [name for directory in directories for name in os.listdir(directory) if name.endswith(".tmp")]
+
+
+@posix_only
+def test_a_new_conversation_file_is_private(openai_emulator, tmp_path):
+    path = tmp_path / "chat.json"
+    assert chat(openai_emulator, "--conversation", str(path), "Hi").returncode == 0
+    assert file_mode(path) == 0o600
+    assert json.loads(path.read_text(encoding="utf-8"))["messages"]
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_a_conversation_file_keeps_its_mode(openai_emulator, tmp_path, mode):
+    path = tmp_path / "chat.json"
+    assert chat(openai_emulator, "--conversation", str(path), "Hi").returncode == 0
+    os.chmod(path, mode)
+    assert chat(openai_emulator, "--conversation", str(path), "Again").returncode == 0
+    assert file_mode(path) == mode
+    assert len(json.loads(path.read_text(encoding="utf-8"))["messages"]) == 4
+    assert leftovers(tmp_path) == []
+
+
+@posix_only
+def test_a_symlinked_conversation_file_stays_a_symlink(openai_emulator, tmp_path):
+    kept, linked = tmp_path / "kept", tmp_path / "work"
+    kept.mkdir()
+    linked.mkdir()
+    target = kept / "chat.json"
+    link = linked / "chat.json"
+    link.symlink_to(os.path.join("..", "kept", "chat.json"))  # relative, as users make them
+    assert chat(openai_emulator, "--conversation", str(link), "Hi").returncode == 0  # through a dangling link
+    assert link.is_symlink() and file_mode(target) == 0o600
+    os.chmod(target, 0o644)
+    assert chat(openai_emulator, "--conversation", str(link), "Again").returncode == 0
+    assert link.is_symlink(), "the link was replaced by a file"
+    assert os.readlink(link) == os.path.join("..", "kept", "chat.json")
+    assert file_mode(target) == 0o644
+    assert len(json.loads(target.read_text(encoding="utf-8"))["messages"]) == 4
+    assert leftovers(kept, linked) == []
 
 
 def test_a_conversation_file_that_is_not_one_is_a_usage_error(openai_emulator, tmp_path):

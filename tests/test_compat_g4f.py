@@ -190,7 +190,7 @@ def aio_threads() -> int:
     return sum(thread.name.startswith(THREAD_NAME) for thread in threading.enumerate())
 
 
-def eventually(predicate: Callable[[], bool], timeout: float = 1.5) -> bool:
+def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -435,7 +435,7 @@ def test_stream_false_asks_for_one_answer(autonomous: AutonomousAIEmulator) -> N
 
 
 def test_the_event_loop_is_never_blocked(autonomous: AutonomousAIEmulator) -> None:
-    autonomous.enqueue(Reply(text="Slow to start.", head_delay=0.4, delay=0.05))
+    autonomous.enqueue(Reply(text="Slow to start.", head_delay=2.0, delay=0.05))
 
     async def main() -> float:
         gaps: List[float] = []
@@ -456,7 +456,8 @@ def test_the_event_loop_is_never_blocked(autonomous: AutonomousAIEmulator) -> No
         assert text_of(chunks) == "Slow to start."
         return max(gaps)
 
-    assert asyncio.run(main()) < 0.2  # the 0.4 s wait for the headers happened in a thread
+    # The 2 s wait for the headers happened in a thread (a loaded machine may hold a tick back a while).
+    assert asyncio.run(main()) < 1.0
 
 
 def test_leaving_the_loop_early_closes_the_connection(autonomous: AutonomousAIEmulator) -> None:

@@ -1,7 +1,7 @@
 """The fault matrix: every fault, against every provider, over loopback.
 
 For each cell: the documented error class, raised within its time bound
-(+1 s), ``partial_text`` equal to the text the caller was given, and afterwards
+(+2.5 s), ``partial_text`` equal to the text the caller was given, and afterwards
 no connection left open and no thread left behind. README.rst shows the table.
 """
 
@@ -32,6 +32,7 @@ TEXT_EVENT = {
 GARBAGE = {"openai": b"data: {not json\n\n", "autonomous": b"data: {not json\n\n", "allenai": b"{not json\n"}
 JSON_ERROR = {"error": {"message": "the service says no", "code": 1}}
 HTML_ERROR = "<!DOCTYPE html><html><body><h1>Error</h1></body></html>"
+CHALLENGE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>"
 HTTP_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
 
 
@@ -83,6 +84,9 @@ FAULTS = {
     "429 Retry-After date": http(429, JSON_ERROR, errors.RateLimitError, **{"Retry-After": HTTP_DATE}),
     "307 to another origin": http(307, "", errors.RedirectError, Location="http://127.0.0.1:9/v1"),
     "302 on the same origin": http(302, "", errors.RedirectError, Location="/moved"),
+    "200 bot-check page": http(200, CHALLENGE, errors.BlockedError, **{"Content-Type": "text/html"}),
+    "200 HTML page": http(200, HTML_ERROR, errors.MalformedStreamError, **{"Content-Type": "text/html"}),
+    "200 JSON error": http(200, JSON_ERROR, errors.ProviderError),
     "truncated chunked body": (mid_stream(drop_after="cut"), errors.StreamInterruptedError, 0),
     "invalid UTF-8": (
         raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % b"\xff\xfe"),
@@ -136,12 +140,12 @@ def test_fault(provider, fault):
             for text in client.stream("Hi"):
                 given.append(text)
         elapsed = time.monotonic() - started
-        assert elapsed < bound + 1, f"{fault} took {elapsed:.2f}s"
+        assert elapsed < bound + 2.5, f"{fault} took {elapsed:.2f}s"  # the stalls last 5 s
         assert caught.value.partial_text == "".join(given)
         assert "\n" not in str(caught.value) and "<" not in str(caught.value)
         client.close()
-        assert emulator.wait_idle(1), "a connection stayed open"
-    deadline = time.monotonic() + 1
+        assert emulator.wait_idle(), "a connection stayed open"
+    deadline = time.monotonic() + 3
     while threading.active_count() > threads_before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threading.active_count() <= threads_before, "a thread was left behind"
@@ -158,7 +162,7 @@ def test_connection_refused(provider):
     started = time.monotonic()
     with pytest.raises(errors.ConnectError):
         client.complete("Hi")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

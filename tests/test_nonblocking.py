@@ -81,17 +81,19 @@ def test_a_close_delimited_body_stays_blocking(
 def test_reads_return_empty_until_data_arrives(
     openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
 ) -> None:
-    openai_emulator.enqueue(Reply(deltas=["a ", "b ", "c "], delay=0.2))
+    # The server pauses 1.5 s after "a " (the role chunk, then "a ").
+    openai_emulator.enqueue(Reply(deltas=["a ", "b ", "c "], stall=1.5, stall_after=2))
     with connect().stream("Hi") as stream:
         assert next(stream) == "a "
         assert stream.set_nonblocking() is not None
         start = time.monotonic()
-        assert next(stream) == ""  # "b " is 0.2 s away: no waiting for it
-        assert time.monotonic() - start < 0.05
+        assert next(stream) == ""  # "b " is 1.5 s away: no waiting for it
+        assert time.monotonic() - start < 0.75
         assert drive(stream) == ["b ", "c "]
         assert stream.text == "a b c " and stream.finish_reason == "stop"
 
 
+@pytest.mark.usefixtures("patient_reuse")
 def test_the_connection_goes_back_to_the_pool_blocking(
     openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
 ) -> None:
@@ -122,7 +124,7 @@ def test_the_idle_timeout_is_due_at_wake_at(
         with pytest.raises(llmclients.IdleTimeout) as raised:
             drive(stream)
         # Keep-alives kept the socket busy, and did not postpone the deadline.
-        assert 0.2 < time.monotonic() - start < 0.6
+        assert 0.2 < time.monotonic() - start < 1.5  # idle=0.3; the stall lasts 2 s
         assert raised.value.partial_text == "a "
 
 

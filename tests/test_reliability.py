@@ -46,9 +46,9 @@ def test_idle_timeout_fires_while_keepalives_keep_coming(emulator):
     with pytest.raises(errors.IdleTimeout) as caught:
         client.complete("Hi")
     elapsed = time.monotonic() - started
-    assert 0.35 < elapsed < 1.4
+    assert 0.35 < elapsed < 3  # long before the 5 s stall ends, however loaded the machine
     assert caught.value.partial_text == "ab"
-    assert emulator.wait_idle(1)
+    assert emulator.wait_idle()
 
 
 def test_idle_timeout_is_reset_by_each_delta(emulator):
@@ -64,7 +64,7 @@ def test_idle_timeout_fires_on_silence_too(emulator):
     started = time.monotonic()
     with pytest.raises(errors.IdleTimeout):
         client.complete("Hi")
-    assert time.monotonic() - started < 1.3
+    assert time.monotonic() - started < 3  # the stall lasts 5 s
 
 
 def test_total_timeout_bounds_a_slow_but_steady_stream(emulator):
@@ -73,18 +73,18 @@ def test_total_timeout_bounds_a_slow_but_steady_stream(emulator):
     started = time.monotonic()
     with pytest.raises(errors.TotalTimeout) as caught:
         client.complete("Hi")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # the stream takes 5 s
     assert caught.value.partial_text.startswith("x")
     assert isinstance(caught.value, TimeoutError)
 
 
 def test_total_timeout_includes_the_wait_for_headers(emulator):
-    emulator.enqueue(Reply(head_delay=3))
+    emulator.enqueue(Reply(head_delay=5))
     client = make(emulator, timeout=llmclients.Timeout(read=10, total=0.4), max_retries=0)
     started = time.monotonic()
     with pytest.raises(errors.TotalTimeout):
         client.complete("Hi")
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 3  # the headers come after 5 s
 
 
 def test_no_retry_wait_beyond_the_total_deadline(emulator):
@@ -95,7 +95,7 @@ def test_no_retry_wait_beyond_the_total_deadline(emulator):
     started = time.monotonic()
     with pytest.raises(errors.ServerError):
         client.complete("Hi")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not the 30 s Retry-After asks for
     assert len(emulator.requests) == 1
 
 
@@ -228,6 +228,7 @@ def test_one_client_shared_by_threads(emulator):
     )
 
 
+@pytest.mark.usefixtures("patient_reuse")
 @pytest.mark.parametrize("pool_size, connections", [(None, 30), (5, 30 + 25)])
 def test_pool_size_is_how_many_connections_are_kept(emulator, caplog, pool_size, connections):
     # 30 streams at once, twice: by default every connection is kept for the
@@ -264,6 +265,7 @@ def test_pool_size_applies_to_the_clients_own_session_only(emulator):
         make(emulator, pool_size=0)
 
 
+@pytest.mark.usefixtures("patient_reuse")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_after_fork_the_child_opens_its_own_connection(emulator):
     client = make(emulator)

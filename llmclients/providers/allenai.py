@@ -125,6 +125,7 @@ class AllenAI(Provider):
     model_aliases = MODEL_ALIASES
     supports_system_message = False
     framing = "ndjson"
+    stream_types = frozenset({"application/jsonl"})
     options = frozenset({"temperature", "top_p", "max_tokens", "private"})
 
     def capabilities_for(self, model: str) -> FrozenSet[str]:
@@ -238,6 +239,16 @@ class AllenAI(Provider):
             f"{self.label} reported an error in the stream: {line['error']} (reason: {reason})",
             reason=str(reason) if reason is not None else None,
         )
+
+    def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
+        """olmo-api's answer when it does not stream: one final message whose tree holds the reply."""
+        if not isinstance(document, dict) or "id" not in document:
+            raise ValueError("it is not an olmo-api message")
+        self._on_message(document, state)
+        if not state.done:
+            raise ValueError("the message is not final")
+        content = (_find_reply(document) or {}).get("content")
+        return content if isinstance(content, str) else None
 
     def finish(self, state: StreamState) -> None:
         if not state.done:

@@ -138,6 +138,15 @@ class AutonomousAI(Provider):
         chunk = load_json(data)
         if not isinstance(chunk, dict):
             raise ValueError("an event is not a JSON object")
+        return self._read_chunk(chunk, state)
+
+    def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
+        """The ``stream: false`` answer, when it comes although a stream was asked for."""
+        if not isinstance(document, dict) or "message" not in (document.get("choices") or [{}])[0]:
+            raise ValueError("it has no choices[0].message")
+        return self._read_chunk(document, state)
+
+    def _read_chunk(self, chunk: Dict[str, Any], state: StreamState) -> Optional[str]:
         if chunk.get("error"):
             # Not seen from this service, but OpenAI-shaped servers report errors so.
             raise ProviderError(f"AutonomousAI reported an error: {chunk['error']}")

@@ -32,6 +32,9 @@ Protocol:
   ``error`` object (OpenAI), a flat ``{"object": "error", "message": ...}``
   (vLLM), an ``event: error`` event, or llama.cpp's ``error: {...}`` line
   followed by ``data: [DONE]``. All of them raise :class:`ProviderError`.
+* A server that answers ``200 application/json`` instead of streaming sends a
+  whole ``chat.completion`` object (each choice's ``message`` in place of a
+  ``delta``): it is read as the same reply (:meth:`OpenAICompatible.parse_completion`).
 """
 
 from __future__ import annotations
@@ -211,41 +214,70 @@ class OpenAICompatible(Provider):
             raise ValueError("an event is not a JSON object")
         if "error" in chunk or chunk.get("object") == "error":
             raise _stream_error(chunk)
-        if state.response_id is None and isinstance(chunk.get("id"), str):
-            state.response_id = chunk["id"]
-        model = chunk.get("model")
-        if model:
-            state.model = model
-        usage = chunk.get("usage")
-        if usage:
-            state.usage = Usage.from_dict(usage)
-        if len(chunk) > 5:
-            _note_extra(chunk, state)
-        choices = chunk.get("choices")
-        if not choices:
-            return None
-        if len(choices) == 1 and not choices[0].get("index"):
-            return _read_first(choices[0], state)  # nearly every chunk: one choice, index 0
-        text = None
-        for choice in choices:
-            index = choice.get("index") or 0
-            if index == 0:
-                text = _read_first(choice, state)
-                continue
-            builder = state.choice(index)
-            delta = choice.get("delta") or {}
-            _read_delta(delta, builder)
-            content = delta.get("content")
-            if content.__class__ is str and content:
-                builder.add_text(content)
-            if choice.get("logprobs"):
-                _read_logprobs(choice["logprobs"], builder)
-            builder.finish_reason = choice.get("finish_reason") or builder.finish_reason
+        return _read_chunk(chunk, state)
+
+    def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
+        """A ``chat.completion`` object: the whole reply, from a server that did not stream.
+
+        It is read as one chunk whose choices carry their ``message`` as the
+        delta, so text, reasoning, tool calls, usage and finish reasons land
+        where a stream puts them.
+        """
+        if not isinstance(document, dict) or not isinstance(document.get("choices"), list):
+            raise ValueError("it has no choices: not a chat.completion object")
+        choices = [_as_delta(choice) for choice in document["choices"]]
+        text = _read_chunk(dict(document, choices=choices), state)
+        state.done = True
         return text
 
     def finish(self, state: StreamState) -> None:
         if not state.done and state.finish_reason is None:
             raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+
+
+def _read_chunk(chunk: Dict[str, Any], state: StreamState) -> Optional[str]:
+    """A ``chat.completion.chunk``: choice 0's text, the rest noted in ``state``."""
+    if state.response_id is None and isinstance(chunk.get("id"), str):
+        state.response_id = chunk["id"]
+    model = chunk.get("model")
+    if model:
+        state.model = model
+    usage = chunk.get("usage")
+    if usage:
+        state.usage = Usage.from_dict(usage)
+    if len(chunk) > 5:
+        _note_extra(chunk, state)
+    choices = chunk.get("choices")
+    if not choices:
+        return None
+    if len(choices) == 1 and not choices[0].get("index"):
+        return _read_first(choices[0], state)  # nearly every chunk: one choice, index 0
+    text = None
+    for choice in choices:
+        index = choice.get("index") or 0
+        if index == 0:
+            text = _read_first(choice, state)
+            continue
+        builder = state.choice(index)
+        delta = choice.get("delta") or {}
+        _read_delta(delta, builder)
+        content = delta.get("content")
+        if content.__class__ is str and content:
+            builder.add_text(content)
+        if choice.get("logprobs"):
+            _read_logprobs(choice["logprobs"], builder)
+        builder.finish_reason = choice.get("finish_reason") or builder.finish_reason
+    return text
+
+
+def _as_delta(choice: Mapping[str, Any]) -> Dict[str, Any]:
+    """A ``chat.completion`` choice as a chunk's: its ``message`` as the delta,
+    each tool call numbered by its place (a whole call has no ``index``)."""
+    message = dict(choice.get("message") or {})
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        message["tool_calls"] = [dict(call, index=position) for position, call in enumerate(calls)]
+    return dict(choice, delta=message)
 
 
 def _read_first(choice: Mapping[str, Any], state: StreamState) -> Optional[str]:

@@ -462,7 +462,9 @@ class AllenAIEmulator(Emulator):
     forms without ``captcha_token`` as olmo-api did from 2025-04-14;
     ``retired`` answers 404 everywhere, as it does since 2025-11-03;
     ``file_models`` maps the model ids that take files to their
-    :class:`FileRules` (default :data:`FILE_MODELS`: the vision model only).
+    :class:`FileRules` (default :data:`FILE_MODELS`: the vision model only);
+    ``ignore_stream`` answers with the final message alone, one
+    ``application/json`` document, as olmo-api answers what it does not stream.
 
     :attr:`messages` holds every message created, by id (``children`` not filled in).
     """
@@ -479,9 +481,11 @@ class AllenAIEmulator(Emulator):
         require_captcha: bool = False,
         retired: bool = False,
         file_models: Optional[Mapping[str, FileRules]] = None,
+        ignore_stream: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.ignore_stream = ignore_stream
         self.models = dict(MODELS if models is None else models)
         self.system_prompt_models = dict(system_prompt_models or {})
         self.require_captcha = require_captcha
@@ -613,7 +617,7 @@ class AllenAIEmulator(Emulator):
         )
 
     def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
-        if self.form(request).get("role") == "assistant":
+        if self.form(request).get("role") == "assistant" or self.ignore_stream:
             return {"Content-Type": "application/json"}  # an edit: one message, not a stream
         return {"Content-Type": self.content_type}
 
@@ -630,7 +634,12 @@ class AllenAIEmulator(Emulator):
         if answer is None:
             yield _line(message)  # an edit is stored, not answered
             return
-        yield _line(_tree(system, message, answer))
+        first = _line(_tree(system, message, answer))
+        if self.ignore_stream:
+            *_, last = self._generate(reply, system, message, answer)
+            yield last
+            return
+        yield first
         yield from self._generate(reply, system, message, answer)
 
     def _generate(

@@ -77,11 +77,15 @@ class AutonomousAIEmulator(Emulator):
     content_type = "text/event-stream; charset=utf-8"
     base_path = BASE_PATH
 
-    def __init__(self, *, finish_reason_at: str = "choices", **kwargs: Any) -> None:
+    def __init__(
+        self, *, finish_reason_at: str = "choices", ignore_stream: bool = False, **kwargs: Any
+    ) -> None:
+        """``ignore_stream=True`` answers ``stream: true`` as ``stream: false`` (one JSON object)."""
         super().__init__(**kwargs)
         if finish_reason_at not in ("choices", "top"):
             raise ValueError('finish_reason_at must be "choices" or "top"')
         self.finish_reason_at = finish_reason_at
+        self.ignore_stream = ignore_stream
 
     # --- what the server accepts ------------------------------------------------------
 
@@ -141,14 +145,14 @@ class AutonomousAIEmulator(Emulator):
         )
 
     def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
-        if not request.json()["stream"]:
+        if not request.json()["stream"] or self.ignore_stream:
             return {"Content-Type": "application/json"}
         return {"Content-Type": self.content_type, "Cache-Control": "no-cache"}
 
     def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
         body = request.json()
         agent, pieces = body["aiAgent"], reply.pieces()
-        if not body["stream"]:
+        if not body["stream"] or self.ignore_stream:
             choice = {"index": 0, "message": {"role": "assistant", "content": "".join(pieces)}}
             yield json.dumps({"choices": [{**choice, "finish_reason": reply.finish_reason}]}).encode()
             return

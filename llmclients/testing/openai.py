@@ -954,10 +954,20 @@ class OpenAIEmulator(Emulator):
     keepalive_bytes = b": keep-alive\n\n"
     base_path = "/v1"
 
-    def __init__(self, *, api_key: Optional[str] = None, models: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        models: Sequence[str] = (),
+        ignore_stream: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """``ignore_stream=True`` answers every request with one ``chat.completion``
+        (``application/json``), as servers and gateways that cannot stream do."""
         super().__init__(**kwargs)
         self.api_key = api_key
         self.models = list(models)
+        self.ignore_stream = ignore_stream
 
     def check(self, request: RecordedRequest) -> None:
         route = (request.method, request.path.split("?")[0])
@@ -1035,7 +1045,7 @@ class OpenAIEmulator(Emulator):
     def _events(self, reply: Reply, body: Mapping[str, Any]) -> Iterator[bytes]:
         model = body.get("model") or DEFAULT_MODEL
         created = int(time.time())
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             yield json.dumps(self._whole(body, model, created, reply)).encode()
             return
         envelope = {
@@ -1065,7 +1075,7 @@ class OpenAIEmulator(Emulator):
         yield b"data: [DONE]\n\n"
 
     def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
-        if not request.json().get("stream"):
+        if not request.json().get("stream") or self.ignore_stream:
             return {"Content-Type": "application/json"}
         return {"Content-Type": self.content_type, "Cache-Control": "no-cache"}
 
