@@ -114,7 +114,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import threading
 import time
 import weakref
@@ -466,9 +465,6 @@ class _Channel:
         self.cancelled = False
         self._waiter: Optional[asyncio.Future[None]] = None
         self._room_wanted = False  # the thread waits for the consumer to take a delta
-        self._socket: Optional[socket.socket] = None
-        self._shut = False  # the socket was shut down by cancel()
-        self._released = False  # the connection went back to the pool: never shut it down
         # Once the loop reads the stream (see _hand_over), only the loop's thread
         # touches what follows.
         self.pumping = False
@@ -507,42 +503,19 @@ class _Channel:
         finally:
             if not self.pumping:
                 if stream is not None:
-                    _close(stream)
+                    stream.close()
                 self._on_exit()
 
     def _attach(self, stream: Stream) -> None:
         """Publish the opened stream and the socket that cancel() shuts down."""
-        raw = _raw_of(stream)
-        sock = _socket_of(raw)
-        if sock is not None:
-            self._guard_release(raw)
         with self._cond:
             self.stream = stream
-            self._socket = sock
             cancelled = self.cancelled
             waiter = self._take_waiter()
         _threads.opened(self)
         if cancelled:  # closed while the request was under way: read nothing
             raise _Cancelled()
         self._wake(waiter)
-
-    def _guard_release(self, raw: Any) -> None:
-        """Make urllib3's hand-back of the connection to its pool atomic with cancel().
-
-        Without this, cancel() could shut down a socket that the thread has just
-        released and another request has taken from the pool.
-        """
-        release = raw.release_conn
-
-        def release_conn() -> None:
-            with self._cond:
-                shut = self._shut
-                self._released = not shut
-            if shut and getattr(raw, "_connection", None) is not None:
-                raw._connection.close()  # a shut-down socket must not be reused
-            release()
-
-        raw.release_conn = release_conn
 
     def _put(self, text: str) -> bool:
         """Buffer one delta, waiting while the buffer is full; False once cancelled."""
@@ -679,7 +652,7 @@ class _Channel:
             if not self.cancelled:
                 self.error = error
         if self.stream is not None:
-            _close(self.stream)
+            self.stream.close()
         self._on_exit()
 
     # --- the event loop --------------------------------------------------------------
@@ -735,9 +708,8 @@ class _Channel:
             self.items.clear()
             self._cond.notify()  # a thread waiting for room
             pumping = self.pumping
-            if not pumping and self._socket is not None and not self._released and not self.finished:
-                _shutdown(self._socket)
-                self._shut = True
+            if not pumping and self.stream is not None and not self.finished:
+                self.stream.interrupt()
         if pumping:
             self._stop_pump()
 
@@ -760,41 +732,10 @@ class _Cancelled(Exception):
     """Ends a thread whose stream was closed before its response arrived."""
 
 
-def _close(stream: Stream) -> None:
-    stream.close()
-    # Undo _Channel._guard_release: its closure makes a reference cycle.
-    getattr(_raw_of(stream), "__dict__", {}).pop("release_conn", None)
-
-
 def _can_watch_sockets(loop: asyncio.AbstractEventLoop) -> bool:
     """False for loops without ``add_reader`` (the proactor loop on Windows)."""
     proactor = getattr(asyncio, "ProactorEventLoop", None)
     return not (proactor is not None and isinstance(loop, proactor))
-
-
-def _raw_of(stream: Stream) -> Any:
-    """The urllib3 response under a stream, if there is one."""
-    return getattr(getattr(stream, "_response", None), "raw", None)
-
-
-def _socket_of(raw: Any) -> Optional[socket.socket]:
-    """The socket an urllib3 response reads from, or None (a response not on a socket)."""
-    # http.client's buffered socket file; still there for close-delimited bodies,
-    # whose connection http.client has already detached from the socket.
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    if not isinstance(sock, socket.socket):
-        sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _shutdown(sock: socket.socket) -> None:
-    # The plain socket method, also for an SSLSocket: SSLSocket.shutdown() drops
-    # its SSL object, which the reading thread may be using at this moment.
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:  # already closed or never connected: nothing left to wake
-        pass
 
 
 class AsyncStream:

@@ -1,7 +1,7 @@
 """Decoders: a body's bytes, in chunks split anywhere, to the protocol's events.
 
 Each decoder is a function ``decode(chunks) -> Iterator[str]`` over the byte
-chunks a :class:`llmclients.transport.Body` yields:
+chunks a :class:`llmclients.body.Body` yields:
 
 * :func:`iter_sse` — Server-Sent Events: the ``data`` of each message event as
   a ``str``, an :class:`SSEEvent` for an event of any other type;

@@ -30,9 +30,10 @@ from .transport import body_excerpt, error_facts, is_bot_check, status_error
 if TYPE_CHECKING:
     import requests
 
+    from .body import Body
     from .provider import Provider
     from .stream import StreamState
-    from .transport import Body, Request
+    from .transport import Request
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: How much of an HTML page is read to tell a bot check from any other page.

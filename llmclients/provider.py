@@ -35,12 +35,12 @@ from urllib.parse import urlsplit
 import requests
 
 from . import decoding, errors, media
+from .body import Body
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
 from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    Body,
     Request,
     Transport,
     redact_url,
