@@ -12,6 +12,9 @@ without ``Content-Length`` they hold an event back until the next one arrives,
 and ``iter_content(None)`` waits for the body to end. :class:`Body` reads
 what the socket has, whatever the framing:
 
+What its reads raise becomes llmclients' errors through the one table in
+:mod:`llmclients.failures`.
+
 * close-delimited or sized bodies: urllib3's ``read1`` (one ``recv``, decoded);
 * chunked bodies: a de-chunker over the same buffered socket file that urllib3's
   own ``read_chunked`` reads, which takes every chunk already received in one
@@ -38,10 +41,10 @@ import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import requests
-import urllib3
 
 from . import errors
 from .config import Deadline
+from .failures import translate
 
 logger = logging.getLogger("llmclients")
 
@@ -69,19 +72,6 @@ def shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:  # already closed or never connected: nothing left to wake
         pass
-
-
-def reason(exc: BaseException) -> str:
-    """The innermost cause of a requests/urllib3 error, in one line."""
-    while True:
-        inner = getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
-        if isinstance(inner, BaseException) and inner is not exc:
-            exc = inner
-            continue
-        break
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    # urllib3 puts the pool's repr in front: keep what follows it.
-    return text.rsplit("): ", 1)[-1] if "HTTPConnectionPool" in text else text
 
 
 class _ReleaseGuard:
@@ -254,14 +244,11 @@ class Body:
                 yield chunk
         except errors.LLMClientError:
             raise
-        except (socket.timeout, urllib3.exceptions.ReadTimeoutError):
-            raise deadline.read_timed_out() from None
-        except (urllib3.exceptions.DecodeError, zlib.error) as exc:
-            raise errors.DecodingError(f"the body's content-encoding could not be decoded: {exc}") from None
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
-            raise errors.StreamInterruptedError(
-                f"the connection broke before the response ended ({reason(exc)})"
-            ) from None
+        except Exception as exc:  # what urllib3, http.client, zlib and the socket raise
+            error = translate(exc, deadline)
+            if error is None:
+                raise
+            raise error from None
 
     def _set_read_timeout(self) -> None:
         if self._sock is not None and not self._nonblocking:

@@ -25,7 +25,7 @@ import json
 from typing import TYPE_CHECKING, Callable, Optional
 
 from . import errors
-from .transport import body_excerpt, error_facts, is_bot_check, status_error
+from .status import body_excerpt, error_facts, is_bot_check, status_error
 
 if TYPE_CHECKING:
     import requests

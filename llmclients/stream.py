@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from . import errors
 from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
-from .transport import mask_error, request_id_of
+from .masking import mask_error
+from .status import request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:

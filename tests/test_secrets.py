@@ -14,9 +14,10 @@ import pytest
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
+from llmclients.masking import mask, secrets_in
 from llmclients.testing import AllenAIEmulator, AutonomousAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import error_event, text_chunks
-from llmclients.transport import Request, Transport, mask, secrets_in
+from llmclients.transport import Request, Transport
 
 KEY = "sk-live-0123456789abcdef"
 HEADERS = {
