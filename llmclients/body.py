@@ -46,6 +46,16 @@ from . import errors
 from .config import Deadline
 from .failures import translate
 
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "MAX_INFLATE",
+    "READ_SIZE",
+    "Body",
+    "shutdown",
+    "socket_of",
+]
+
+
 logger = logging.getLogger("llmclients")
 
 READ_SIZE = 65536

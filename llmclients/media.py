@@ -35,6 +35,16 @@ if TYPE_CHECKING:
     from .stream import StreamState
     from .transport import Request
 
+__all__ = [
+    "HTML_TYPES",
+    "PAGE_SNIFF_SIZE",
+    "check",
+    "completion_reader",
+    "is_json",
+    "media_type",
+]
+
+
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: How much of an HTML page is read to tell a bot check from any other page.
 PAGE_SNIFF_SIZE = 16384

@@ -50,6 +50,13 @@ from .types import Completion, Message, Messages, features_of, normalize_message
 if TYPE_CHECKING:
     from .conversation import Conversation
 
+__all__ = [
+    "LOGGED_STRING_LIMIT",
+    "Provider",
+    "loggable_body",
+]
+
+
 _P = TypeVar("_P", bound="Provider")
 logger = logging.getLogger("llmclients")
 #: Strings longer than this (an image's base64) are shortened in logged request bodies.
@@ -329,7 +336,7 @@ class Provider:
             provider=self.name,
             model=resolved,
             on_complete=on_complete,
-            secrets=self._transport._secrets,
+            secrets=self._transport.secrets,
             max_reply_size=self.max_reply_size,
         )
         call.deadline.watch(stream.progress())

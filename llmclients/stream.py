@@ -17,6 +17,18 @@ if TYPE_CHECKING:
 
     from .body import Body
 
+__all__ = [
+    "DEFAULT_MAX_REPLY_SIZE",
+    "Exchange",
+    "Finish",
+    "OnComplete",
+    "ParseEvent",
+    "Reopen",
+    "Stream",
+    "StreamState",
+    "completion_of",
+]
+
 
 #: The default ``max_reply_size``: 12 MiB, some 220,000 deltas of a token
 #: each (a delta takes some 55 bytes), near twice the longest reply any model

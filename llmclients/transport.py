@@ -223,7 +223,7 @@ class Transport:
         #: headers, and passwords in the proxy's, the environment's proxies'
         #: and the base_url's URLs.
         environment = urllib.request.getproxies().values()
-        self._secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
+        self.secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
         self._sleep = sleep
 
     def close(self) -> None:
@@ -291,11 +291,11 @@ class Transport:
                 error = translate(exc, deadline, redact_url(request.url))
                 if error is None:
                     raise
-                raise mask_error(error, self._secrets) from None
+                raise mask_error(error, self.secrets) from None
         if guard.fired:  # a head the shutdown cut short may still parse
             response.close()
             raise deadline.total_timed_out()
-        redirect = redirected_request(response, request, self.base_url, self._secrets)
+        redirect = redirected_request(response, request, self.base_url, self.secrets)
         if redirect is not None:
             return self._send_once(redirect, deadline)
         if response.status_code >= 400:
@@ -317,7 +317,7 @@ class Transport:
                 f"{where} refused its credentials (HTTP {response.status_code}) for "
                 f"{redact_url(request.url)}; check the user and password in the proxy URL"
             )
-        return status_error(response, body, request, self._secrets)
+        return status_error(response, body, request, self.secrets)
 
     def _proxies_from_environment(self, url: str) -> Optional[Dict[str, str]]:
         """``HTTP(S)_PROXY`` / ``NO_PROXY`` for ``url``'s host, read once per host."""
@@ -340,7 +340,6 @@ class Transport:
         self._pid = os.getpid()
         # Closing a socket in the child closes its copy only: the parent's stays open.
         _close_pooled_connections(self.session)
-
 
 
 def _new_session(pool_size: int) -> requests.Session:

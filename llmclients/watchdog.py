@@ -45,6 +45,13 @@ import urllib3
 
 from .body import shutdown
 
+__all__ = [
+    "WATCHDOG",
+    "Guard",
+    "InterruptibleAdapter",
+    "Watchdog",
+]
+
 
 class Guard:
     """One call's deadline while its request is in ``requests``' hands; a

@@ -245,10 +245,10 @@ def test_no_repr_shows_a_secret(emulator):
 def test_transport_secrets_cover_key_headers_and_proxy():
     transport = Transport(secrets=(KEY,), headers=HEADERS, proxy="http://u:proxy-secret@127.0.0.1:9")
     for secret in [*SECRETS, "proxy-secret"]:
-        assert secret in transport._secrets
-    assert "not-a-secret-at-all" not in transport._secrets
+        assert secret in transport.secrets
+    assert "not-a-secret-at-all" not in transport.secrets
     # longest first: a secret that contains another is masked whole
-    assert mask("Bearer header-bearer-secret", transport._secrets) == "***"
+    assert mask("Bearer header-bearer-secret", transport.secrets) == "***"
     transport.close()
 
 
