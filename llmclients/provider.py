@@ -179,6 +179,9 @@ class Provider:
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
     #: The ``timeout`` a client gets when it is given none.
     default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
+    #: Statuses this service answers when it is busy, retried like 429 and
+    #: 502/503/504 (Anthropic's 529 "overloaded", say), on top of the retry's.
+    retry_statuses: ClassVar[FrozenSet[int]] = frozenset()
 
     def __init__(
         self,
@@ -223,7 +226,15 @@ class Provider:
             verify=verify,
             secrets=(api_key,),
             base_url=self.base_url,
+            retry_statuses=self.retry_statuses,
         )
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP layer this client sends through: its ``timeout`` and
+        ``retry`` are the client's, and its ``sleep`` waits between retries
+        (a test may replace it: ``client.transport.sleep = waits.append``)."""
+        return self._transport
 
     # --- what a provider implements ---------------------------------------------
 

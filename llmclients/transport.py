@@ -116,9 +116,11 @@ _NEVER_RETRIED = (errors.CertificateError, errors.ProxyAuthenticationError)
 class Call:
     """One call's time limits and retry allowance, shared by its attempts."""
 
-    def __init__(self, timeout: Timeout, retry: Retry) -> None:
+    def __init__(self, timeout: Timeout, retry: Retry, statuses: Iterable[int] = ()) -> None:
         self.deadline = Deadline(timeout)
         self.retry = retry
+        #: The statuses retried: the retry's ``status_forcelist`` and the provider's own.
+        self.statuses = frozenset((*(retry.status_forcelist or ()), *statuses))
         self.waited = 0.0
 
     def retry_delay(self, request: Request, exc: errors.LLMClientError) -> Optional[float]:
@@ -127,7 +129,7 @@ class Call:
         wait would break the budget or the deadline)."""
         if isinstance(exc, _NEVER_RETRIED):
             return None
-        if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in (self.retry.status_forcelist or ()):
+        if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in self.statuses:
             return None
         retry = _counted(self.retry, request, exc)
         if retry is None:
@@ -192,6 +194,7 @@ class Transport:
         secrets: Iterable[Optional[str]] = (),
         base_url: Optional[str] = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry_statuses: Iterable[int] = (),
     ) -> None:
         self.timeout = Timeout.coerce(timeout)
         self.retry = Retry.coerce(retry, max_retries)
@@ -224,7 +227,10 @@ class Transport:
         #: and the base_url's URLs.
         environment = urllib.request.getproxies().values()
         self.secrets = secrets_in(secrets, self.headers, (proxy, base_url, *environment))
-        self._sleep = sleep
+        #: Waits between attempts; ``time.sleep`` unless given (a test may replace it).
+        self.sleep = sleep
+        #: Statuses retried besides the retry's ``status_forcelist`` (the provider's).
+        self.retry_statuses = frozenset(retry_statuses)
 
     def close(self) -> None:
         if self._owns_session:
@@ -232,7 +238,7 @@ class Transport:
             self.session.close()
 
     def new_call(self) -> Call:
-        return Call(self.timeout, self.retry)
+        return Call(self.timeout, self.retry, self.retry_statuses)
 
     def open(self, request: Request, call: Call) -> requests.Response:
         """Send ``request`` and return the response with its body unread.
@@ -261,7 +267,7 @@ class Transport:
             len(call.retry.history),
             delay,
         )
-        self._sleep(delay)
+        self.sleep(delay)
         return True
 
     def _send_once(self, request: Request, deadline: Deadline) -> requests.Response:

@@ -207,7 +207,7 @@ def test_proxy_credentials_never_show_when_the_proxy_is_down():
     with pytest.raises(errors.ConnectError) as caught:
         client.complete("Hi")
     assert "proxy-secret" not in shown(caught.value)
-    assert "proxy-secret" not in repr(client) and "proxy-secret" not in repr(client._transport)
+    assert "proxy-secret" not in repr(client) and "proxy-secret" not in repr(client.transport)
 
 
 def test_base_url_credentials_beside_an_api_key_are_refused():
@@ -236,7 +236,7 @@ def test_no_repr_shows_a_secret(emulator):
     conversation = client.conversation("Hi")
     request = Request("POST", "http://u:url-secret@127.0.0.1:9/v1?key=" + KEY, headers=dict(HEADERS), json={})
     everything = " ".join(
-        map(repr, [client, client._transport, conversation, request, llmclients.Fallback([client])])
+        map(repr, [client, client.transport, conversation, request, llmclients.Fallback([client])])
     )
     for secret in [*SECRETS, "proxy-secret", "url-secret"]:
         assert secret not in everything
