@@ -346,3 +346,14 @@ def test_the_package_exports_every_error_class() -> None:
         if inspect.isclass(value) and issubclass(value, (errors.LLMClientError, Warning)) and not name.startswith("_")
     }
     assert classes <= set(llmclients.__all__)
+
+
+def test_every_registered_provider_has_a_lazy_class_and_an_emulator() -> None:
+    import llmclients
+    from llmclients.providers import PROVIDERS
+    from llmclients.testing import EMULATORS
+
+    assert list(EMULATORS) == list(PROVIDERS)
+    for name, target in PROVIDERS.items():
+        assert EMULATORS[name].startswith(f"llmclients.testing.{name}:")
+        assert getattr(llmclients, target.rpartition(":")[2]) is llmclients.get_provider_class(name)
