@@ -222,7 +222,12 @@ def _json_error_message(data: Any) -> Optional[str]:
 
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date;
+    None if it is neither.
+
+    Not urllib3's ``Retry.parse_retry_after``: it takes whole seconds only and
+    raises on anything else, while services send fractions ("1.5") and a
+    malformed header must not fail the call."""
     if not value:
         return None
     value = value.strip()
