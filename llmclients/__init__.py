@@ -55,7 +55,7 @@ from .errors import (
 from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from .fallback import Fallback
 from .provider import Provider
-from .providers import get_client, get_provider_class, provider_names
+from .providers import PROVIDERS, get_client, get_provider_class, provider_names
 from .stream import Stream
 from .types import Choice, Completion, Message, Messages, ToolCall, Usage, image_part
 
@@ -67,7 +67,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"OpenAICompatible": "openai", "AllenAI": "allenai", "AutonomousAI": "autonomous", "Aura": "aura"}
+#: Provider class name -> its registered name, from the one registry (llmclients.providers).
+_LAZY = {target.rpartition(":")[2]: name for name, target in PROVIDERS.items()}
 
 __all__ = [
     "AllenAI",

@@ -10,6 +10,17 @@ import urllib3
 
 from . import errors
 
+__all__ = [
+    "CLASS_DEFAULT",
+    "DEFAULT_TOTAL",
+    "ClassDefault",
+    "Deadline",
+    "Retry",
+    "Timeout",
+    "TimeoutLike",
+]
+
+
 #: Seconds a call may take in all unless its :class:`Timeout` says otherwise.
 DEFAULT_TOTAL = 600.0
 

@@ -13,6 +13,12 @@ from .types import Completion, Message, Messages, ToolCall, normalize_messages
 if TYPE_CHECKING:
     from .provider import Provider
 
+__all__ = [
+    "STATE_VERSION",
+    "Conversation",
+]
+
+
 #: Version 2 keeps ``options`` (tools, ...); version 1 states, without them, still load.
 STATE_VERSION = 2
 _LOADABLE = (1, 2)

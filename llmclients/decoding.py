@@ -1,7 +1,7 @@
 """Decoders: a body's bytes, in chunks split anywhere, to the protocol's events.
 
 Each decoder is a function ``decode(chunks) -> Iterator[str]`` over the byte
-chunks a :class:`llmclients.transport.Body` yields:
+chunks a :class:`llmclients.body.Body` yields:
 
 * :func:`iter_sse` — Server-Sent Events: the ``data`` of each message event as
   a ``str``, an :class:`SSEEvent` for an event of any other type;
@@ -26,14 +26,25 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from .errors import DecodingError, OversizedEventError
+
+__all__ = [
+    "MAX_EVENT_SIZE",
+    "SSEEvent",
+    "SSEItem",
+    "iter_ndjson",
+    "iter_sse",
+    "iter_text",
+    "iter_whole",
+    "load_json",
+]
+
 
 #: The default limit for one line or event: far above any real delta.
 MAX_EVENT_SIZE = 8 * 1024 * 1024
 
-Decoder = Callable[[Iterable[bytes]], Iterator[str]]
 
 # An event ends at an empty line. Line ends are CRLF, LF or a lone CR; "\r(?!\n)"
 # keeps a CRLF from being read as CR + LF.

@@ -66,6 +66,44 @@ from __future__ import annotations
 import builtins
 from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
+__all__ = [
+    "AuthenticationError",
+    "BlockedError",
+    "CertificateError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ContextLengthError",
+    "DecodingError",
+    "FallbackError",
+    "HTTPStatusError",
+    "IdleTimeout",
+    "InvalidJSONError",
+    "InvalidMessagesError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "LLMClientError",
+    "MalformedStreamError",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "OversizedEventError",
+    "ProviderError",
+    "ProxyAuthenticationError",
+    "ProxyError",
+    "RateLimitError",
+    "ReadTimeout",
+    "ReasoningCutOffWarning",
+    "RedirectError",
+    "ReplyTooLargeError",
+    "RequestTimeoutError",
+    "ServerError",
+    "StreamError",
+    "StreamInterruptedError",
+    "TotalTimeout",
+    "TransportError",
+    "UnsupportedFeatureError",
+]
+
+
 _B = TypeVar("_B", bound=BaseException)
 
 

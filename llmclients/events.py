@@ -27,6 +27,15 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 from .types import Choice, ToolCall
 
+__all__ = [
+    "ChoiceBuilder",
+    "Event",
+    "ReasoningDelta",
+    "RefusalDelta",
+    "TextDelta",
+    "ToolCallDelta",
+]
+
 
 class _Event:
     """What every event shares: a ``type`` name, equality by value, a readable repr."""

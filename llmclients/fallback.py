@@ -10,6 +10,11 @@ from .provider import Provider
 from .stream import Stream
 from .types import Completion, Messages
 
+__all__ = [
+    "Fallback",
+    "FallbackStream",
+]
+
 
 class Fallback:
     """Tries each client in turn; behaves like a client.

@@ -25,14 +25,25 @@ import json
 from typing import TYPE_CHECKING, Callable, Optional
 
 from . import errors
-from .transport import body_excerpt, error_facts, is_bot_check, status_error
+from .status import body_excerpt, error_facts, is_bot_check, status_error
 
 if TYPE_CHECKING:
     import requests
 
+    from .body import Body
     from .provider import Provider
     from .stream import StreamState
-    from .transport import Body, Request
+    from .transport import Request
+
+__all__ = [
+    "HTML_TYPES",
+    "PAGE_SNIFF_SIZE",
+    "check",
+    "completion_reader",
+    "is_json",
+    "media_type",
+]
+
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: How much of an HTML page is read to tell a bot check from any other page.

@@ -35,12 +35,12 @@ from urllib.parse import urlsplit
 import requests
 
 from . import decoding, errors, media
+from .body import Body
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
 from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    Body,
     Request,
     Transport,
     redact_url,
@@ -49,6 +49,13 @@ from .types import Completion, Message, Messages, features_of, normalize_message
 
 if TYPE_CHECKING:
     from .conversation import Conversation
+
+__all__ = [
+    "LOGGED_STRING_LIMIT",
+    "Provider",
+    "loggable_body",
+]
+
 
 _P = TypeVar("_P", bound="Provider")
 logger = logging.getLogger("llmclients")
@@ -172,6 +179,9 @@ class Provider:
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
     #: The ``timeout`` a client gets when it is given none.
     default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
+    #: Statuses this service answers when it is busy, retried like 429 and
+    #: 502/503/504 (Anthropic's 529 "overloaded", say), on top of the retry's.
+    retry_statuses: ClassVar[FrozenSet[int]] = frozenset()
 
     def __init__(
         self,
@@ -216,7 +226,15 @@ class Provider:
             verify=verify,
             secrets=(api_key,),
             base_url=self.base_url,
+            retry_statuses=self.retry_statuses,
         )
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP layer this client sends through: its ``timeout`` and
+        ``retry`` are the client's, and its ``sleep`` waits between retries
+        (a test may replace it: ``client.transport.sleep = waits.append``)."""
+        return self._transport
 
     # --- what a provider implements ---------------------------------------------
 
@@ -329,7 +347,7 @@ class Provider:
             provider=self.name,
             model=resolved,
             on_complete=on_complete,
-            secrets=self._transport._secrets,
+            secrets=self._transport.secrets,
             max_reply_size=self.max_reply_size,
         )
         call.deadline.watch(stream.progress())

@@ -8,13 +8,26 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from . import errors
 from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
-from .transport import mask_error, request_id_of
+from .masking import mask_error
+from .status import request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import socket
 
-    from .transport import Body
+    from .body import Body
+
+__all__ = [
+    "DEFAULT_MAX_REPLY_SIZE",
+    "Exchange",
+    "Finish",
+    "OnComplete",
+    "ParseEvent",
+    "Reopen",
+    "Stream",
+    "StreamState",
+    "completion_of",
+]
 
 
 #: The default ``max_reply_size``: 12 MiB, some 220,000 deltas of a token
@@ -167,10 +180,6 @@ class Stream:
             max_reply_size,
         )
 
-    @property
-    def _response(self) -> Any:
-        return self._current[0].response
-
     def progress(self) -> Callable[[], int]:
         """A count of the deltas of every kind so far, for the idle clock
         (it must not hold the stream, whose drop closes the connection)."""
@@ -191,6 +200,14 @@ class Stream:
         if not self._parts and not self.state.progress[0]:
             return None
         return self._current[0].body.set_nonblocking()
+
+    def interrupt(self) -> bool:
+        """Wake a ``next()`` blocked in another thread, which then raises
+        :class:`~llmclients.errors.StreamInterruptedError`; thread-safe, and
+        returns at once. Does nothing (returns False) once the connection has
+        gone back to the pool, or if the body is not read from a socket.
+        Call :meth:`close` from the reading thread afterwards."""
+        return self._current[0].body.interrupt()
 
     @property
     def wake_at(self) -> Optional[float]:
@@ -284,7 +301,7 @@ class Stream:
     @property
     def request_id(self) -> Optional[str]:
         """The ``x-request-id`` (or ``request-id``) response header, for the service's support."""
-        return request_id_of(self._response.headers)
+        return request_id_of(self._current[0].response.headers)
 
     @property
     def extra(self) -> Dict[str, Any]:

@@ -11,6 +11,23 @@ from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Se
 
 from .errors import InvalidJSONError, InvalidMessagesError
 
+__all__ = [
+    "PART_CAPABILITIES",
+    "ROLES",
+    "Choice",
+    "Completion",
+    "Message",
+    "Messages",
+    "ToolCall",
+    "Usage",
+    "content_text",
+    "features_of",
+    "image_part",
+    "normalize_messages",
+    "parse_json",
+]
+
+
 #: One chat turn as the OpenAI API spells it: ``{"role": "user", "content": "Hi"}``;
 #: ``content`` may also be a list of content parts, or None beside ``tool_calls``.
 Message = Dict[str, Any]

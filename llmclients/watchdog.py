@@ -4,7 +4,7 @@ that shuts down the socket of a call whose total ran out.
 ``requests`` (through urllib3 and http.client) applies its timeouts to each
 socket operation, so a server that sends its status line and headers one byte
 at a time restarts the read timeout with every byte and holds the call as long
-as it likes. Once the headers are here, :class:`~llmclients.transport.Body`
+as it likes. Once the headers are here, :class:`~llmclients.body.Body`
 bounds each read by what is left of the total; before that the only way into
 a ``recv`` that another library is blocked in is to shut its socket down
 (``shutdown(SHUT_RDWR)`` wakes it, for TLS sockets too). The request then
@@ -23,7 +23,10 @@ client's own adapter (:class:`InterruptibleAdapter`): it hands each new socket,
 and the socket of each pooled connection it sends on, to the calling thread's
 :class:`Guard`. A new socket is handed over as a duplicate of its file
 descriptor, because TLS wrapping takes the original's, and the duplicate
-reaches the same connection throughout the handshake.
+reaches the same connection throughout the handshake. This is the one place
+besides :mod:`llmclients.body` that finds sockets: before the headers arrive
+there is no response for the body layer to look under, only the connection
+being opened.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from typing import Any, List, Optional, Tuple
 
 import requests
 import urllib3
+
+from .body import shutdown
+
+__all__ = [
+    "WATCHDOG",
+    "Guard",
+    "InterruptibleAdapter",
+    "Watchdog",
+]
 
 
 class Guard:
@@ -75,12 +87,12 @@ class Guard:
             self._owned.append(sock)
         # Appended before the check: a firing either sees the socket or has set ``fired``.
         if self.fired:
-            _shutdown(sock)
+            shutdown(sock)
 
     def _fire(self) -> None:
         self.fired = True
         for sock in list(self._sockets):
-            _shutdown(sock)
+            shutdown(sock)
 
     def _release(self) -> None:
         for sock in self._owned:
@@ -88,13 +100,6 @@ class Guard:
         # The heap may hold the guard a while yet: not the connection's socket.
         self._sockets.clear()
         self._owned.clear()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed, or never connected: nothing to interrupt
-        pass
 
 
 class Watchdog:

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 import llmclients
-from llmclients import aio
-from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, _Channel
+from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, pool
+from llmclients.aio.channel import Channel
 from llmclients.testing import OpenAIEmulator, Reply, server
 
 MODEL = "emulator-1"
@@ -34,7 +34,7 @@ def aio_threads() -> int:
 
 def busy_threads() -> int:
     """Threads of llmclients.aio opening or reading a stream."""
-    return aio._threads.busy
+    return pool.THREADS.busy
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -281,15 +281,15 @@ def test_streams_run_concurrently_beyond_the_default_executor(
 def test_threads_are_reused_from_one_stream_to_the_next(
     emulator: OpenAIEmulator, aclient: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aio, "THREAD_IDLE", 1.0)  # a loaded machine may pause 0.2 s between two streams
+    monkeypatch.setattr(pool, "THREAD_IDLE", 1.0)  # a loaded machine may pause 0.2 s between two streams
     emulator.enqueue(*[Reply(deltas=words(3)) for _ in range(10)])
 
     async def main() -> List[str]:
         return [(await aclient.complete("Hi")).text for _ in range(10)]
 
-    first = next(aio._thread_numbers)
+    first = next(pool.thread_numbers)
     assert asyncio.run(main()) == ["".join(words(3))] * 10
-    started = next(aio._thread_numbers) - first - 1
+    started = next(pool.thread_numbers) - first - 1
     # One; two if the machine stalled so long between two streams that the first idled out.
     assert 1 <= started <= 2
 
@@ -299,7 +299,7 @@ def test_streams_wait_for_their_first_deltas_at_once(
 ) -> None:
     # Each model takes 0.4 s to its first token, after the headers: only opening
     # ending at the headers keeps them from adding up (STALL is made longer).
-    monkeypatch.setattr(aio, "STALL", 1.0)
+    monkeypatch.setattr(pool, "STALL", 1.0)
     count, first_token = 8, 0.4
     emulator.enqueue(*[Reply(deltas=words(2), stall=first_token, stall_after=0) for _ in range(count)])
     firsts: List[float] = []
@@ -324,7 +324,7 @@ def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
     # stream opened now gets a thread of its own once they have stalled.
     # (The fast stream's thread may not have gone idle yet when its reply is
     # complete, so threads are not counted: the slow streams must still be waiting.)
-    slow, fast, head_delay = aio.OPENERS, 1, 3.0
+    slow, fast, head_delay = pool.OPENERS, 1, 3.0
     emulator.enqueue(*[Reply(deltas=words(2), head_delay=head_delay) for _ in range(slow)])
     emulator.enqueue(Reply(deltas=words(2)))
     aclient = AsyncClient(make_client(emulator))
@@ -349,7 +349,7 @@ def test_no_stream_waits_behind_slow_servers(emulator: OpenAIEmulator) -> None:
 def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
     emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aio, "STALL", 0.2)  # ample time to cancel it first
+    monkeypatch.setattr(pool, "STALL", 0.2)  # ample time to cancel it first
     emulator.enqueue(Reply(deltas=words(2), head_delay=0.3), Reply(deltas=words(2)))
     aclient = AsyncClient(make_client(emulator))
 
@@ -365,7 +365,7 @@ def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
         return (await slow).text
 
     assert asyncio.run(main()) == "".join(words(2))
-    time.sleep(aio.STALL * 5)  # long past when a thread would have taken it
+    time.sleep(pool.STALL * 5)  # long past when a thread would have taken it
     assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"]
 
 
@@ -584,15 +584,15 @@ def test_closing_never_shuts_down_a_connection_given_back_to_the_pool(
         Reply(deltas=words(5), delay=0.02),
     )
     in_window, resume = threading.Event(), threading.Event()
-    end = _Channel._end
+    end = Channel._end
 
-    def end_later(channel: _Channel, error: Optional[BaseException]) -> None:
+    def end_later(channel: Channel, error: Optional[BaseException]) -> None:
         if not in_window.is_set():
             in_window.set()
             resume.wait(5)
         end(channel, error)
 
-    monkeypatch.setattr(_Channel, "_end", end_later)
+    monkeypatch.setattr(Channel, "_end", end_later)
 
     async def main() -> None:
         first = await aclient.stream("Hi")

@@ -416,7 +416,7 @@ def test_emulator_takes_another_tokenizer():
 
 
 def test_an_upstream_cut_hangs_the_body_and_the_default_idle_timeout_ends_the_wait():
-    assert llmclients.Aura()._transport.timeout.idle == 15.0
+    assert llmclients.Aura().transport.timeout.idle == 15.0
     with AuraEmulator(hang=20) as emulator:
         client = llmclients.Aura(
             base_url=emulator.base_url, max_retries=0, timeout=llmclients.Timeout(connect=5, read=60, idle=1)

@@ -16,9 +16,9 @@ import requests
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
+from llmclients.body import MAX_INFLATE, Body, _Inflater
 from llmclients.config import Deadline, Timeout
 from llmclients.testing import Reply, emulator_for
-from llmclients.transport import MAX_INFLATE, Body, _Inflater
 
 PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
 FRAMINGS = ["chunked", "close", "length"]

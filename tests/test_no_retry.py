@@ -80,7 +80,7 @@ def test_a_connection_refused_is_still_retried() -> None:
     client = llmclients.OpenAICompatible(
         base_url=url, model="m", retry=llmclients.Retry(total=2, backoff_factor=0)
     )
-    client._transport._sleep = sleeps.append
+    client.transport.sleep = sleeps.append
     with pytest.raises(errors.ConnectError) as raised:
         client.complete("Hi")
     assert type(raised.value) is errors.ConnectError

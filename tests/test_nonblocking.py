@@ -41,7 +41,8 @@ def connect(openai_emulator: OpenAIEmulator, ca_bundle: str) -> Callable[..., ll
 def drive(stream: Stream, limit: float = 5.0) -> List[str]:
     """Read a non-blocking stream to its end as an event loop would: wait for
     the socket or the stream's wake_at, whichever comes first."""
-    sock = stream._current[0].body._dechunker.sock  # type: ignore[union-attr]
+    # The same socket again (None if the whole body has already arrived).
+    sock = stream.set_nonblocking()
     deltas: List[str] = []
     stop = time.monotonic() + limit
     while time.monotonic() < stop:
@@ -54,7 +55,7 @@ def drive(stream: Stream, limit: float = 5.0) -> List[str]:
             continue
         wake_at: Optional[float] = stream.wake_at
         wait = 0.5 if wake_at is None else max(0.0, min(0.5, wake_at - time.monotonic()))
-        select.select([sock], [], [], wait)
+        select.select([sock] if sock is not None else [], [], [], wait)
     raise AssertionError("the stream did not end in time")
 
 

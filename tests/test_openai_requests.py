@@ -181,7 +181,7 @@ def test_retries_503_then_succeeds_and_logs_one_line_per_retry(mocked, caplog):
     mocked.post(URL, status=503, body="busy")
     mocked.post(URL, body=SSE_OK)
     c = llmclients.OpenAICompatible(base_url=BASE, max_retries=2)
-    c._transport._sleep = lambda seconds: None
+    c.transport.sleep = lambda seconds: None
     with caplog.at_level(logging.INFO, logger="llmclients"):
         assert c.complete("Hi", model="m").text == "Hi"
     assert len(mocked.calls) == 3
@@ -194,7 +194,7 @@ def test_gives_up_after_max_retries(mocked):
     for _ in range(3):
         mocked.post(URL, status=502, body="bad gateway")
     c = llmclients.OpenAICompatible(base_url=BASE, max_retries=2)
-    c._transport._sleep = lambda seconds: None
+    c.transport.sleep = lambda seconds: None
     with pytest.raises(errors.ServerError):
         c.complete("Hi", model="m")
     assert len(mocked.calls) == 3

@@ -214,7 +214,7 @@ def test_an_unreachable_proxy_is_a_proxy_error_and_retried(emulator: OpenAIEmula
     client = client_for(
         emulator, f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{free_port()}", retry=llmclients.Retry(2, 0)
     )
-    client._transport._sleep = sleeps.append  # type: ignore[attr-defined]
+    client.transport.sleep = sleeps.append
     with pytest.raises(errors.ProxyError) as raised:
         client.complete("Hi")
     assert type(raised.value) is errors.ProxyError

@@ -9,8 +9,8 @@ import pytest
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
+from llmclients.redirects import MAX_REDIRECTS
 from llmclients.testing import OpenAIEmulator, Reply
-from llmclients.transport import MAX_REDIRECTS
 
 PATH = "/v1/chat/completions"
 KEY = "sk-redirect-secret"

@@ -22,7 +22,7 @@ def emulator():
 def make(emulator, **kwargs):
     kwargs.setdefault("model", "m")
     client = llmclients.OpenAICompatible(base_url=emulator.base_url, **kwargs)
-    client._transport._sleep = lambda seconds: None  # backoff waits are not what these tests measure
+    client.transport.sleep = lambda seconds: None  # backoff waits are not what these tests measure
     return client
 
 
@@ -138,10 +138,31 @@ def test_connection_refused_is_retried_then_raised():
         port = probe.getsockname()[1]
     client = llmclients.OpenAICompatible(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=2)
     waits = []
-    client._transport._sleep = waits.append
+    client.transport.sleep = waits.append
     with pytest.raises(errors.ConnectError):
         client.complete("Hi")
     assert len(waits) == 2
+
+
+class Overloaded(llmclients.OpenAICompatible):
+    retry_statuses = frozenset({529})  # as Anthropic's API answers when it is overloaded
+
+
+def test_a_provider_s_own_retry_status_is_retried(emulator):
+    emulator.enqueue(Reply(status=529, body={"error": {"message": "overloaded"}}), Reply(text="after all"))
+    client = Overloaded(base_url=emulator.base_url, model="m", max_retries=1)
+    waits = []
+    client.transport.sleep = waits.append
+    assert client.complete("Hi").text == "after all"
+    assert len(waits) == 1 and len(emulator.requests) == 2
+
+
+def test_a_status_no_one_retries_is_raised_at_once(emulator):
+    emulator.enqueue(Reply(status=529, body={"error": {"message": "overloaded"}}), Reply(text="after all"))
+    with pytest.raises(errors.ServerError) as caught:
+        make(emulator, max_retries=1).complete("Hi")
+    assert caught.value.status_code == 529
+    assert len(emulator.requests) == 1
 
 
 def test_retry_budget_stops_retries(emulator):
@@ -159,7 +180,7 @@ def test_retry_after_is_honoured(emulator):
     )
     client = make(emulator, retry=llmclients.Retry(total=1, backoff_factor=0))
     waits = []
-    client._transport._sleep = waits.append
+    client.transport.sleep = waits.append
     assert client.complete("Hi").text
     assert waits == [1.5]
 

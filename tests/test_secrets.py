@@ -14,9 +14,10 @@ import pytest
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
+from llmclients.masking import mask, secrets_in
 from llmclients.testing import AllenAIEmulator, AutonomousAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import error_event, text_chunks
-from llmclients.transport import Request, Transport, mask, secrets_in
+from llmclients.transport import Request, Transport
 
 KEY = "sk-live-0123456789abcdef"
 HEADERS = {
@@ -206,7 +207,7 @@ def test_proxy_credentials_never_show_when_the_proxy_is_down():
     with pytest.raises(errors.ConnectError) as caught:
         client.complete("Hi")
     assert "proxy-secret" not in shown(caught.value)
-    assert "proxy-secret" not in repr(client) and "proxy-secret" not in repr(client._transport)
+    assert "proxy-secret" not in repr(client) and "proxy-secret" not in repr(client.transport)
 
 
 def test_base_url_credentials_beside_an_api_key_are_refused():
@@ -235,7 +236,7 @@ def test_no_repr_shows_a_secret(emulator):
     conversation = client.conversation("Hi")
     request = Request("POST", "http://u:url-secret@127.0.0.1:9/v1?key=" + KEY, headers=dict(HEADERS), json={})
     everything = " ".join(
-        map(repr, [client, client._transport, conversation, request, llmclients.Fallback([client])])
+        map(repr, [client, client.transport, conversation, request, llmclients.Fallback([client])])
     )
     for secret in [*SECRETS, "proxy-secret", "url-secret"]:
         assert secret not in everything
@@ -244,10 +245,10 @@ def test_no_repr_shows_a_secret(emulator):
 def test_transport_secrets_cover_key_headers_and_proxy():
     transport = Transport(secrets=(KEY,), headers=HEADERS, proxy="http://u:proxy-secret@127.0.0.1:9")
     for secret in [*SECRETS, "proxy-secret"]:
-        assert secret in transport._secrets
-    assert "not-a-secret-at-all" not in transport._secrets
+        assert secret in transport.secrets
+    assert "not-a-secret-at-all" not in transport.secrets
     # longest first: a secret that contains another is masked whole
-    assert mask("Bearer header-bearer-secret", transport._secrets) == "***"
+    assert mask("Bearer header-bearer-secret", transport.secrets) == "***"
     transport.close()
 
 

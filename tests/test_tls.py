@@ -44,7 +44,7 @@ def test_the_loop_reads_a_tls_stream(https_emulator: OpenAIEmulator, ca_bundle: 
         async with AsyncClient(client).stream("Hi") as stream:
             async for _ in stream:
                 if len(stream.text.split()) == 3:
-                    midway.append(aio._threads.busy)
+                    midway.append(aio.pool.THREADS.busy)
             return stream.text
 
     assert asyncio.run(main()) == "".join(WORDS)

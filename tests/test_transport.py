@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmclients.body import _Dechunker
 from llmclients.errors import MalformedStreamError, StreamInterruptedError
-from llmclients.transport import _Dechunker
 
 
 class _Socket:

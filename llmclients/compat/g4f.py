@@ -84,7 +84,9 @@ or for good, in a subclass: ``class LocalAI(AutonomousAI): base_url = "http://..
 Threads
 -------
 ``create_async_generator`` never blocks the event loop: the blocking client
-runs in a thread of :mod:`llmclients.aio`, one per open stream.
+opens each stream in a thread of :mod:`llmclients.aio`'s pool, and the event
+loop reads it on once its first delta has arrived (a thread reads it only
+where the loop cannot watch its socket).
 """
 
 from __future__ import annotations

@@ -8,6 +8,14 @@ from typing import Any, Dict, List, Type
 from ..errors import InvalidRequestError
 from ..provider import Provider
 
+__all__ = [
+    "PROVIDERS",
+    "get_client",
+    "get_provider_class",
+    "provider_names",
+]
+
+
 #: name -> "module:Class", so that ``import llmclients`` imports no provider.
 PROVIDERS: Dict[str, str] = {
     "openai": "llmclients.providers.openai:OpenAICompatible",

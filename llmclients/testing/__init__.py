@@ -34,7 +34,9 @@ __all__ = [
     "emulator_for",
 ]
 
-#: provider name -> "module:Class" of its emulator
+#: provider name -> "module:Class" of its emulator; every name of the registry
+#: (llmclients.providers.PROVIDERS) has one, in the module of the same name
+#: (tests/test_exported_members.py checks both).
 EMULATORS: Dict[str, str] = {
     "openai": "llmclients.testing.openai:OpenAIEmulator",
     "allenai": "llmclients.testing.allenai:AllenAIEmulator",

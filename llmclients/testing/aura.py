@@ -55,7 +55,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..providers.aura import estimate_tokens
-from .server import Emulator, RecordedRequest, Rejection, Reply, _close_socket, _Dropped, _Handler
+from .server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply, close_socket
 
 #: Model ids the route has a tokenizer for (openchat-ui 0a98709 ``types/openai.ts``).
 MODEL_IDS = ("openchat_3.6", "openchat_v3.2_mistral")
@@ -185,7 +185,7 @@ class AuraEmulator(Emulator):
     def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
         return {}  # `new Response(stream)`: the route sets no Content-Type
 
-    def _send_stream(self, handler: _Handler, reply: Reply, request: RecordedRequest) -> None:
+    def _send_stream(self, handler: Handler, reply: Reply, request: RecordedRequest) -> None:
         # events() needs the connection to hang on it (and to notice the client leave).
         self._serving.handler = handler
         super()._send_stream(handler, reply, request)
@@ -209,8 +209,8 @@ class AuraEmulator(Emulator):
         # client leaves or the emulator stops, which end the exchange at once), then drop.
         handler = self._serving.handler
         self._sleep(handler, self.hang)
-        _close_socket(handler.connection, reset=False)
-        raise _Dropped()
+        close_socket(handler.connection, reset=False)
+        raise Dropped()
 
     def _upstream_reads(self, reply: Reply) -> Iterator[bytes]:
         """The upstream's SSE body as the route reads it: one read per event, or cut

@@ -127,7 +127,7 @@ class _ClientGone(Exception):
     """The client closed the connection (or the emulator is stopping)."""
 
 
-class _Dropped(_ClientGone):
+class Dropped(_ClientGone):
     """The reply's ``drop_after`` fault closed the connection."""
 
 
@@ -180,7 +180,7 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             return self
-        handler = type("Handler", (_Handler,), {"emulator": self})
+        handler = type("Handler", (Handler,), {"emulator": self})
         server_class = _IPv6Server if ":" in self.host else _Server
         self._server = server_class((self.host, self.port), handler)
         self.port = self._server.server_address[1]
@@ -207,7 +207,7 @@ class Emulator:
         self._server.shutdown()
         with self._lock:
             for sock in list(self._open):
-                _close_socket(sock, reset=False)
+                close_socket(sock, reset=False)
         self._server.server_close()
         assert self._thread is not None
         self._thread.join(timeout=2)
@@ -290,7 +290,7 @@ class Emulator:
                 return self._queue.popleft()
         return self.default_reply or self.make_default_reply(request)
 
-    def _serve(self, handler: _Handler, request: RecordedRequest) -> None:
+    def _serve(self, handler: Handler, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
         try:
@@ -301,22 +301,22 @@ class Emulator:
             request.outcome = "rejected"
         try:
             if reply.close_before_headers:
-                _close_socket(handler.connection, reset=reply.reset)
-                raise _Dropped()
+                close_socket(handler.connection, reset=reply.reset)
+                raise Dropped()
             if reply.status != 200 or (reply.body is not None and reply.raw is None):
                 self._send_plain(handler, reply)
             else:
                 self._send_stream(handler, reply, request)
             if request.outcome == "pending":
                 request.outcome = "complete"
-        except _Dropped:
+        except Dropped:
             request.outcome = "dropped"
             handler.close_connection = True
         except _ClientGone:
             request.outcome = "client closed"
             handler.close_connection = True
 
-    def _send_plain(self, handler: _Handler, reply: Reply) -> None:
+    def _send_plain(self, handler: Handler, reply: Reply) -> None:
         body = reply.body
         content_type = "text/plain; charset=utf-8"
         if isinstance(body, (dict, list)):
@@ -328,7 +328,7 @@ class Emulator:
         self._write_head(handler, reply.status, headers, reply)
         self._write(handler, body, reply)
 
-    def _send_stream(self, handler: _Handler, reply: Reply, request: RecordedRequest) -> None:
+    def _send_stream(self, handler: Handler, reply: Reply, request: RecordedRequest) -> None:
         headers = self.reply_headers(reply, request)
         if reply.gzip:
             headers["Content-Encoding"] = "gzip"
@@ -369,7 +369,7 @@ class Emulator:
             tail = (_chunk(tail) if tail else b"") + b"0\r\n\r\n"
         self._write(handler, tail, reply, sent)
 
-    def _emit(self, handler: _Handler, reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
+    def _emit(self, handler: Handler, reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
         if compress is not None:
             event = compress.compress(event) + compress.flush(zlib.Z_SYNC_FLUSH)
         if not event:
@@ -379,7 +379,7 @@ class Emulator:
         self._write(handler, event, reply, sent)
         self.write_times.append(time.perf_counter())
 
-    def _stall(self, handler: _Handler, reply: Reply, compress: Any, sent: List[int]) -> None:
+    def _stall(self, handler: Handler, reply: Reply, compress: Any, sent: List[int]) -> None:
         deadline = time.monotonic() + reply.stall
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
@@ -390,7 +390,7 @@ class Emulator:
             if reply.keepalive and self.keepalive_bytes and time.monotonic() < deadline:
                 self._emit(handler, reply, self.keepalive_bytes, compress, sent)
 
-    def _sleep(self, handler: _Handler, seconds: float) -> None:
+    def _sleep(self, handler: Handler, seconds: float) -> None:
         """Pause, but notice at once when the client hangs up or the server stops."""
         deadline = time.monotonic() + seconds
         sock = handler.connection
@@ -409,7 +409,7 @@ class Emulator:
                 time.sleep(min(left, 0.01))  # bytes from the client: not a hang-up
         raise _ClientGone()
 
-    def _write_head(self, handler: _Handler, status: int, headers: Dict[str, str], reply: Reply) -> None:
+    def _write_head(self, handler: Handler, status: int, headers: Dict[str, str], reply: Reply) -> None:
         if reply.head_delay:
             self._sleep(handler, reply.head_delay)
         handler.send_response(status)
@@ -418,17 +418,17 @@ class Emulator:
         handler.end_headers()
         handler.flush_headers()
 
-    def _write(self, handler: _Handler, data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
+    def _write(self, handler: Handler, data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
         counter = sent if sent is not None else [0]
         if reply.drop_after is not None and counter[0] + len(data) >= reply.drop_after:
             data = data[: max(0, reply.drop_after - counter[0])]
             self._send(handler, data)
-            _close_socket(handler.connection, reset=reply.reset)
-            raise _Dropped()
+            close_socket(handler.connection, reset=reply.reset)
+            raise Dropped()
         self._send(handler, data)
         counter[0] += len(data)
 
-    def _send(self, handler: _Handler, data: bytes) -> None:
+    def _send(self, handler: Handler, data: bytes) -> None:
         if not data:
             return
         try:
@@ -441,7 +441,7 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _close_socket(sock: socket.socket, *, reset: bool) -> None:
+def close_socket(sock: socket.socket, *, reset: bool) -> None:
     try:
         if reset:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -467,7 +467,7 @@ class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     emulator: ClassVar[Emulator]
     protocol_version = "HTTP/1.1"
     # Without TCP_NODELAY each small event can wait ~40 ms for the client's delayed ACK.
