@@ -750,6 +750,10 @@ def run(
     sends only what is missing or failed. ``progress`` shows a tqdm bar on
     stderr (by default: on a terminal or in a notebook, if tqdm is installed);
     ``total`` is its length, when known.
+
+    Give the client ``pool_size=concurrency`` (requests keeps 10 connections
+    per host otherwise) and ``retry=Retry(total=0)``: the batch retries
+    itself, and pauses every worker on a 429 where the client would pause one.
     """
     if concurrency < 1 or max_attempts < 1:
         raise errors.InvalidRequestError("concurrency and max_attempts must be at least 1")

@@ -996,8 +996,10 @@ def _batch(args: argparse.Namespace) -> int:
 
     bad: List[batch.BadRecordError] = []
     records = _batch_records(args, bad)
-    # The batch retries, not the client: a 429 then pauses every worker.
-    with _open_client(args.provider or "openai", args, retry=Retry(total=0)) as client:
+    # The batch retries, not the client: a 429 then pauses every worker. A
+    # connection per worker, kept (requests keeps 10 unless told otherwise).
+    options = {"retry": Retry(total=0), "pool_size": args.concurrency}
+    with _open_client(args.provider or "openai", args, **options) as client:
         model = _model(client, args)
         try:
             job = batch.run(
