@@ -204,6 +204,20 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    def fill(self, completion: Any) -> None:
+        """Take the reply's fields from a :class:`~llmclients.Completion`; clear any error."""
+        self.text = completion.text
+        self.finish_reason = completion.finish_reason
+        self.usage = completion.usage.to_dict() if completion.usage else None
+        self.model = completion.model
+        self.reasoning = completion.reasoning
+        self.tool_calls = [call.to_dict() for call in completion.tool_calls]
+        self.error = None
+
+    def fail(self, exc: errors.LLMClientError) -> None:
+        """Record ``exc`` as the error: its type, message and ``partial_text``."""
+        self.error = {"type": type(exc).__name__, "message": str(exc), "partial_text": exc.partial_text}
+
     @property
     def tokens(self) -> int:
         return int((self.usage or {}).get("total_tokens") or 0)
@@ -488,10 +502,10 @@ def retryable(exc: errors.LLMClientError) -> bool:
     return isinstance(exc, (errors.TransportError, errors.StreamInterruptedError, errors.ProviderError))
 
 
-def _retry_after(exc: errors.LLMClientError) -> Optional[float]:
+def retry_after(exc: errors.LLMClientError) -> Optional[float]:
     """The pause a 429 asks of the whole run, or None if ``exc`` is no 429."""
     if isinstance(exc, errors.FallbackError):
-        waits = [_retry_after(error) for _, error in exc.errors]
+        waits = [retry_after(error) for _, error in exc.errors]
         known = [wait for wait in waits if wait is not None]
         # Only when every client is rate limited does the whole run wait.
         return min(known) if known and len(known) == len(waits) else None
@@ -655,13 +669,12 @@ class BatchRun:
             try:
                 self._call(record, result)
             except errors.LLMClientError as exc:
-                result.error = _error_dict(exc)
+                result.fail(exc)
                 self.pacer.correct(estimate, 0)
                 if self.stopped.is_set() or result.attempts >= self.max_attempts or not retryable(exc):
                     break
                 self._wait_before_retry(exc, result.attempts)
                 continue
-            result.error = None
             self.pacer.correct(estimate, result.tokens or estimate_tokens(record) + len(result.text) // 4)
             break
         result.elapsed = time.monotonic() - started
@@ -678,25 +691,16 @@ class BatchRun:
                     )
             completion = stream.completion()
             self.pacer.observe(getattr(stream, "headers", None))
-        result.text = completion.text
-        result.finish_reason = completion.finish_reason
-        result.usage = completion.usage.to_dict() if completion.usage else None
-        result.model = completion.model
-        result.reasoning = completion.reasoning
-        result.tool_calls = [call.to_dict() for call in completion.tool_calls]
+        result.fill(completion)
 
     def _wait_before_retry(self, exc: errors.LLMClientError, attempts: int) -> None:
         delay = min(60.0, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.75, 1.25)
-        pause = _retry_after(exc)
+        pause = retry_after(exc)
         if pause is not None:
             # A 429 holds every worker, not just this one.
             self.pacer.pause(max(pause, delay))
             return
         self.stopped.wait(delay)
-
-
-def _error_dict(exc: errors.LLMClientError) -> Dict[str, Any]:
-    return {"type": type(exc).__name__, "message": str(exc), "partial_text": exc.partial_text}
 
 
 def _short(count: int) -> str:
@@ -796,6 +800,7 @@ __all__ = [
     "parse_duration",
     "read_records",
     "record_from",
+    "retry_after",
     "retryable",
     "run",
 ]
