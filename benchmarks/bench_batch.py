@@ -280,19 +280,30 @@ def memory(server: Server, records: int, workdir: Path) -> None:
     started = time.monotonic()
     peak = _peak_rss(args)
     wall = time.monotonic() - started
-    baseline = _peak_rss([sys.executable, "-c", "import llmclients.batch, llmclients.cli"])
+    baseline = _peak_rss(
+        [sys.executable, "-c", "import time, llmclients.batch, llmclients.cli; time.sleep(0.5)"]
+    )
     server.log()
     print(f"memory: {records:,} records through llmclients batch ({wall:.0f} s)")
     print(f"  peak RSS {peak:.1f} MB (a process that only imports llmclients: {baseline:.1f} MB)")
 
 
 def _peak_rss(args: List[str]) -> float:
-    """Peak RSS of a child, in MB (waited for with wait4, whose rusage is that child's alone)."""
+    """Peak RSS of a child, in MB: its VmHWM, read until it exits. (Not wait4's
+    ru_maxrss: Linux carries the parent's high-water mark across fork and exec.)"""
     proc = subprocess.Popen(args, env=environment(), stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass  # it just exited
+        time.sleep(0.05)
     assert proc.returncode == 0, f"{args} exited {proc.returncode}"
-    return usage.ru_maxrss / 1024  # kB on Linux
+    return peak / 1024  # kB
 
 
 def main() -> None:
