@@ -670,6 +670,7 @@ class BatchRun:
                 self._call(record, result)
             except errors.LLMClientError as exc:
                 result.fail(exc)
+                self.pacer.observe(getattr(exc, "headers", None))
                 self.pacer.correct(estimate, 0)
                 if self.stopped.is_set() or result.attempts >= self.max_attempts or not retryable(exc):
                     break
@@ -753,7 +754,10 @@ def run(
     and the ids already answered there without error are skipped: a rerun
     sends only what is missing or failed. ``progress`` shows a tqdm bar on
     stderr (by default: on a terminal or in a notebook, if tqdm is installed);
-    ``total`` is its length, when known.
+    ``total`` is its length (counted when ``records`` is a path).
+
+    ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` response headers
+    are honoured from streams and errors that expose ``headers`` (a mapping).
 
     Give the client ``pool_size=concurrency`` (requests keeps 10 connections
     per host otherwise) and ``retry=Retry(total=0)``: the batch retries
@@ -761,6 +765,8 @@ def run(
     """
     if concurrency < 1 or max_attempts < 1:
         raise errors.InvalidRequestError("concurrency and max_attempts must be at least 1")
+    if total is None and progress is not False and isinstance(records, (str, os.PathLike)):
+        total = count_records(records)
     skip = answered_ids(output) if output is not None else set()
     result_file = ResultFile(output) if output is not None else None
     return BatchRun(
