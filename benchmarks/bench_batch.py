@@ -77,6 +77,8 @@ def serve(conn: Connection) -> None:
         command, argument = conn.recv()
         if command == "reply":
             emulator.default_reply = argument
+        elif command == "cpu":
+            conn.send(time.process_time())
         elif command == "log":
             conn.send(emulator.log)
             emulator.log = []
@@ -95,6 +97,12 @@ class Server:
 
     def reply(self, reply: Reply) -> None:
         self.conn.send(("reply", reply))
+
+    def cpu(self) -> float:
+        """The server process's CPU seconds so far."""
+        self.conn.send(("cpu", None))
+        seconds: float = self.conn.recv()
+        return seconds
 
     def log(self) -> List[Tuple[float, str]]:
         self.conn.send(("log", None))
@@ -151,13 +159,11 @@ def with_async_client(base_url: str, records: int, concurrency: int) -> None:
 
 
 def with_async_openai(base_url: str, records: int, concurrency: int) -> None:
-    import httpx
     import openai
 
     async def main() -> None:
         limit = asyncio.Semaphore(concurrency)
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), trust_env=False)
-        client = openai.AsyncOpenAI(base_url=base_url, api_key="x", http_client=http, max_retries=0)
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
 
         async def one(prompt: str) -> None:
             async with limit:
@@ -168,7 +174,7 @@ def with_async_openai(base_url: str, records: int, concurrency: int) -> None:
                     pass
 
         await asyncio.gather(*(one(record["prompt"]) for record in prompts(records, "o")))
-        await http.aclose()
+        await client.close()
 
     asyncio.run(main())
 
@@ -177,7 +183,17 @@ def throughput(server: Server, records: int, concurrency: int) -> None:
     server.reply(paced_reply())
     ideal = records / concurrency * 0.4
     print(f"throughput: {records} records, 200 ms then 20 deltas 10 ms apart, concurrency {concurrency}")
-    print(f"  ideal {ideal:.2f} s")
+    with client_for(server.base_url, 1) as client:
+        client.complete("warm up")
+        started = time.monotonic()
+        for n in range(5):
+            client.complete(f"alone {n}")
+        alone = (time.monotonic() - started) / 5
+    floor = records / concurrency * alone
+    print(
+        f"  ideal {ideal:.2f} s; one record alone takes {alone * 1000:.0f} ms here (the emulator's sleeps"
+        f" overshoot), so {floor:.2f} s is the floor"
+    )
     ways = [
         ("llmclients.batch.run (threads)", with_batch),
         ("llmclients.aio.AsyncClient + semaphore", with_async_client),
@@ -189,11 +205,13 @@ def throughput(server: Server, records: int, concurrency: int) -> None:
     except ImportError:
         print("  (openai-python not installed: pip install -e '.[bench]' to compare with AsyncOpenAI)")
     for name, way in ways:
+        server_cpu = server.cpu()
         wall, cpu = timed(lambda way=way: way(server.base_url, records, concurrency))  # type: ignore[misc]
+        server_cpu = server.cpu() - server_cpu
         server.log()
         print(
-            f"  {name:<40} wall {wall:6.2f} s = {wall / ideal:.3f}x ideal"
-            f"  client CPU {cpu / records * 1000:.2f} ms/record"
+            f"  {name:<40} wall {wall:6.2f} s = {wall / ideal:.3f}x ideal, {wall / floor:.3f}x the floor,"
+            f"  client CPU {cpu / records * 1000:.2f} ms/record  (the emulator's: {server_cpu / wall:.0%} of a core)"
         )
 
 
