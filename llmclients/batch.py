@@ -589,6 +589,11 @@ class BatchRun:
         """Stop at once (no grace) and release the output file."""
         self.stop(0.0)
         self._results.close()
+        # A run never iterated has not reached the generator's own cleanup.
+        if self.output is not None:
+            self.output.close()
+        if self.progress is not None:
+            self.progress.close()
 
     # --- the loop ----------------------------------------------------------------------
 
