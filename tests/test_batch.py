@@ -304,3 +304,30 @@ def test_a_stopped_pacer_lets_nobody_through() -> None:
     assert pacer.acquire(1)
     threading.Timer(0.2, stop.set).start()
     assert not pacer.acquire(1)
+
+
+def test_reasoning_tool_calls_and_record_options_reach_the_output(
+    emulator: TimedEmulator, tmp_path: Path
+) -> None:
+    from llmclients.testing import openai as emulated
+
+    emulator.enqueue(
+        Reply(events=emulated.reasoning_chunks(["think", "ing"], then_text=["done"])),
+        Reply(events=emulated.tool_call_chunks([("call_a", "weather", '{"city": "Oslo"}')])),
+    )
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    records = [
+        {"id": "plain", "prompt": "p", "temperature": 0.25},
+        {"id": "tool", "prompt": "q", "tools": tools},
+    ]
+    output = tmp_path / "out.jsonl"
+    with client_for(emulator) as client:
+        list(batch.run(client, records, concurrency=1, output=output, progress=False))
+    first, second = lines(output)
+    assert first["reasoning"] == "thinking" and first["text"] == "done" and "tool_calls" not in first
+    assert second["tool_calls"] == [
+        {"id": "call_a", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+    ]
+    assert "reasoning" not in second and second["finish_reason"] == "tool_calls"
+    bodies = [request.json() for request in emulator.requests]
+    assert bodies[0]["temperature"] == 0.25 and bodies[1]["tools"] == tools
