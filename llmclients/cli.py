@@ -9,6 +9,8 @@ Commands::
                                         with --base-url, those the server serves
     llmclients check [-p PROVIDER ...]  probe providers live: ok / blocked / down, time to first delta
     llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
+    llmclients batch INPUT -o OUTPUT    answer a file of records (JSONL) or prompts (text) concurrently,
+                                        within --rpm/--tpm; a rerun sends only what is missing or failed
 
 ``chat`` streams the reply to stdout as it arrives (``--show-reasoning``
 streams the model's reasoning to stderr; tool calls are listed on stderr).
@@ -21,7 +23,10 @@ VALUE read as JSON. ``--conversation FILE`` continues the conversation kept in
 FILE (created 0600 if missing; checked to be writable before sending;
 rewritten only after a turn succeeds, keeping its mode and symlink).
 ``--emulate`` answers from the provider's emulator, served inside the process:
-no network needed. ``chat`` on a terminal with no prompt is an interactive
+no network needed. ``batch`` is :mod:`llmclients.batch` as a command: a
+progress bar on stderr on a terminal (with the ``llmclients[batch]`` extra),
+a one-line summary at the end; SIGINT or SIGTERM stops sending, lets the
+calls in flight finish for ``--grace`` seconds, and exits 130 or 143. ``chat`` on a terminal with no prompt is an interactive
 session (:mod:`llmclients.repl`).
 
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
@@ -35,7 +40,8 @@ from.
 
 Errors are one line on stderr. Exit codes:
 
-    0    success; for ``check``, every probed provider is ok
+    0    success; for ``check``, every probed provider is ok; for ``batch``, every record answered
+    1    ``batch``: some records failed or were skipped as bad lines (run it again to retry them)
     2    bad usage or input: arguments, an empty prompt, an unknown provider or
          model, a missing base URL, an unreadable conversation file
     3    the service refused or failed (an HTTP error, no connection, a broken
@@ -88,6 +94,8 @@ from .transport import redact_url
 
 EXIT_OK, EXIT_USAGE, EXIT_SERVICE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_SIGINT = 0, 2, 3, 4, 5, 130
 EXIT_SIGTERM = 143
+#: ``batch``: some records failed, or bad input lines were skipped.
+EXIT_SOME_FAILED = 1
 #: The model the emulators answer as, for providers that have no default model.
 EMULATOR_MODEL = "emulator-1"
 CHECK_PROMPT = "Reply with the single word OK."
@@ -135,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="llmclients",
         description="Stream answers from LLM chat services; check them; emulate them.",
-        epilog="exit codes: 0 ok, 2 usage, 3 service error, 4 timeout, 5 stream broke off, 130 Ctrl-C, "
+        epilog="exit codes: 0 ok, 1 some batch records failed, 2 usage, 3 service error, 4 timeout, 5 stream broke off, 130 Ctrl-C, "
         "143 SIGTERM",
     )
     parser.add_argument("--version", action="version", version=f"llmclients {__version__}")
@@ -217,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate = commands.add_parser("emulate", parents=[common], help="serve a provider's emulator")
     emulate.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
     emulate.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    _add_batch_parser(commands, common)
     return parser
 
 
@@ -926,6 +935,149 @@ def _emulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- batch ---------------------------------------------------------------------------------
+
+
+def _add_batch_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    batch = commands.add_parser(
+        "batch", parents=[common], help="answer a file of records or prompts, concurrently and resumably"
+    )
+    batch.add_argument(
+        "input", help="JSONL records (.jsonl: id, messages or prompt, options), or a text file of prompts"
+    )
+    batch.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="append results to FILE, skipping ids answered there (default: stdout)",
+    )
+    batch.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
+    _add_connection_options(batch)
+    batch.add_argument(
+        "--concurrency", type=_positive_int, default=8, metavar="N", help="calls at once (default 8)"
+    )
+    batch.add_argument("--rpm", type=_positive_float, metavar="N", help="at most N requests a minute")
+    batch.add_argument("--tpm", type=_positive_float, metavar="N", help="at most N tokens a minute")
+    batch.add_argument(
+        "--max-attempts", type=_positive_int, default=3, metavar="N", help="tries per record (default 3)"
+    )
+    batch.add_argument(
+        "--on-bad-line",
+        choices=("skip", "fail"),
+        default="skip",
+        help="a line that is no record: reported and skipped (exit 1), or fatal before anything is sent",
+    )
+    batch.add_argument("--compact", action="store_true", help="then rewrite OUTPUT with one line per id")
+    batch.add_argument(
+        "--grace", type=_seconds, default=30.0, metavar="S", help="after Ctrl-C, seconds for calls in flight"
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from . import batch
+    from .config import Retry
+
+    bad: List[batch.BadRecordError] = []
+    records = _batch_records(args, bad)
+    # The batch retries, not the client: a 429 then pauses every worker. A
+    # connection per worker, kept (requests keeps 10 unless told otherwise).
+    options = {"retry": Retry(total=0), "pool_size": args.concurrency}
+    with _open_client(args.provider or "openai", args, **options) as client:
+        model = _model(client, args)
+        try:
+            job = batch.run(
+                client,
+                (_with_model(record, model) for record in records),
+                concurrency=args.concurrency,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                max_attempts=args.max_attempts,
+                output=args.output,
+                total=batch.count_records(args.input) if sys.stderr.isatty() else None,
+                progress=False if args.no_progress else None,
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        with _stopping_on_signals(job, args.grace) as signals:
+            for result in job:
+                if args.output is None:
+                    print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+    if args.output is not None and args.compact:
+        batch.compact(args.output)
+    bad_lines = f", {len(bad)} bad lines skipped" if bad else ""
+    print(f"llmclients batch: {job.stats.summary()}{bad_lines}", file=sys.stderr, flush=True)
+    if signals:
+        return EXIT_SIGTERM if signals[0] == signal.SIGTERM else EXIT_SIGINT
+    return EXIT_SOME_FAILED if job.stats.failed or bad else EXIT_OK
+
+
+def _batch_records(args: argparse.Namespace, bad: List[Any]) -> Iterator[Any]:
+    """The input's records; with ``--on-bad-line fail``, checked whole first,
+    so that a bad line stops the batch before anything is sent."""
+    from . import batch
+
+    try:
+        with open(args.input, "rb"):
+            pass  # unreadable: a usage error now, not once the client is open
+        if args.on_bad_line == "fail":
+            for _ in batch.read_records(args.input, on_bad="raise"):
+                pass
+        return batch.read_records(args.input, report=lambda exc: _skipped(exc, bad))
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.input}: {exc.strerror or exc}") from None
+    except batch.BadRecordError as exc:
+        raise UsageError(f"{args.input}, {exc}") from None
+
+
+def _skipped(exc: Any, bad: List[Any]) -> None:
+    bad.append(exc)
+    print(f"llmclients batch: skipped {exc}", file=sys.stderr, flush=True)
+
+
+def _with_model(record: Any, model: Optional[str]) -> Any:
+    if model:
+        record.options.setdefault("model", model)
+    return record
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(job: Any, grace: float) -> Iterator[List[int]]:
+    """SIGINT and SIGTERM stop ``job`` (no new calls; those in flight get
+    ``grace`` seconds; a second signal ends them now); yields the signals seen."""
+    seen: List[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        job.stop(grace if len(seen) == 1 else 0.0)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 # --- logging -------------------------------------------------------------------------------
 
 #: Credentials that may appear in a logged URL or header, whatever the secret.
@@ -977,6 +1129,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "models": _models,
     "check": _check,
     "emulate": _emulate,
+    "batch": _batch,
 }
 
 if __name__ == "__main__":

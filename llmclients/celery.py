@@ -1,0 +1,179 @@
+"""Batches on Celery, for when one machine is not enough: one record per task.
+
+``pip install 'llmclients[celery]'``. In the module the workers import::
+
+    from celery import Celery
+    import llmclients
+    from llmclients.celery import batch_task
+
+    app = Celery("answers", broker="redis://localhost:6379/0", backend="redis://localhost:6379/1")
+    answer = batch_task(app, lambda: llmclients.OpenAICompatible(base_url=..., model="llama3.2"))
+
+Then ``celery -A tasks worker --concurrency 8`` on each machine, and, to send a batch::
+
+    sent, skipped = submit(answer, "questions.jsonl")        # skips the ids already answered
+    for result in results(answer, "questions.jsonl"): ...    # the results kept by the backend
+
+How it behaves:
+
+* **one record per task**, ``acks_late`` and ``reject_on_worker_lost``: a
+  worker that dies mid-stream leaves its record in the queue, and another
+  worker answers it (with a redis broker, once its ``visibility_timeout``
+  has passed: set it above your longest call);
+* the task's id is the record's (``llmclients-batch-<id>``): a task that is
+  delivered again after its answer was stored returns that answer without
+  asking again, and :func:`submit` skips the ids answered without error;
+* a **429** becomes ``self.retry(countdown=Retry-After)``, and does not count
+  against ``max_attempts``; other failures that may pass (5xx, timeouts,
+  broken streams) are retried with backoff up to ``max_attempts``; the rest
+  are returned as a result with its ``error``;
+* **one client per worker process**, made by ``make_client`` on the first
+  task of that process, after the prefork fork: a client made in the parent
+  (at import, say) is never used by a child, whose connections are its own;
+* the result is :class:`llmclients.batch.Result`'s dict, stored in the result
+  backend, and appended to ``output`` (a JSONL file) when the workers share a
+  file system.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
+
+from celery import Celery, Task
+
+from . import errors
+from .batch import PathLike, Record, Result, ResultFile, _records, retry_after, retryable
+
+#: The prefix of a task's id; the record's id follows.
+TASK_PREFIX = "llmclients-batch-"
+
+
+def task_id(record_id: str) -> str:
+    return f"{TASK_PREFIX}{record_id}"
+
+
+class _PerProcess:
+    """A value made once per process by ``make``: a child of a fork makes its
+    own, never using its parent's (whose sockets it would share)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+        self._pid = -1
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._value, self._pid = self.make(), os.getpid()
+            return self._value
+
+
+def batch_task(
+    app: Celery,
+    make_client: Callable[[], Any],
+    *,
+    name: str = "llmclients.batch.answer",
+    output: Optional[PathLike] = None,
+    max_attempts: int = 3,
+    backoff: float = 2.0,
+    rate_limit: Optional[str] = None,
+) -> Task:
+    """Register on ``app`` the task that answers one record, and return it.
+
+    ``make_client`` makes this process's client (any client, or a
+    :class:`~llmclients.Fallback`); give it ``retry=Retry(total=0)`` to leave
+    retries to Celery. ``rate_limit`` is Celery's own (``"100/m"``), per
+    worker process: divide the API's limit by the processes of all workers.
+    ``task.client()`` returns this process's client.
+    """
+    clients = _PerProcess(make_client)
+    files = _PerProcess(lambda: ResultFile(output) if output is not None else None)
+
+    def answer(self: Task, record: Dict[str, Any], failures: int = 0) -> Dict[str, Any]:
+        stored = _stored_success(self, self.request.id)
+        if stored is not None:
+            return stored  # delivered again after its answer was stored
+        item = Record(record["id"], record["messages"], dict(record.get("options") or {}))
+        result = Result(item.id, attempts=failures + self.request.retries + 1)
+        try:
+            result.fill(clients.get().complete(item.messages, **item.options))
+        except errors.LLMClientError as exc:
+            result.fail(exc)
+            pause = retry_after(exc)
+            if pause is not None:  # a rate limit: wait as asked, not a failure of the record
+                raise self.retry(countdown=pause or backoff, kwargs={"failures": failures}) from None
+            if retryable(exc) and failures + 1 < max_attempts:
+                countdown = backoff * 2**failures * random.uniform(0.75, 1.25)
+                raise self.retry(countdown=countdown, kwargs={"failures": failures + 1}) from None
+        value = result.to_dict()
+        result_file = files.get()
+        if result_file is not None:
+            # Stored first: a worker killed between the two leaves a stored
+            # answer, which the task delivered again returns, not a line only.
+            self.backend.store_result(self.request.id, value, "SUCCESS", request=self.request)
+            result_file.write(result)
+        return value
+
+    task: Task = app.task(
+        answer,
+        bind=True,
+        name=name,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,
+        rate_limit=rate_limit,
+    )
+    task.client = clients.get
+    return task
+
+
+def _stored_success(task: Task, identifier: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The answer the result backend holds for ``identifier``, if it has one without an error."""
+    if not identifier:
+        return None
+    meta = task.backend.get_task_meta(identifier)
+    result = meta.get("result")
+    if meta.get("status") == "SUCCESS" and isinstance(result, dict) and result.get("error") is None:
+        return result
+    return None
+
+
+def submit(
+    task: Task,
+    records: Union[PathLike, Iterable[Union[Record, Mapping[str, Any], str]]],
+    *,
+    skip_answered: bool = True,
+) -> Tuple[int, int]:
+    """Send one task per record (see :func:`llmclients.batch.read_records`);
+    returns ``(sent, skipped)``. Records whose answer the result backend holds
+    without an error are skipped: a second ``submit`` sends only what is
+    missing or failed."""
+    sent = skipped = 0
+    for record in _records(records):
+        identifier = task_id(record.id)
+        if skip_answered and _stored_success(task, identifier) is not None:
+            skipped += 1
+            continue
+        payload = {"id": record.id, "messages": record.messages, "options": record.options}
+        task.apply_async(args=[payload], task_id=identifier)
+        sent += 1
+    return sent, skipped
+
+
+def results(
+    task: Task,
+    records: Union[PathLike, Iterable[Union[Record, Mapping[str, Any], str]]],
+    *,
+    timeout: Optional[float] = None,
+) -> Iterator[Dict[str, Any]]:
+    """The result of each record, in the records' order, waiting for each up to ``timeout``."""
+    for record in _records(records):
+        value: Dict[str, Any] = task.AsyncResult(task_id(record.id)).get(timeout=timeout)
+        yield value
+
+
+__all__ = ["TASK_PREFIX", "batch_task", "results", "submit", "task_id"]

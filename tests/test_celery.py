@@ -1,0 +1,228 @@
+"""llmclients.celery with a real redis-server and real prefork workers (2 processes) against the emulator.
+
+Skipped where redis-server or celery is missing; ``.ci/run`` installs redis-server.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from llmclients.testing import OpenAIEmulator, Reply
+
+celery = pytest.importorskip("celery")
+pytest.importorskip("redis")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed"),
+    pytest.mark.skipif(os.name != "posix", reason="prefork workers and signals as POSIX has them"),
+]
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+LIMIT = 60  # seconds any wait may take
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + LIMIT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(LIMIT)
+
+
+@pytest.fixture
+def emulator() -> Iterator[OpenAIEmulator]:
+    with OpenAIEmulator(default_reply=Reply(deltas=["an ", "answer"], delay=0.05)) as server:
+        yield server
+
+
+class Workers:
+    """``celery worker`` (prefork, 2 processes) in a session of its own, so that
+    a SIGKILL takes the parent and its children at once."""
+
+    def __init__(self, env: Dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: Any = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork"]
+        command += ["--concurrency", "2", "--loglevel", "warning", "--without-gossip", "--without-mingle"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=TESTS, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(LIMIT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(LIMIT)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def app_env(
+    redis_url: str, emulator: OpenAIEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LLMCLIENTS_")}
+    env.update(
+        BATCH_TEST_REDIS=redis_url,
+        BATCH_TEST_OUTPUT=str(tmp_path / "out.jsonl"),
+        LLMCLIENTS_BASE_URL=emulator.base_url,
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS), env.get("PYTHONPATH", "")]),
+    )
+    for name in ("BATCH_TEST_REDIS", "BATCH_TEST_OUTPUT", "LLMCLIENTS_BASE_URL"):
+        monkeypatch.setenv(name, env[name])
+    return env
+
+
+@pytest.fixture
+def workers(app_env: Dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    started = Workers(app_env, tmp_path / "worker.log")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def task(app_env: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(TESTS))
+    sys.modules.pop("celery_app", None)
+    import celery_app
+
+    yield celery_app.answer
+    celery_app.app.close()
+    sys.modules.pop("celery_app", None)
+
+
+def records(count: int) -> List[Dict[str, Any]]:
+    return [{"id": f"r{n}", "prompt": f"prompt {n}"} for n in range(count)]
+
+
+def sent(emulator: OpenAIEmulator) -> collections.Counter[str]:
+    return collections.Counter(
+        request.json()["messages"][-1]["content"] for request in emulator.requests if request.method == "POST"
+    )
+
+
+def output_lines(env: Dict[str, str]) -> List[Dict[str, Any]]:
+    path = Path(env["BATCH_TEST_OUTPUT"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(condition: Any, what: str, log: Path) -> None:
+    deadline = time.monotonic() + LIMIT
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen in time; worker log:\n{log.read_text()}"
+        time.sleep(0.05)
+
+
+def test_every_record_is_answered_and_a_resubmit_sends_nothing(
+    task: Any, workers: Workers, emulator: OpenAIEmulator, app_env: Dict[str, str]
+) -> None:
+    from llmclients.celery import results, submit
+
+    workers.start()
+    assert submit(task, records(12)) == (12, 0)
+    answers = list(results(task, records(12), timeout=LIMIT))
+    assert [answer["id"] for answer in answers] == [f"r{n}" for n in range(12)]
+    assert all(answer["text"] == "an answer" and answer["error"] is None for answer in answers)
+    assert sorted(line["id"] for line in output_lines(app_env)) == sorted(f"r{n}" for n in range(12))
+    assert submit(task, records(12)) == (0, 12)  # resume by id: all answered
+    assert set(sent(emulator).values()) == {1}
+
+
+def test_a_worker_killed_mid_run_and_restarted_answers_no_record_twice(
+    task: Any, workers: Workers, emulator: OpenAIEmulator, app_env: Dict[str, str], tmp_path: Path
+) -> None:
+    from llmclients.celery import results, submit
+
+    emulator.default_reply = Reply(deltas=["an ", "answer"], delay=0.3)
+    workers.start()
+    submit(task, records(16))
+    wait_for(lambda: len(output_lines(app_env)) >= 6, "six answers", workers.log)
+    workers.kill()  # the parent and both children, mid-stream
+    answered_before = {line["id"] for line in output_lines(app_env)}
+    sent_before = sent(emulator)
+    workers.start()
+    answers = list(results(task, records(16), timeout=LIMIT))
+    assert all(answer["error"] is None for answer in answers)
+    counts = sent(emulator)
+    for n in range(16):
+        if f"r{n}" in answered_before:
+            assert counts[f"prompt {n}"] == 1  # answered before the kill: never asked again
+        else:
+            assert counts[f"prompt {n}"] <= sent_before[f"prompt {n}"] + 1
+    per_id = collections.Counter(line["id"] for line in output_lines(app_env) if line["error"] is None)
+    assert sorted(per_id) == sorted(f"r{n}" for n in range(16)) and set(per_id.values()) == {1}
+
+
+def test_a_429_storm_is_absorbed_with_no_failures(
+    task: Any, workers: Workers, emulator: OpenAIEmulator, app_env: Dict[str, str]
+) -> None:
+    from llmclients.celery import results, submit
+
+    too_many = Reply(status=429, headers={"Retry-After": "0.5"}, body={"error": {"message": "slow down"}})
+    emulator.enqueue(*[too_many] * 12)
+    workers.start()
+    submit(task, records(6))
+    answers = list(results(task, records(6), timeout=LIMIT))
+    assert all(answer["error"] is None and answer["text"] == "an answer" for answer in answers)
+    statuses = [request for request in emulator.requests if request.method == "POST"]
+    assert len(statuses) == 6 + 12  # every 429 was met, and retried
+
+
+def test_the_parents_connections_are_not_shared_with_the_children(
+    task: Any, workers: Workers, emulator: OpenAIEmulator, app_env: Dict[str, str]
+) -> None:
+    from llmclients.celery import results, submit
+
+    app_env["BATCH_TEST_PARENT_CALL"] = "1"  # the parent asks once, keeping a pooled connection, then forks
+    emulator.default_reply = None  # each reply echoes its prompt, paced: a reply read by the wrong process shows
+    workers.start()
+    submit(task, records(10))
+    answers = list(results(task, records(10), timeout=LIMIT))
+    assert all(answer["error"] is None for answer in answers), answers
+    assert all(answer["text"].endswith(f"You said: prompt {n}") for n, answer in enumerate(answers))
+    assert sent(emulator)["from the parent"] == 1
+    # each child connected on its own: the parent's connection plus at least one per child
+    assert emulator.connections_accepted >= 3
+    assert all(request.outcome == "complete" for request in emulator.requests)
