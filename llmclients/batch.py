@@ -172,7 +172,9 @@ def _print_bad_line(exc: BadRecordError) -> None:
     print(f"llmclients.batch: skipped {exc}", file=sys.stderr)
 
 
-def _records(source: Union[PathLike, Iterable[Union[Record, Mapping[str, Any], str]]]) -> Iterator[Record]:
+def as_records(source: Union[PathLike, Iterable[Union[Record, Mapping[str, Any], str]]]) -> Iterator[Record]:
+    """The records of ``source``: a file (:func:`read_records`), or records,
+    record dicts and prompts, each given an id as a file's lines would be."""
     if isinstance(source, (str, os.PathLike)):
         yield from read_records(source)
         return
@@ -675,7 +677,7 @@ class BatchRun:
                 self._call(record, result)
             except errors.LLMClientError as exc:
                 result.fail(exc)
-                self.pacer.observe(getattr(exc, "headers", None))
+                self.pacer.observe(getattr(exc, "rate_limits", None))
                 self.pacer.correct(estimate, 0)
                 if self.stopped.is_set() or result.attempts >= self.max_attempts or not retryable(exc):
                     break
@@ -696,7 +698,7 @@ class BatchRun:
                         "the batch was stopped and its grace period ran out", partial_text=stream.text
                     )
             completion = stream.completion()
-            self.pacer.observe(getattr(stream, "headers", None))
+            self.pacer.observe(stream.rate_limits)
         result.fill(completion)
 
     def _wait_before_retry(self, exc: errors.LLMClientError, attempts: int) -> None:
@@ -762,7 +764,7 @@ def run(
     ``total`` is its length (counted when ``records`` is a path).
 
     ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` response headers
-    are honoured from streams and errors that expose ``headers`` (a mapping).
+    are honoured from every stream and status error (their ``rate_limits``).
 
     Give the client ``pool_size=concurrency`` (requests keeps 10 connections
     per host otherwise) and ``retry=Retry(total=0)``: the batch retries
@@ -776,7 +778,7 @@ def run(
     result_file = ResultFile(output) if output is not None else None
     return BatchRun(
         client,
-        _records(records),
+        as_records(records),
         concurrency=concurrency,
         pacer=Pacer(rpm, tpm),
         max_attempts=max_attempts,
@@ -804,6 +806,7 @@ __all__ = [
     "Stats",
     "TokenBucket",
     "answered_ids",
+    "as_records",
     "compact",
     "count_records",
     "estimate_tokens",

@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, T
 from celery import Celery, Task
 
 from . import errors
-from .batch import PathLike, Record, Result, ResultFile, _records, retry_after, retryable
+from .batch import PathLike, Record, Result, ResultFile, as_records, retry_after, retryable
 
 #: The prefix of a task's id; the record's id follows.
 TASK_PREFIX = "llmclients-batch-"
@@ -153,7 +153,7 @@ def submit(
     without an error are skipped: a second ``submit`` sends only what is
     missing or failed."""
     sent = skipped = 0
-    for record in _records(records):
+    for record in as_records(records):
         identifier = task_id(record.id)
         if skip_answered and _stored_success(task, identifier) is not None:
             skipped += 1
@@ -171,7 +171,7 @@ def results(
     timeout: Optional[float] = None,
 ) -> Iterator[Dict[str, Any]]:
     """The result of each record, in the records' order, waiting for each up to ``timeout``."""
-    for record in _records(records):
+    for record in as_records(records):
         value: Dict[str, Any] = task.AsyncResult(task_id(record.id)).get(timeout=timeout)
         yield value
 

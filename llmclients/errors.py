@@ -21,7 +21,8 @@
     │       ├── IdleTimeout             no text delta for `idle` seconds (pings don't count)
     │       └── TotalTimeout            the whole call (headers, body, retries) exceeded `total` (600 s)
     ├── HTTPStatusError                 the service answered 4xx/5xx; .status_code, .body_excerpt,
-    │   │                               .code/.type/.param (an OpenAI-style error body), .request_id
+    │   │                               .code/.type/.param (an OpenAI-style error body), .request_id,
+    │   │                               .rate_limits (the x-ratelimit-* headers)
     │   ├── ContextLengthError          the prompt does not fit the model's context; .prompt_tokens, .context_tokens
     │   ├── BlockedError                a bot check (Cloudflare challenge page) stood in the way, whatever its status
     │   ├── AuthenticationError         401 and 403
@@ -248,6 +249,8 @@ class HTTPStatusError(LLMClientError):
         self.request_id = request_id
         #: Seconds the service asked to wait (``Retry-After``), or None.
         self.retry_after: Optional[float] = None
+        #: The ``x-ratelimit-*`` response headers, names lower-cased (empty if none).
+        self.rate_limits: Dict[str, str] = {}
 
 
 class ContextLengthError(HTTPStatusError):

@@ -29,6 +29,7 @@ __all__ = [
     "error_facts",
     "is_bot_check",
     "parse_retry_after",
+    "rate_limits_of",
     "refused_by_proxy",
     "request_id_of",
     "status_error",
@@ -114,9 +115,16 @@ def status_error(
         request_id=request_id_of(response.headers),
     )
     error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error.rate_limits = rate_limits_of(response.headers)
     if isinstance(error, errors.ContextLengthError):
         error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
     return mask_error(error, secrets)
+
+
+def rate_limits_of(headers: Mapping[str, str]) -> Dict[str, str]:
+    """The ``x-ratelimit-*`` response headers (OpenAI's, Groq's: ``remaining``
+    and ``reset`` of requests and tokens), names lower-cased."""
+    return {name.lower(): value for name, value in headers.items() if name.lower().startswith("x-ratelimit-")}
 
 
 def request_id_of(headers: Mapping[str, str]) -> Optional[str]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 from . import errors
 from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
 from .masking import mask_error
-from .status import request_id_of
+from .status import rate_limits_of, request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -302,6 +302,12 @@ class Stream:
     def request_id(self) -> Optional[str]:
         """The ``x-request-id`` (or ``request-id``) response header, for the service's support."""
         return request_id_of(self._current[0].response.headers)
+
+    @property
+    def rate_limits(self) -> Dict[str, str]:
+        """The ``x-ratelimit-*`` response headers (``remaining`` and ``reset`` of
+        requests and tokens, as OpenAI and Groq send them), names lower-cased."""
+        return rate_limits_of(self._current[0].response.headers)
 
     @property
     def extra(self) -> Dict[str, Any]:

@@ -331,3 +331,19 @@ def test_reasoning_tool_calls_and_record_options_reach_the_output(
     assert "reasoning" not in second and second["finish_reason"] == "tool_calls"
     bodies = [request.json() for request in emulator.requests]
     assert bodies[0]["temperature"] == 0.25 and bodies[1]["tools"] == tools
+
+
+def test_streams_and_status_errors_carry_the_ratelimit_headers_the_batch_reads(emulator: TimedEmulator) -> None:
+    limits = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"}
+    emulator.enqueue(Reply(deltas=["ok"], headers={**limits, "X-Other": "not a limit"}))
+    emulator.enqueue(Reply(status=400, headers=limits, body={"error": {"message": "bad"}}))
+    with client_for(emulator) as client:
+        with client.stream("hi", model="m") as stream:
+            assert "".join(stream) == "ok"
+            assert stream.rate_limits == limits
+        with pytest.raises(llmclients.HTTPStatusError) as caught:
+            client.complete("hi", model="m")
+    assert caught.value.rate_limits == limits
+    pacer = batch.Pacer()
+    pacer.observe(caught.value.rate_limits)
+    assert pacer.paused_until - time.monotonic() > 0.5  # no request left until the reset a second away

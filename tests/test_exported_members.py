@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 from typing import Dict, List
 
 import pytest
+
+import llmclients
 
 EXPORTED: Dict[str, List[str]] = {
     "llmclients": [
@@ -106,6 +109,28 @@ EXPORTED: Dict[str, List[str]] = {
         "Threads",
         "thread_numbers",
     ],
+    "llmclients.batch": [
+        "BadRecordError",
+        "BatchRun",
+        "Pacer",
+        "Record",
+        "Result",
+        "ResultFile",
+        "Stats",
+        "TokenBucket",
+        "answered_ids",
+        "as_records",
+        "compact",
+        "count_records",
+        "estimate_tokens",
+        "iter_results",
+        "parse_duration",
+        "read_records",
+        "record_from",
+        "retry_after",
+        "retryable",
+        "run",
+    ],
     "llmclients.body": [
         "Body",
         "ERROR_BODY_LIMIT",
@@ -113,6 +138,13 @@ EXPORTED: Dict[str, List[str]] = {
         "READ_SIZE",
         "shutdown",
         "socket_of",
+    ],
+    "llmclients.celery": [
+        "TASK_PREFIX",
+        "batch_task",
+        "results",
+        "submit",
+        "task_id",
     ],
     "llmclients.compat.g4f": [
         "AllenAI",
@@ -242,6 +274,7 @@ EXPORTED: Dict[str, List[str]] = {
         "error_facts",
         "is_bot_check",
         "parse_retry_after",
+        "rate_limits_of",
         "refused_by_proxy",
         "request_id_of",
         "status_error",
@@ -357,3 +390,13 @@ def test_every_registered_provider_has_a_lazy_class_and_an_emulator() -> None:
     for name, target in PROVIDERS.items():
         assert EMULATORS[name].startswith(f"llmclients.testing.{name}:")
         assert getattr(llmclients, target.rpartition(":")[2]) is llmclients.get_provider_class(name)
+
+
+def test_every_module_with_an_all_is_pinned() -> None:
+    unpinned = []
+    for info in pkgutil.walk_packages(llmclients.__path__, "llmclients."):
+        if info.name.endswith("__main__"):  # importing it runs the command
+            continue
+        if hasattr(importlib.import_module(info.name), "__all__") and info.name not in EXPORTED:
+            unpinned.append(info.name)
+    assert unpinned == []
