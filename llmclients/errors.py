@@ -8,7 +8,8 @@
     │   │                               a socks5:// proxy without PySocks
     │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
     │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
-    │   └── ModelNotFoundError          unknown model; .valid_models lists the ids
+    │   ├── ModelNotFoundError          unknown model; .valid_models lists the ids
+    │   └── BadRecordError              (in llmclients.batch) a batch input line that is no record; .line
     ├── TransportError                  the HTTP exchange itself failed
     │   ├── ConnectError                no connection (refused, DNS, reset before the response)
     │   │   ├── CertificateError        the server's TLS certificate failed verification (not retried)
