@@ -569,8 +569,10 @@ class BatchRun:
         self.stats = Stats()
         self.stopped = pacer.stop
         self._grace: Optional[float] = None
-        #: Set when the grace runs out: the calls in flight stop at their next delta.
+        #: Set when the grace runs out: the calls in flight are interrupted.
         self._abort = threading.Event()
+        self._in_flight: Set[Any] = set()  # the streams being read, to interrupt
+        self._in_flight_lock = threading.Lock()
         self._results: Generator[Result, None, None] = self._generate()
 
     def __iter__(self) -> BatchRun:
@@ -581,9 +583,9 @@ class BatchRun:
 
     def stop(self, grace: float = 30.0) -> None:
         """Send nothing more; let the calls in flight finish for ``grace``
-        seconds, then close each at its next delta (they end as failures,
-        retried next run; a server that sends nothing more is left to the
-        client's read timeout). A second call shortens the grace."""
+        seconds, then interrupt them (they end as failures, retried next run),
+        even those whose server sends nothing more. A second call shortens
+        the grace."""
         self._grace = grace if self._grace is None else min(grace, self._grace)
         self.stopped.set()
 
@@ -619,7 +621,7 @@ class BatchRun:
             yield from self._drain(pending)
         finally:
             self.stopped.set()
-            self._abort.set()
+            self._abort_in_flight()
             pool.shutdown(wait=True)
             if self.output is not None:
                 self.output.close()
@@ -632,7 +634,7 @@ class BatchRun:
             if self.stopped.is_set() and deadline is None:
                 deadline = time.monotonic() + (self._grace or 0.0)
             if deadline is not None and time.monotonic() >= deadline:
-                self._abort.set()
+                self._abort_in_flight()
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             yield from self._finish(finished)
 
@@ -688,15 +690,31 @@ class BatchRun:
         result.elapsed = time.monotonic() - started
         return result
 
+    def _abort_in_flight(self) -> None:
+        """End the grace: wake every stream blocked in a read (the reading
+        thread then raises and closes it)."""
+        with self._in_flight_lock:
+            self._abort.set()
+            streams = list(self._in_flight)
+        for stream in streams:
+            stream.interrupt()
+
     def _call(self, record: Record, result: Result) -> None:
         with self.client.stream(record.messages, **record.options) as stream:
-            # Iterated here, not by completion(), to see the end of the grace
-            # between deltas: a stream is closed by the thread that reads it.
-            for _ in stream:
-                if self._abort.is_set():
-                    raise errors.StreamInterruptedError(
-                        "the batch was stopped and its grace period ran out", partial_text=stream.text
-                    )
+            with self._in_flight_lock:
+                aborted = self._abort.is_set()
+                self._in_flight.add(stream)
+            try:
+                # Iterated here, not by completion(), to see the end of the
+                # grace between deltas too (a stream without a socket to interrupt).
+                for _ in stream:
+                    if aborted or self._abort.is_set():
+                        raise errors.StreamInterruptedError(
+                            "the batch was stopped and its grace period ran out", partial_text=stream.text
+                        )
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight.discard(stream)
             completion = stream.completion()
             self.pacer.observe(stream.rate_limits)
         result.fill(completion)

@@ -254,6 +254,21 @@ def test_stop_lets_calls_in_flight_finish_within_the_grace_then_closes_them(
     assert len(lines(output)) == 2
 
 
+def test_the_end_of_the_grace_interrupts_a_stream_whose_server_went_silent(
+    emulator: TimedEmulator, tmp_path: Path
+) -> None:
+    emulator.default_reply = Reply(deltas=["late"], delay=30)  # the role chunk, then 30 s of silence
+    with client_for(emulator) as client:
+        job = batch.run(client, ["p0"], concurrency=1, output=tmp_path / "out.jsonl", progress=False)
+        threading.Timer(1.0, job.stop, kwargs={"grace": 0.5}).start()
+        started = time.monotonic()
+        results = list(job)
+        took = time.monotonic() - started
+    assert took < 10  # not the 30 s to the next delta, nor the 120 s read timeout
+    assert len(results) == 1 and not results[0].ok
+    assert results[0].error is not None and results[0].error["type"] == "StreamInterruptedError"
+
+
 def test_stopped_run_sends_nothing_more_and_a_rerun_finishes(emulator: TimedEmulator, tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     records = [{"id": str(n), "prompt": f"p{n}"} for n in range(10)]
