@@ -21,12 +21,6 @@ ALLOWED = {
     ("llmclients/body.py", "_fp"): "urllib3's http.client response, to de-chunk its buffered socket file",
     ("llmclients/body.py", "_sock"): "the socket under http.client's socket file (socket_of)",
     ("llmclients/body.py", "_connection"): "urllib3's connection: its socket, and closing it after interrupt()",
-    # The chat session is the command's other half: it shares cli.py's helpers
-    # (to be made public in cli.py, which another branch is changing now).
-    **{
-        ("llmclients/repl.py", name): "cli.py's helper for the chat session"
-        for name in ("_load_conversation", "_open_client", "_conversation", "_options", "_save_conversation", "_one_line")
-    },
     # The watchdog mixes itself into urllib3's connection class.
     ("llmclients/watchdog.py", "_new_conn"): "urllib3's hook for a new socket, overridden in the mixin",
 }

@@ -327,7 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = f"{exc}{_provenance(args, str(exc))}"
         if "--json" in argv and (args is None or args.command == "chat"):
             _Reply(getattr(args, "provider", None) or "", as_json=True, echo=False)._print_json(
-                {"type": "UsageError", "message": _one_line(message), "exit_code": EXIT_USAGE}
+                {"type": "UsageError", "message": one_line(message), "exit_code": EXIT_USAGE}
             )
         return _fail(EXIT_USAGE, message)
     except errors.LLMClientError as exc:
@@ -358,11 +358,11 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 def _fail(code: int, message: str) -> int:
     """Print ``message`` as one line on stderr and return ``code``."""
-    print(f"llmclients: {_one_line(message)}", file=sys.stderr, flush=True)
+    print(f"llmclients: {one_line(message)}", file=sys.stderr, flush=True)
     return code
 
 
-def _one_line(message: str) -> str:
+def one_line(message: str) -> str:
     return redact(" ".join(message.split()), [os.environ.get("LLMCLIENTS_API_KEY", "")])
 
 
@@ -415,7 +415,7 @@ def _chat(args: argparse.Namespace) -> int:
 
         return repl.run(args)
     prompt = _read_prompt(args.prompt)
-    state = _load_conversation(args.conversation) if args.conversation else None
+    state = load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
         check_conversation_file(args, provider, state)
@@ -425,14 +425,14 @@ def _chat(args: argparse.Namespace) -> int:
         echo=not (args.json or args.no_stream),
         show_reasoning=args.show_reasoning and not args.json,
     )
-    options = _options(args)
+    options = options_from_args(args)
     try:
-        with _open_client(provider, args) as client:
+        with open_client(provider, args) as client:
             if args.conversation:
-                conversation = _conversation(client, state, args)
+                conversation = conversation_for(client, state, args)
                 reply.model = conversation.model
                 _stream(reply, lambda: conversation.stream(prompt, **options))
-                _save_conversation(args.conversation, conversation.to_dict())
+                save_conversation(args.conversation, conversation.to_dict())
             else:
                 messages = [{"role": "user", "content": prompt}]
                 if args.system:
@@ -460,7 +460,7 @@ def _read_prompt(argument: Optional[str]) -> str:
     return prompt
 
 
-def _options(args: argparse.Namespace) -> Dict[str, Any]:
+def options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     options: Dict[str, Any] = {}
     if args.temperature is not None:
         options["temperature"] = args.temperature
@@ -581,7 +581,7 @@ class _Reply:
     def failed(self, code: int, kind: str, message: str) -> int:
         """End the output cleanly (the text received stays printed) and report the error."""
         if self.as_json:
-            self._print_json({"type": kind, "message": _one_line(message), "exit_code": code})
+            self._print_json({"type": kind, "message": one_line(message), "exit_code": code})
         elif self.parts:
             sys.stdout.write("\n" if self.echo else "".join(self.parts) + "\n")
             sys.stdout.flush()
@@ -605,7 +605,7 @@ class _Reply:
 # --- conversations in a file ----------------------------------------------------------
 
 
-def _load_conversation(path: str) -> Optional[Dict[str, Any]]:
+def load_conversation(path: str) -> Optional[Dict[str, Any]]:
     """The state kept in ``path``, or None for a new conversation (no file, or an empty one)."""
     try:
         with open(path, encoding="utf-8") as file:
@@ -658,7 +658,7 @@ def check_conversation_file(args: argparse.Namespace, provider: str, state: Opti
         )
 
 
-def _conversation(
+def conversation_for(
     client: Provider, state: Optional[Dict[str, Any]], args: argparse.Namespace
 ) -> Conversation:
     if state is None:
@@ -675,7 +675,7 @@ def _conversation(
     return conversation
 
 
-def _save_conversation(path: str, state: Dict[str, Any]) -> None:
+def save_conversation(path: str, state: Dict[str, Any]) -> None:
     """Replace the file ``path`` names atomically: a crash never leaves half a file.
 
     What the user chose survives: a symlink stays one (its target is
@@ -709,7 +709,7 @@ def _save_conversation(path: str, state: Dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Iterator[Provider]:
+def open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Iterator[Provider]:
     """A client of ``provider`` as the flags and environment say; with
     ``--emulate``, of its emulator, served for as long as the block runs."""
     cls = get_provider_class(provider)
@@ -794,7 +794,7 @@ def _models(args: argparse.Namespace) -> int:
     for name in names:
         cls = get_provider_class(name)
         if name == "openai" and asks_a_server:
-            with _open_client(name, args) as client:
+            with open_client(name, args) as client:
                 assert isinstance(client, OpenAICompatible)
                 rows.extend([name, model, ""] for model in client.served_models())
         elif not cls.models:
@@ -872,7 +872,7 @@ def _check_targets(args: argparse.Namespace) -> Tuple[List[str], bool]:
 
 def _probe(name: str, args: argparse.Namespace, *, skip_unconfigured: bool) -> _Probe:
     try:
-        with _open_client(name, args, max_retries=0) as client:
+        with open_client(name, args, max_retries=0) as client:
             model = _model(client, args)
             started = time.monotonic()
             with client.stream(CHECK_PROMPT, model=model) as stream:
@@ -999,7 +999,7 @@ def _batch(args: argparse.Namespace) -> int:
     # The batch retries, not the client: a 429 then pauses every worker. A
     # connection per worker, kept (requests keeps 10 unless told otherwise).
     options = {"retry": Retry(total=0), "pool_size": args.concurrency}
-    with _open_client(args.provider or "openai", args, **options) as client:
+    with open_client(args.provider or "openai", args, **options) as client:
         model = _model(client, args)
         try:
             job = batch.run(

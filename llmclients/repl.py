@@ -49,18 +49,18 @@ Ctrl-C stops a reply as it streams; Ctrl-D or /exit ends the session.'''
 
 def run(args: argparse.Namespace) -> int:
     """Run the session that ``args`` (the parsed ``chat`` flags) describe; its exit code."""
-    state = cli._load_conversation(args.conversation) if args.conversation else None
+    state = cli.load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
         cli.check_conversation_file(args, provider, state)
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input(), where Python has it)
-    with cli._open_client(provider, args) as client:
-        conversation = cli._conversation(client, state, args)
+    with cli.open_client(provider, args) as client:
+        conversation = cli.conversation_for(client, state, args)
         session = Session(
             client,
             conversation,
-            options=cli._options(args),
+            options=cli.options_from_args(args),
             path=args.conversation,
             show_reasoning=args.show_reasoning,
         )
@@ -256,7 +256,7 @@ class Session:
 
     def _keep(self, path: str) -> bool:
         try:
-            cli._save_conversation(path, self.conversation.to_dict())
+            cli.save_conversation(path, self.conversation.to_dict())
         except cli.UsageError as exc:
             self._warn(str(exc))
             return False
@@ -272,5 +272,5 @@ class Session:
         self.out.flush()
 
     def _warn(self, text: str) -> None:
-        self.err.write(f"llmclients: {cli._one_line(text)}\n")
+        self.err.write(f"llmclients: {cli.one_line(text)}\n")
         self.err.flush()
