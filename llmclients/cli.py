@@ -86,6 +86,7 @@ from urllib.parse import urlsplit
 from . import __version__, errors
 from .conversation import Conversation
 from .events import ReasoningDelta, TextDelta
+from .masking import mask
 from .provider import Provider
 from .providers import get_provider_class, provider_names
 from .providers.openai import OpenAICompatible
@@ -1093,9 +1094,7 @@ _SECRET_PATTERNS = [
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
     """``text`` with the given secrets and anything that looks like a credential masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    text = mask(text, [secret for secret in secrets if secret])
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
