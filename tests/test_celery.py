@@ -225,4 +225,4 @@ def test_the_parents_connections_are_not_shared_with_the_children(
     assert sent(emulator)["from the parent"] == 1
     # each child connected on its own: the parent's connection plus at least one per child
     assert emulator.connections_accepted >= 3
-    assert all(request.outcome == "complete" for request in emulator.requests)
+    assert all(request.wait() == "complete" for request in emulator.requests)

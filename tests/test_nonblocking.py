@@ -104,9 +104,7 @@ def test_the_connection_goes_back_to_the_pool_blocking(
     with llm.stream("Hi") as stream:
         assert next(stream) == "w0 "
         stream.set_nonblocking()
-        deadline = time.monotonic() + 2
-        while openai_emulator.requests[-1].outcome != "complete" and time.monotonic() < deadline:
-            time.sleep(0.01)  # every byte is in the socket before the loop reads on
+        openai_emulator.requests[-1].wait(2)  # every byte is in the socket before the loop reads on
         assert drive(stream) == words[1:]
     # The next request reuses the connection, and its reads block again.
     assert llm.complete("Hi").text == "".join(words)

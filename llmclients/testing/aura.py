@@ -55,7 +55,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..providers.aura import estimate_tokens
-from .server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply, close_socket
+from .server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
 
 #: Model ids the route has a tokenizer for (openchat-ui 0a98709 ``types/openai.ts``).
 MODEL_IDS = ("openchat_3.6", "openchat_v3.2_mistral")
@@ -209,8 +209,7 @@ class AuraEmulator(Emulator):
         # client leaves or the emulator stops, which end the exchange at once), then drop.
         handler = self._serving.handler
         self._sleep(handler, self.hang)
-        close_socket(handler.connection, reset=False)
-        raise Dropped()
+        raise Dropped(handler.connection, reset=False)
 
     def _upstream_reads(self, reply: Reply) -> Iterator[bytes]:
         """The upstream's SSE body as the route reads it: one read per event, or cut

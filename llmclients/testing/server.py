@@ -102,8 +102,17 @@ class RecordedRequest:
     path: str
     headers: _Headers
     body: bytes
-    #: How the exchange ended: "complete", "client closed", "dropped", "rejected".
+    #: How the exchange ended: "complete", "client closed", "dropped", "rejected";
+    #: "pending" while it runs. :meth:`wait` for it when the client may finish first.
     outcome: str = "pending"
+    _ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def wait(self, timeout: float = 5.0) -> str:
+        """The outcome once the emulator has finished the exchange (the client
+        can read the last byte before the emulator notes "complete"), or
+        "pending" if it has not within *timeout* seconds."""
+        self._ended.wait(timeout)
+        return self.outcome
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -128,7 +137,14 @@ class _ClientGone(Exception):
 
 
 class Dropped(_ClientGone):
-    """The reply's ``drop_after`` fault closed the connection."""
+    """A fault drops the connection: the exchange is recorded as "dropped"
+    first and the socket closed after, so a client that sees the close always
+    finds the outcome already written."""
+
+    def __init__(self, sock: socket.socket, *, reset: bool) -> None:
+        super().__init__()
+        self.sock = sock
+        self.reset = reset
 
 
 class Emulator:
@@ -301,20 +317,22 @@ class Emulator:
             request.outcome = "rejected"
         try:
             if reply.close_before_headers:
-                close_socket(handler.connection, reset=reply.reset)
-                raise Dropped()
+                raise Dropped(handler.connection, reset=reply.reset)
             if reply.status != 200 or (reply.body is not None and reply.raw is None):
                 self._send_plain(handler, reply)
             else:
                 self._send_stream(handler, reply, request)
             if request.outcome == "pending":
                 request.outcome = "complete"
-        except Dropped:
+        except Dropped as dropped:
             request.outcome = "dropped"
             handler.close_connection = True
+            close_socket(dropped.sock, reset=dropped.reset)
         except _ClientGone:
             request.outcome = "client closed"
             handler.close_connection = True
+        finally:
+            request._ended.set()
 
     def _send_plain(self, handler: Handler, reply: Reply) -> None:
         body = reply.body
@@ -423,8 +441,7 @@ class Emulator:
         if reply.drop_after is not None and counter[0] + len(data) >= reply.drop_after:
             data = data[: max(0, reply.drop_after - counter[0])]
             self._send(handler, data)
-            close_socket(handler.connection, reset=reply.reset)
-            raise Dropped()
+            raise Dropped(handler.connection, reset=reply.reset)
         self._send(handler, data)
         counter[0] += len(data)
 
