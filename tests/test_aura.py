@@ -169,7 +169,6 @@ def test_truncated_chunked_body_raises_interrupted_with_partial_text(emulator, c
             pass
     assert caught.value.partial_text == "Привет, м"
     assert stream.finish_reason is None
-    assert emulator.wait_idle()  # the emulator notes the drop just after it closes the connection
     assert emulator.last_request.outcome == "dropped"
 
 

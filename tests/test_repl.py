@@ -75,7 +75,7 @@ def test_ctrl_c_stops_the_reply_not_the_session(terminal, openai_emulator):
     expect_prompt(terminal)
     terminal.sendline("Are you there?")
     terminal.expect_exact("Still here.")
-    assert openai_emulator.requests[0].outcome == "client closed"
+    assert openai_emulator.requests[0].wait() == "client closed"
     # The stopped turn is not in the history sent next.
     assert [m["content"] for m in openai_emulator.last_request.json()["messages"]] == ["Are you there?"]
     terminal.sendline("/exit")
