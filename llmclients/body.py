@@ -24,11 +24,14 @@ What its reads raise becomes llmclients' errors through the one table in
   urllib3's ``stream()``.
 
 A chunked body can also be read without blocking, for an event loop that
-watches its socket (:meth:`Body.set_nonblocking`, used by :mod:`llmclients.aio`).
+watches its socket (:meth:`Body.set_nonblocking`, used by :mod:`llmclients.aio`):
+where a read would wait, iterating yields :data:`WOULD_BLOCK`, a signal that
+stops at :class:`~llmclients.stream.Stream`, never data.
 """
 
 from __future__ import annotations
 
+import enum
 import http.client
 import logging
 import select
@@ -38,7 +41,7 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import requests
 
@@ -50,7 +53,10 @@ __all__ = [
     "ERROR_BODY_LIMIT",
     "MAX_INFLATE",
     "READ_SIZE",
+    "WOULD_BLOCK",
     "Body",
+    "Read",
+    "Waiting",
     "shutdown",
     "socket_of",
 ]
@@ -61,6 +67,21 @@ logger = logging.getLogger("llmclients")
 READ_SIZE = 65536
 #: The most of an error status's body that is read (and of a trailer section).
 ERROR_BODY_LIMIT = 65536
+
+
+class Waiting(enum.Enum):
+    """The type of :data:`WOULD_BLOCK`."""
+
+    WOULD_BLOCK = "would block"
+
+
+#: What a non-blocking :class:`Body` yields where a read would wait: not bytes,
+#: so that no decoder can take it for data. :class:`~llmclients.stream.Stream`
+#: turns it into ``BlockingIOError``; it never leaves llmclients.
+WOULD_BLOCK = Waiting.WOULD_BLOCK
+
+#: What iterating a :class:`Body` yields.
+Read = Union[bytes, Waiting]
 
 
 def socket_of(raw: Any) -> Optional[socket.socket]:
@@ -138,10 +159,10 @@ class _Inflater:
         self._begun = False  # zlib took a first read: deflate is no longer retried raw
         self._members = 1
 
-    def inflate(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """The inflated bytes of ``chunks``; an empty chunk is passed on at once."""
+    def inflate(self, chunks: Iterator[Read]) -> Iterator[Read]:
+        """The inflated bytes of ``chunks``; :data:`WOULD_BLOCK` is passed on at once."""
         for data in chunks:
-            if not data:
+            if data is WOULD_BLOCK:
                 yield data
             else:
                 yield from self._pieces(data)
@@ -174,17 +195,17 @@ class _Inflater:
 
 
 class Body:
-    """A response body read promptly: iterate it for bytes (content-decoded,
-    never more than :data:`MAX_INFLATE` of them at once).
+    """A response body read promptly: iterate it, or its :meth:`reads`, for
+    bytes (content-decoded, never more than :data:`MAX_INFLATE` of them at once).
 
-    Iterating raises :class:`~llmclients.errors.StreamInterruptedError` when
+    Reading raises :class:`~llmclients.errors.StreamInterruptedError` when
     the body breaks off, :class:`~llmclients.errors.ReadTimeout` when no byte
     arrives in time and :class:`~llmclients.errors.DecodingError` for a bad
     content-encoding. After the protocol's own end (``[DONE]``, say) call
     :meth:`release`: the connection goes back to the pool if the rest of the
     body is already here.
 
-    After :meth:`set_nonblocking` it yields ``b""`` where a read would wait.
+    After :meth:`set_nonblocking`, :meth:`reads` yields :data:`WOULD_BLOCK` where a read would wait.
     :meth:`interrupt` wakes a read blocked in another thread.
     """
 
@@ -213,7 +234,7 @@ class Body:
         Returns the socket to watch for readability, or None when this body
         cannot be read so (it is not chunked, or not on a socket) and stays
         blocking. Then each read takes what has arrived; where a read would
-        wait, the iterator yields ``b""``: iterate again once the socket is
+        wait, :meth:`reads` yields :data:`WOULD_BLOCK`: read on once the socket is
         readable, or at :attr:`wake_at`, when the read, idle or total timeout
         is due and the next step raises it.
         """
@@ -241,13 +262,22 @@ class Body:
         return True
 
     def __iter__(self) -> Iterator[bytes]:
+        """The body's bytes, read blocking (an error status's body, a page sniffed)."""
+        for chunk in self.reads():
+            if chunk is WOULD_BLOCK:
+                raise RuntimeError("a non-blocking body is read with Body.reads()")
+            yield chunk
+
+    def reads(self) -> Iterator[Read]:
+        """The body's bytes as they arrive, and :data:`WOULD_BLOCK` where a
+        non-blocking read found nothing."""
         deadline = self._deadline
         check = deadline.enforced_while_reading
         try:
             # Idle and total limits: each read may wait only until the nearest
             # deadline, and bytes that carry no text (pings) do not postpone it.
             for chunk in self._chunks(self._set_read_timeout if check else None):
-                if not chunk:
+                if chunk is WOULD_BLOCK:
                     self._note_wait()
                 elif check:
                     deadline.check()
@@ -274,11 +304,11 @@ class Body:
         if self.wake_at is not None and now >= self.wake_at:
             raise self._deadline.read_timed_out()
 
-    def _chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
+    def _chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[Read]:
         chunks = self._received(before_read)
         return chunks if self._inflater is None else self._inflater.inflate(chunks)
 
-    def _received(self, before_read: Optional[Callable[[], None]]) -> Iterator[bytes]:
+    def _received(self, before_read: Optional[Callable[[], None]]) -> Iterator[Read]:
         """The body as it arrives, still content-encoded if :attr:`_inflater` is to undo it."""
         raw = self._raw
         # urllib3 would inflate a whole read (or chunk) at once: gzip and
@@ -286,7 +316,7 @@ class Body:
         decode = self._inflater is None
         if self._dechunker is not None:
             for chunk in self._dechunker.chunks(before_read):
-                if chunk:
+                if chunk is not WOULD_BLOCK:
                     self._waiting_since = None
                 yield chunk
         elif raw.chunked:
@@ -371,19 +401,19 @@ class _Dechunker:
         self.sock = sock
         return sock
 
-    def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[bytes]:
-        """The body's data as it arrives; ``b""`` where a non-blocking read would wait."""
+    def chunks(self, before_read: Optional[Callable[[], None]] = None) -> Iterator[Read]:
+        """The body's data as it arrives; :data:`WOULD_BLOCK` where a non-blocking read would wait."""
         while not self._finished:
             if self._drained:
                 # Nothing more can have arrived unseen: let the caller wait for
                 # the socket rather than fail a read (two system calls) first.
                 self._drained = False
-                yield b""
+                yield WOULD_BLOCK
             if before_read is not None:
                 before_read()
             data = self._read()
             if data is None:
-                yield b""
+                yield WOULD_BLOCK
                 continue
             if not data:
                 raise errors.StreamInterruptedError(

@@ -1,24 +1,27 @@
-"""Decoders: a body's bytes, in chunks split anywhere, to the protocol's events.
+"""Decoders: a body's bytes, in reads split anywhere, to the protocol's events.
 
-Each decoder is a function ``decode(chunks) -> Iterator[str]`` over the byte
-chunks a :class:`llmclients.body.Body` yields:
+Each decoder is pushed the reads as they arrive and hands back the events
+they complete, as httpx-sse's and openai-python's SSE decoders do:
 
-* :func:`iter_sse` — Server-Sent Events: the ``data`` of each message event as
-  a ``str``, an :class:`SSEEvent` for an event of any other type;
-* :func:`iter_ndjson` — one JSON document per line; yields the lines;
-* :func:`iter_text` — a raw text body; yields the text as it arrives;
-* :func:`iter_whole` — a body that is one document (a non-streamed JSON
-  answer); yields it once, at the end.
+* :class:`SSEDecoder` — Server-Sent Events: the ``data`` of each message
+  event as a ``str``, an :class:`SSEEvent` for an event of any other type;
+* :class:`NDJSONDecoder` — one JSON document per line; the lines, undecoded;
+* :class:`TextDecoder` — a raw text body; the text as it arrives;
+* :class:`WholeDecoder` — a body that is one document (a non-streamed JSON
+  answer); the document once, at the end.
+
+``feed(data)`` returns the events that ``data`` completes, ``end()`` those
+the end of the body completes. A decoder knows nothing of sockets: who reads
+the body decides when to feed it, and a read that found nothing is simply not
+fed. :func:`iter_sse`, :func:`iter_ndjson`, :func:`iter_text` and
+:func:`iter_whole` run a decoder over an iterable of reads.
 
 All of them decode UTF-8 strictly and incrementally (a character split across
-reads is joined, invalid bytes raise :class:`~llmclients.errors.DecodingError`),
-accept CR, LF and CRLF line ends, and refuse a line or event larger than
-``max_size`` bytes with :class:`~llmclients.errors.OversizedEventError` instead
-of buffering without bound.
-
-An empty chunk means that a non-blocking read found nothing yet: each decoder
-passes it on at once as an empty event (no event is ever empty otherwise), so
-that whoever drives the stream can wait for the socket.
+reads is joined), accept CR, LF and CRLF line ends, and refuse a line or event
+larger than ``max_size`` bytes with :class:`~llmclients.errors.OversizedEventError`
+instead of buffering without bound. Bytes that are not UTF-8 lose nothing: the
+events before them are returned, and :attr:`~SSEDecoder.error` holds the
+:class:`~llmclients.errors.DecodingError` that must end the body.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Tuple, Union
 
 from .errors import DecodingError, OversizedEventError
 
 __all__ = [
     "MAX_EVENT_SIZE",
+    "Decoder",
+    "NDJSONDecoder",
+    "SSEDecoder",
     "SSEEvent",
     "SSEItem",
+    "TextDecoder",
+    "WholeDecoder",
     "iter_ndjson",
     "iter_sse",
     "iter_text",
@@ -98,31 +106,40 @@ def _too_big(size: int, max_size: int, what: str) -> OversizedEventError:
     return OversizedEventError(f"{what} exceeds {max_size} bytes (got at least {size})")
 
 
-def _joined_at_line_ends(chunks: Iterable[bytes], max_size: int, what: str) -> Iterator[bytes]:
-    """``chunks``, with those that hold no line end held back and joined to the
-    next that does: a long line then costs one join, not one per read."""
-    held: List[bytes] = []
-    size = 0
-    for chunk in chunks:
-        if not chunk:
-            yield chunk
-        elif b"\n" in chunk or b"\r" in chunk:
-            if not held:
-                yield chunk
-                continue
-            # Handed on with no name here left holding it: a line of up to
-            # max_size must not stay in memory while the next one arrives.
-            held.append(chunk)
-            held[:] = [b"".join(held)]
-            size = 0
-            yield held.pop()
-        else:
-            held.append(chunk)
-            size += len(chunk)
-            if size > max_size:
-                raise _too_big(size, max_size, what)
-    if held:
-        yield b"".join(held)
+class _LineJoiner:
+    """Holds back reads that hold no line end and joins them to the next that
+    does: a long line then costs one join, not one per read."""
+
+    __slots__ = ("_held", "_max_size", "_size", "_what")
+
+    def __init__(self, max_size: int, what: str) -> None:
+        self._held: List[bytes] = []
+        self._size = 0
+        self._max_size = max_size
+        self._what = what
+
+    def join(self, data: bytes) -> bytes:
+        """``data`` joined to what was held, if it ends a line; else b"" (held)."""
+        if b"\n" in data or b"\r" in data:
+            if not self._held:
+                return data
+            self._held.append(data)
+            data = b"".join(self._held)
+            self._held.clear()
+            self._size = 0
+            return data
+        if data:
+            self._held.append(data)
+            self._size += len(data)
+            if self._size > self._max_size:
+                raise _too_big(self._size, self._max_size, self._what)
+        return b""
+
+    def rest(self) -> bytes:
+        """What is held at the end of the body."""
+        data = b"".join(self._held)
+        self._held.clear()
+        return data
 
 
 def _complete_units(
@@ -161,9 +178,21 @@ def _decode_each(units: List[bytes], what: str) -> Tuple[List[str], Optional[Dec
     return decoded, None
 
 
-def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[SSEItem]:
-    """Yield each Server-Sent Event: a message event's ``data`` as a ``str``,
-    any other event as an :class:`SSEEvent`.
+class Decoder(Protocol):
+    """What every decoder offers; see the module's docstring."""
+
+    #: Set by :meth:`feed` when ``data`` held bytes that are not UTF-8: the
+    #: events before them were returned, and the body must end with this error.
+    error: Optional[DecodingError]
+
+    def feed(self, data: bytes) -> List[Any]: ...
+
+    def end(self) -> List[Any]: ...
+
+
+class SSEDecoder:
+    """Server-Sent Events: a message event's ``data`` as a ``str``, any other
+    event as an :class:`SSEEvent`.
 
     The rules are the WHATWG ones: one leading BOM is dropped; lines end with
     CR, LF or CRLF; ``data`` lines join with newlines; comments, ``id`` and
@@ -173,39 +202,55 @@ def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterato
     every other event is parsed by sseclient-py. Protocol markers such as
     ``[DONE]`` are the provider's to read.
     """
-    buf = b""
-    at_start = True
-    for chunk in _joined_at_line_ends(chunks, max_size, "an SSE event"):
-        if not chunk:
-            yield ""
-            continue
-        if at_start:
-            chunk, at_start = buf + chunk, False
-            buf = b""
-            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
-                buf, at_start = chunk, True  # a BOM split across reads
-                continue
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-        blocks, buf, bad = _complete_units(buf + chunk if buf else chunk, _EVENT_END, "\n\n", "an SSE event")
-        chunk = b""  # let this read go before the next arrives (see _joined_at_line_ends)
-        if len(buf) > max_size:
-            raise _too_big(len(buf), max_size, "an SSE event")
+
+    __slots__ = ("_at_start", "_buf", "_lines", "error", "max_size")
+
+    def __init__(self, max_size: int = MAX_EVENT_SIZE) -> None:
+        self.max_size = max_size
+        self.error: Optional[DecodingError] = None
+        self._lines = _LineJoiner(max_size, "an SSE event")
+        self._buf = b""  # the start of an event not yet ended
+        self._at_start = True
+
+    def feed(self, data: bytes) -> List[SSEItem]:
+        data = self._lines.join(data)
+        if not data:
+            return []
+        if self._at_start:
+            data = self._without_bom(data)
+            if not data:
+                return []
+        blocks, self._buf, self.error = _complete_units(
+            self._buf + data if self._buf else data, _EVENT_END, "\n\n", "an SSE event"
+        )
+        del data  # let this read go before the events are parsed (see _LineJoiner)
+        if len(self._buf) > self.max_size:
+            raise _too_big(len(self._buf), self.max_size, "an SSE event")
+        items: List[SSEItem] = []
         for block in blocks:
             if block[:6] == "data: " and "\n" not in block and "\r" not in block:
                 if len(block) > 6:  # an event with empty data carries nothing
-                    yield block[6:]
+                    items.append(block[6:])
                 continue
             event = _parse_event(block.encode())
             if event:
-                yield event
-        if bad is not None:
-            raise bad
-        blocks, block = [], ""  # and its events
-    # OpenAI-style servers that close right after `data: [DONE]` without its
-    # blank line are common enough to forgive; any other cut event is lost.
-    if _parse_event(buf) == "[DONE]":
-        yield "[DONE]"
+                items.append(event)
+        return items
+
+    def end(self) -> List[SSEItem]:
+        # OpenAI-style servers that close right after `data: [DONE]` without its
+        # blank line are common enough to forgive; any other cut event is lost.
+        rest = self._buf + self._lines.rest()
+        self._buf = b""
+        return ["[DONE]"] if _parse_event(rest) == "[DONE]" else []
+
+    def _without_bom(self, data: bytes) -> bytes:
+        data, self._buf = self._buf + data, b""
+        if len(data) < len(_BOM) and _BOM.startswith(data):
+            self._buf = data  # a BOM split across reads
+            return b""
+        self._at_start = False
+        return data[len(_BOM) :] if data.startswith(_BOM) else data
 
 
 def _parse_event(block: bytes) -> Optional[SSEItem]:
@@ -231,58 +276,113 @@ def _parse_event(block: bytes) -> Optional[SSEItem]:
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 
 
+class NDJSONDecoder:
+    """Newline-delimited JSON: each non-blank line, undecoded."""
+
+    __slots__ = ("_buf", "_lines", "error", "max_size")
+
+    def __init__(self, max_size: int = MAX_EVENT_SIZE) -> None:
+        self.max_size = max_size
+        self.error: Optional[DecodingError] = None
+        self._lines = _LineJoiner(max_size, "an NDJSON line")
+        self._buf = b""  # the start of a line not yet ended
+
+    def feed(self, data: bytes) -> List[str]:
+        data = self._lines.join(data)
+        if not data:
+            return []
+        lines, self._buf, self.error = _complete_units(
+            self._buf + data if self._buf else data, _LINE_END, "\n", "an NDJSON line"
+        )
+        del data  # let this read go (see SSEDecoder.feed)
+        if len(self._buf) > self.max_size:
+            raise _too_big(len(self._buf), self.max_size, "an NDJSON line")
+        return [line for line in lines if line and not line.isspace()]
+
+    def end(self) -> List[str]:
+        rest = self._buf + self._lines.rest()
+        self._buf = b""
+        return [_utf8(rest, "an NDJSON line")] if rest.strip() else []
+
+
+class TextDecoder:
+    """A raw UTF-8 text body, as it arrives, characters split across reads joined."""
+
+    __slots__ = ("_decoder", "_offset", "error", "max_size")
+
+    def __init__(self, max_size: int = MAX_EVENT_SIZE) -> None:
+        self.max_size = max_size  # nothing is buffered beyond a split character
+        self.error: Optional[DecodingError] = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._offset = 0  # bytes decoded before this read, for the error's message
+
+    def feed(self, data: bytes) -> List[str]:
+        text = self._decode(data, final=False)
+        self._offset += len(data)
+        return [text] if text else []
+
+    def end(self) -> List[str]:
+        text = self._decode(b"", final=True)
+        return [text] if text else []
+
+    def _decode(self, data: bytes, final: bool) -> str:
+        try:
+            return self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            raise DecodingError(
+                f"the body is not valid UTF-8: byte {exc.object[exc.start : exc.start + 1]!r} "
+                f"near offset {self._offset + exc.start}"
+            ) from None
+
+
+class WholeDecoder:
+    """A body that is one document: the whole of it, once, at the end."""
+
+    __slots__ = ("_parts", "_size", "error", "max_size")
+
+    def __init__(self, max_size: int = MAX_EVENT_SIZE) -> None:
+        self.max_size = max_size
+        self.error: Optional[DecodingError] = None
+        self._parts: List[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> List[str]:
+        self._size += len(data)
+        if self._size > self.max_size:
+            raise _too_big(self._size, self.max_size, "the body")
+        self._parts.append(data)
+        return []
+
+    def end(self) -> List[str]:
+        body = b"".join(self._parts)
+        self._parts.clear()
+        return [_utf8(body, "the body")] if body.strip() else []
+
+
+def _decoded(decoder: Decoder, chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The events ``decoder`` makes of ``chunks``, one at a time."""
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+        if decoder.error is not None:
+            raise decoder.error
+    yield from decoder.end()
+
+
+def iter_sse(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[SSEItem]:
+    """Each Server-Sent Event of ``chunks`` (see :class:`SSEDecoder`)."""
+    return _decoded(SSEDecoder(max_size), chunks)
+
+
 def iter_ndjson(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
-    """Yield each non-blank line of a newline-delimited JSON body (undecoded)."""
-    buf = b""
-    for chunk in _joined_at_line_ends(chunks, max_size, "an NDJSON line"):
-        if not chunk:
-            yield ""
-            continue
-        lines, buf, bad = _complete_units(buf + chunk if buf else chunk, _LINE_END, "\n", "an NDJSON line")
-        if len(buf) > max_size:
-            raise _too_big(len(buf), max_size, "an NDJSON line")
-        for line in lines:
-            if line and not line.isspace():
-                yield line
-        if bad is not None:
-            raise bad
-        chunk, lines, line = b"", [], ""  # let this read go (see iter_sse)
-    if buf.strip():
-        yield _utf8(buf, "an NDJSON line")
+    """Each non-blank line of a newline-delimited JSON body (see :class:`NDJSONDecoder`)."""
+    return _decoded(NDJSONDecoder(max_size), chunks)
 
 
 def iter_text(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
-    """Yield a raw UTF-8 text body as it arrives, joining split characters."""
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    offset = 0
-    try:
-        for chunk in chunks:
-            text = decoder.decode(chunk)
-            offset += len(chunk)
-            if text or not chunk:
-                yield text
-        text = decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise DecodingError(
-            f"the body is not valid UTF-8: byte {exc.object[exc.start : exc.start + 1]!r} "
-            f"near offset {offset + exc.start}"
-        ) from None
-    if text:
-        yield text
+    """A raw UTF-8 text body as it arrives (see :class:`TextDecoder`)."""
+    return _decoded(TextDecoder(max_size), chunks)
 
 
 def iter_whole(chunks: Iterable[bytes], max_size: int = MAX_EVENT_SIZE) -> Iterator[str]:
-    """Yield the whole body once, when it has ended."""
-    parts: List[bytes] = []
-    size = 0
-    for chunk in chunks:
-        if not chunk:
-            yield ""
-            continue
-        size += len(chunk)
-        if size > max_size:
-            raise _too_big(size, max_size, "the body")
-        parts.append(chunk)
-    body = b"".join(parts)
-    if body.strip():
-        yield _utf8(body, "the body")
+    """The whole body once, when it has ended (see :class:`WholeDecoder`)."""
+    return _decoded(WholeDecoder(max_size), chunks)

@@ -20,6 +20,7 @@ import logging
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     FrozenSet,
@@ -62,11 +63,11 @@ logger = logging.getLogger("llmclients")
 #: Strings longer than this (an image's base64) are shortened in logged request bodies.
 LOGGED_STRING_LIMIT = 200
 
-_DECODERS = {
-    "sse": decoding.iter_sse,
-    "ndjson": decoding.iter_ndjson,
-    "text": decoding.iter_text,
-    "whole": decoding.iter_whole,
+_DECODERS: Dict[str, Callable[[], decoding.Decoder]] = {
+    "sse": decoding.SSEDecoder,
+    "ndjson": decoding.NDJSONDecoder,
+    "text": decoding.TextDecoder,
+    "whole": decoding.WholeDecoder,
 }
 
 
@@ -330,9 +331,8 @@ class Provider:
                 raise
             if whole:
                 reader = media.completion_reader(self, whole)
-                return Exchange(response, decoding.iter_whole(iter(body)), body, thread, reader)
-            events = _DECODERS[request.framing or self.framing](iter(body))
-            return Exchange(response, events, body, thread)
+                return Exchange(response, body, decoding.WholeDecoder, thread, reader)
+            return Exchange(response, body, _DECODERS[request.framing or self.framing], thread)
 
         def reopen(failure: errors.LLMClientError) -> Optional[Exchange]:
             if not self._transport.wait_to_retry(requests_sent[-1], call, failure):

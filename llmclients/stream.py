@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from . import errors
+from .body import WOULD_BLOCK, Read, Waiting
+from .decoding import Decoder
 from .events import ChoiceBuilder, Event, TextDelta, ToolCallDelta
 from .masking import mask_error
 from .status import rate_limits_of, request_id_of
@@ -101,24 +116,25 @@ OnComplete = Callable[[str, StreamState], None]
 
 class Exchange:
     """One HTTP exchange of a call: the response, its body reader (which hands
-    the connection back once the protocol has ended), the events decoded from
-    it, and the thread state the request was built from. ``parse_event``, if
-    given, reads its events instead of the provider's (a whole JSON reply that
-    came where a stream was asked for)."""
+    the connection back once the protocol has ended), the decoder (a class of
+    :mod:`llmclients.decoding`) of its framing, and the thread state the
+    request was built from. ``parse_event``, if given, reads its events
+    instead of the provider's (a whole JSON reply that came where a stream
+    was asked for)."""
 
-    __slots__ = ("body", "events", "parse_event", "response", "thread")
+    __slots__ = ("body", "decoder", "parse_event", "response", "thread")
 
     def __init__(
         self,
         response: Any,
-        events: Iterator[Any],
         body: Body,
+        decoder: Callable[[], Decoder],
         thread: Dict[str, Any],
         parse_event: Optional[ParseEvent] = None,
     ) -> None:
         self.response = response
-        self.events = events
         self.body = body
+        self.decoder = decoder
         self.thread = thread
         self.parse_event = parse_event
 
@@ -192,10 +208,10 @@ class Stream:
         Returns the socket to watch, or None if this stream cannot be read so
         (its body is not chunked, or not on a socket; or no delta has come
         yet, and a retry may still have to wait) and stays blocking. Then
-        ``next()`` returns ``""`` when no delta has arrived: call it again once
-        the socket is readable, or at :attr:`wake_at`, when a timeout is due
-        (the call then raises it). Thread-safe only as far as ``next()`` is:
-        one thread at a time.
+        ``next()`` raises ``BlockingIOError`` when no delta has arrived: call
+        it again once the socket is readable, or at :attr:`wake_at`, when a
+        timeout is due (the call then raises it). Thread-safe only as far as
+        ``next()`` is: one thread at a time.
         """
         if not self._parts and not self.state.progress[0]:
             return None
@@ -211,7 +227,7 @@ class Stream:
 
     @property
     def wake_at(self) -> Optional[float]:
-        """After ``next()`` returned ``""``: when (``time.monotonic()``) a timeout is due, or None."""
+        """After ``next()`` raised ``BlockingIOError``: when (``time.monotonic()``) a timeout is due, or None."""
         return self._current[0].body.wake_at
 
     def __iter__(self) -> Stream:
@@ -220,13 +236,18 @@ class Stream:
         return self
 
     def __next__(self) -> str:
-        return next(self._iterator)  # type: ignore[return-value]  # only str unless events() is on
+        item = next(self._iterator)
+        if item is WOULD_BLOCK:
+            raise _would_block()
+        return item  # type: ignore[return-value]  # only str unless events() is on
 
     def events(self) -> Iterator[Event]:
         """Every delta as a typed event, in arrival order: text, reasoning,
         refusal and tool-call fragments (see :mod:`llmclients.events`)."""
         self.state.emit = True
         for item in self._iterator:
+            if item is WOULD_BLOCK:
+                raise _would_block()
             yield TextDelta(item) if isinstance(item, str) else item
 
     def __enter__(self) -> Stream:
@@ -321,13 +342,17 @@ class Stream:
 
     def completion(self) -> Completion:
         """Read the rest of the stream and return the whole reply."""
-        for _ in self._iterator:
+        for _ in self:
             pass
         return completion_of(self)
 
     def __repr__(self) -> str:
         state = "done" if self.state.done else "open"
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
+
+
+def _would_block() -> BlockingIOError:
+    return BlockingIOError(errno.EAGAIN, "no delta has arrived yet: wait for the socket, or until wake_at")
 
 
 def completion_of(stream: Any) -> Completion:
@@ -362,13 +387,18 @@ def _deltas(
     on_complete: Optional[OnComplete],
     secrets: Tuple[str, ...],
     max_reply_size: Optional[int],
-) -> Iterator[Union[str, Event]]:
+) -> Iterator[Union[str, Event, Waiting]]:
     try:
         while True:
             try:
                 exchange = current[0]
                 yield from _read(
-                    exchange.events, exchange.parse_event or parse_event, state, parts, provider, max_reply_size
+                    _batches(exchange.body.reads(), exchange.decoder),
+                    exchange.parse_event or parse_event,
+                    state,
+                    parts,
+                    provider,
+                    max_reply_size,
                 )
                 break
             except errors.StreamInterruptedError as exc:
@@ -390,68 +420,84 @@ def _deltas(
         # In-stream errors and malformed-event excerpts quote what the server
         # sent, which may echo the key: mask it here, where every one passes.
         mask_error(exc, secrets)
-        # The decoders may still hold an event or two of up to 8 MiB each: let
-        # them go before the text (as large, after ReplyTooLargeError) is copied.
-        getattr(current[0].events, "close", _nothing)()
         exc.partial_text = "".join(parts)
         raise
     finally:
         current[0].response.close()
 
 
-def _nothing() -> None:
-    pass
+def _batches(reads: Iterable[Read], new_decoder: Callable[[], Decoder]) -> Generator[Union[List[Any], Waiting], None, None]:
+    """The events of each read, a list a read; :data:`WOULD_BLOCK` where a
+    non-blocking read found nothing."""
+    decoder = new_decoder()  # held by this frame alone: closing it frees an event of up to 8 MiB
+    for chunk in reads:
+        if chunk is WOULD_BLOCK:
+            yield chunk
+            continue
+        events = decoder.feed(chunk)
+        del chunk  # let the read go while its events are parsed
+        if events:
+            yield events
+        if decoder.error is not None:
+            raise decoder.error
+    yield decoder.end()
 
 
 def _read(
-    events: Iterator[Any],
+    batches: Generator[Union[List[Any], Waiting], None, None],
     parse_event: ParseEvent,
     state: StreamState,
     parts: List[str],
     provider: str,
     max_reply_size: Optional[int],
-) -> Iterator[Union[str, Event]]:
+) -> Iterator[Union[str, Event, Waiting]]:
     pending, size_of = state.pending, _size_of
     # Memory the reply may still take. Its pieces are counted as Python holds
     # them: 1 to 4 bytes a character (a limit in characters would let emoji
     # take four times the memory), and some 50 for each piece (a flood of tiny
     # deltas costs more than their text).
     room = sys.maxsize if max_reply_size is None else max_reply_size
-    for data in events:
-        if not data:  # nothing has arrived yet (non-blocking reads)
-            yield data
-            continue
-        try:
-            text = parse_event(data, state)
-        except errors.LLMClientError:
-            raise
-        except (ValueError, LookupError, TypeError, AttributeError) as exc:
-            raise errors.MalformedStreamError(
-                f"{provider} sent an event that does not follow its protocol "
-                f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
-            ) from exc
-        if pending:
-            room -= _cost(pending)
-            if room < 0:
-                del data, text  # the error's traceback keeps this frame
-                raise _too_large(max_reply_size)
-            if state.emit:
-                yield from pending
-            pending.clear()
-        if text:
-            cost = size_of(text)
-            room -= cost
-            if room < 0:
-                text = text[: len(text) * (room + cost) // cost]  # what fits: the reply up to the limit
+    try:
+        for batch in batches:
+            if batch is WOULD_BLOCK:
+                yield batch
+                continue
+            for data in batch:
+                try:
+                    text = parse_event(data, state)
+                except errors.LLMClientError:
+                    raise
+                except (ValueError, LookupError, TypeError, AttributeError) as exc:
+                    raise errors.MalformedStreamError(
+                        f"{provider} sent an event that does not follow its protocol "
+                        f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
+                    ) from exc
+                if pending:
+                    room -= _cost(pending)
+                    if room < 0:
+                        del batch, data, text  # the error's traceback keeps this frame
+                        raise _too_large(max_reply_size)
+                    if state.emit:
+                        yield from pending
+                    pending.clear()
                 if text:
+                    cost = size_of(text)
+                    room -= cost
+                    if room < 0:
+                        text = text[: len(text) * (room + cost) // cost]  # what fits: the reply up to the limit
+                        if text:
+                            parts.append(text)
+                            yield text
+                        del batch, data, text  # the error's traceback keeps this frame
+                        raise _too_large(max_reply_size)
                     parts.append(text)
                     yield text
-                del data, text  # the error's traceback keeps this frame
-                raise _too_large(max_reply_size)
-            parts.append(text)
-            yield text
-        if state.done:
-            return
+                if state.done:
+                    return
+    finally:
+        # The decoder may still hold an event or two of up to 8 MiB each: let
+        # them go before the text (as large, after ReplyTooLargeError) is copied.
+        batches.close()
 
 
 #: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of

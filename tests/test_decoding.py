@@ -7,7 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseclient import SSEClient
 
-from llmclients.decoding import SSEEvent, iter_ndjson, iter_sse, iter_text, iter_whole
+from llmclients.decoding import (
+    NDJSONDecoder,
+    SSEDecoder,
+    SSEEvent,
+    TextDecoder,
+    WholeDecoder,
+    iter_ndjson,
+    iter_sse,
+    iter_text,
+    iter_whole,
+)
 from llmclients.errors import DecodingError, LLMClientError, OversizedEventError
 
 
@@ -19,9 +29,8 @@ def splits(data: bytes, cuts):
 
 
 def every_two_way_split(data: bytes):
-    # Without empty pieces: to a decoder b"" means "nothing has arrived yet".
     for i in range(len(data) + 1):
-        yield [piece for piece in (data[:i], data[i:]) if piece]
+        yield [data[:i], data[i:]]
 
 
 SSE_BODY = (
@@ -244,33 +253,38 @@ def test_mutated_streams_raise_only_typed_errors(body, edits, cuts):
 
 
 @pytest.mark.parametrize(
-    "decode, body",
+    "decoder, reads, events",
     [
-        (iter_sse, b'data: {"a": 1}\n\ndata: [DONE]\n\n'),
-        (iter_ndjson, b'{"a": 1}\n{"b": 2}\n'),
-        (iter_text, "héllo".encode()),
-        (iter_whole, b'{"a": 1}'),
+        (SSEDecoder, [b'data: {"a": 1}\n\ndata: [DO', b"NE]\n\n"], [['{"a": 1}'], ["[DONE]"]]),
+        (NDJSONDecoder, [b'{"a": 1}\n{"b"', b": 2}\n"], [['{"a": 1}'], ['{"b": 2}']]),
+        (TextDecoder, ["hé".encode()[:2], "hé".encode()[2:] + b"llo"], [["h"], ["éllo"]]),
     ],
 )
-def test_an_empty_chunk_comes_out_at_once_as_an_empty_event(decode, body):
-    """A non-blocking read that found nothing yields b"": the decoder must
-    pass it on before asking for more, or its driver could never wait."""
-    pulled = []
+def test_each_read_returns_the_events_it_completes_and_an_empty_read_none(decoder, reads, events):
+    """Pushed reads: each event comes back from the feed that completes it; an
+    empty read (a driver's non-blocking read that found nothing) is no event."""
+    decode = decoder()
+    for data, expected in zip(reads, events):
+        assert decode.feed(b"") == []
+        assert decode.feed(data) == expected
+    assert decode.end() == [] and decode.error is None
 
-    def chunks():
-        for piece in (body[:3], b"", body[3:], b""):
-            pulled.append(piece)
-            yield piece
 
-    events = decode(chunks())
-    out = []
-    for event in events:
-        out.append(event)
-        if event == "":
-            # Nothing past the empty chunk has been asked for yet.
-            assert pulled[-1] == b""
-    assert out.count("") == pulled.count(b"") >= 1
-    assert "".join(out) == "".join(decode([body]))
+def test_whole_returns_nothing_until_the_end():
+    decode = WholeDecoder()
+    assert decode.feed(b'{"a":') == [] and decode.feed(b" 1}") == []
+    assert decode.end() == ['{"a": 1}']
+
+
+@pytest.mark.parametrize("decoder", [SSEDecoder, NDJSONDecoder])
+def test_bytes_that_are_not_utf8_lose_none_of_the_events_before_them(decoder):
+    decode = decoder()
+    body = b'data: {"a": 1}\n\ndata: \xff\n\n' if decoder is SSEDecoder else b'{"a": 1}\n\xff\n'
+    good = b'data: {"a": 1}' if decoder is SSEDecoder else b'{"a": 1}'
+    assert decode.feed(body) == [good.decode().removeprefix("data: ")]
+    assert isinstance(decode.error, DecodingError)
+    with pytest.raises(DecodingError):
+        list(iter_sse([body]) if decoder is SSEDecoder else iter_ndjson([body]))
 
 
 def test_sse_skips_events_with_empty_data():

@@ -47,12 +47,12 @@ def drive(stream: Stream, limit: float = 5.0) -> List[str]:
     stop = time.monotonic() + limit
     while time.monotonic() < stop:
         try:
-            text = next(stream)
+            deltas.append(next(stream))
+            continue
         except StopIteration:
             return deltas
-        if text:
-            deltas.append(text)
-            continue
+        except BlockingIOError:  # nothing yet: wait for the socket
+            pass
         wake_at: Optional[float] = stream.wake_at
         wait = 0.5 if wake_at is None else max(0.0, min(0.5, wake_at - time.monotonic()))
         select.select([sock] if sock is not None else [], [], [], wait)
@@ -79,7 +79,7 @@ def test_a_close_delimited_body_stays_blocking(
         assert "".join(stream) == "b "
 
 
-def test_reads_return_empty_until_data_arrives(
+def test_next_raises_blocking_io_error_until_data_arrives(
     openai_emulator: OpenAIEmulator, connect: Callable[..., llmclients.OpenAICompatible]
 ) -> None:
     # The server pauses 1.5 s after "a " (the role chunk, then "a ").
@@ -88,7 +88,8 @@ def test_reads_return_empty_until_data_arrives(
         assert next(stream) == "a "
         assert stream.set_nonblocking() is not None
         start = time.monotonic()
-        assert next(stream) == ""  # "b " is 1.5 s away: no waiting for it
+        with pytest.raises(BlockingIOError):  # "b " is 1.5 s away: no waiting for it
+            next(stream)
         assert time.monotonic() - start < 0.75
         assert drive(stream) == ["b ", "c "]
         assert stream.text == "a b c " and stream.finish_reason == "stop"

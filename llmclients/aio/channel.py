@@ -240,8 +240,9 @@ class Channel:
                     self._unwatch()
                     self._room_wanted = True
                     break
-                text = next(stream)
-                if not text:
+                try:
+                    text = next(stream)
+                except BlockingIOError:  # nothing has arrived yet
                     self._watch(stream.wake_at)
                     break
                 self.items.append(text)
