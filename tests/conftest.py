@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from llmclients import body
+from llmclients.body.dechunk import Dechunker
 from llmclients.testing import OpenAIEmulator
 
 CERTS = Path(__file__).parent / "certs"
@@ -33,7 +33,7 @@ def patient_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests that count connections: after the protocol's end, wait up to
     2 s (not 50 ms) for the body's last chunk, which an emulator on a loaded
     machine may write late; without it the connection is not reused."""
-    monkeypatch.setattr(body._Dechunker, "GRACE", 2.0)
+    monkeypatch.setattr(Dechunker, "GRACE", 2.0)
 
 
 @pytest.fixture

@@ -142,6 +142,25 @@ EXPORTED: Dict[str, List[str]] = {
         "shutdown",
         "socket_of",
     ],
+    "llmclients.body.dechunk": [
+        "Dechunker",
+        "can_dechunk",
+    ],
+    "llmclients.body.inflate": [
+        "INFLATERS",
+        "Inflater",
+        "MAX_INFLATE",
+    ],
+    "llmclients.body.sockets": [
+        "ERROR_BODY_LIMIT",
+        "READ_SIZE",
+        "Read",
+        "ReleaseGuard",
+        "WOULD_BLOCK",
+        "Waiting",
+        "shutdown",
+        "socket_of",
+    ],
     "llmclients.celery": [
         "TASK_PREFIX",
         "batch_task",

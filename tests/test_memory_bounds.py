@@ -16,7 +16,8 @@ import requests
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
-from llmclients.body import MAX_INFLATE, Body, _Inflater
+from llmclients.body import MAX_INFLATE, Body
+from llmclients.body.inflate import Inflater
 from llmclients.config import Deadline, Timeout
 from llmclients.testing import Reply, emulator_for
 
@@ -81,7 +82,7 @@ def read(client):
 def test_a_gzip_bomb_inflates_in_bounded_steps():
     body = gzipped([bytes(1024 * 1024)], 48)  # 48 MiB of zeros in about 48 KiB
     assert len(body) < 100_000
-    sizes = [len(piece) for piece in _Inflater(16 + zlib.MAX_WBITS).inflate([body])]
+    sizes = [len(piece) for piece in Inflater(16 + zlib.MAX_WBITS).inflate([body])]
     assert max(sizes) <= MAX_INFLATE
     assert sum(sizes) == 48 * 1024 * 1024
 
@@ -90,7 +91,7 @@ def test_a_gzip_bomb_inflates_in_bounded_steps():
 def test_deflate_is_read_wrapped_or_raw_and_in_bounded_steps(wbits):
     compress = zlib.compressobj(9, zlib.DEFLATED, wbits)
     body = compress.compress(bytes(5 * 1024 * 1024)) + compress.compress(b"end") + compress.flush()
-    pieces = list(_Inflater(zlib.MAX_WBITS).inflate([body[:7], body[7:]]))
+    pieces = list(Inflater(zlib.MAX_WBITS).inflate([body[:7], body[7:]]))
     assert max(map(len, pieces)) <= MAX_INFLATE
     assert b"".join(pieces) == bytes(5 * 1024 * 1024) + b"end"
 
@@ -99,12 +100,12 @@ def test_every_gzip_member_is_inflated_and_padding_after_them_ignored():
     body = gzip.compress(b"Hello ") + gzip.compress(b"world, ") + gzip.compress(b"all of it.") + bytes(8)
     for cut in range(len(body)):  # members split anywhere across reads
         pieces = [body[:cut], b"", body[cut:]]
-        assert b"".join(_Inflater(16 + zlib.MAX_WBITS).inflate(pieces)) == b"Hello world, all of it."
+        assert b"".join(Inflater(16 + zlib.MAX_WBITS).inflate(pieces)) == b"Hello world, all of it."
 
 
 def test_a_corrupt_first_member_is_an_error():
     with pytest.raises(zlib.error):
-        list(_Inflater(16 + zlib.MAX_WBITS).inflate([b"\x1f\x8b\x08\x00garbage-garbage"]))
+        list(Inflater(16 + zlib.MAX_WBITS).inflate([b"\x1f\x8b\x08\x00garbage-garbage"]))
 
 
 # --- over loopback --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmclients.body import _Dechunker
+from llmclients.body.dechunk import Dechunker
 from llmclients.errors import MalformedStreamError, StreamInterruptedError
 
 
@@ -50,16 +50,16 @@ def chunked(chunks, extension=b""):
 )
 def test_any_cut_of_a_chunked_body_gives_its_data(chunks, extension, points):
     raw = _Raw(cut(chunked(chunks, extension), points))
-    assert b"".join(_Dechunker(raw).chunks()) == b"".join(chunks)
+    assert b"".join(Dechunker(raw).chunks()) == b"".join(chunks)
     assert raw.released  # read to its end: the connection goes back to the pool
 
 
 def test_a_body_cut_before_its_last_chunk_raises_interrupted():
     with pytest.raises(StreamInterruptedError):
-        list(_Dechunker(_Raw([b"5\r\nhello\r\n3\r\nab"])).chunks())
+        list(Dechunker(_Raw([b"5\r\nhello\r\n3\r\nab"])).chunks())
 
 
 @pytest.mark.parametrize("body", [b"zz\r\nhello\r\n0\r\n\r\n", b"5\r\nhelloXX0\r\n\r\n", b"9" * 2000])
 def test_broken_framing_raises_malformed(body):
     with pytest.raises(MalformedStreamError):
-        list(_Dechunker(_Raw([body])).chunks())
+        list(Dechunker(_Raw([body])).chunks())
