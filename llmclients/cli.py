@@ -772,11 +772,11 @@ def _providers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_FRAMINGS = {"sse": "SSE stream", "ndjson": "NDJSON stream", "text": "text stream"}
+_EVENT_FORMATS = {"sse": "SSE stream", "ndjson": "NDJSON stream", "text": "text stream"}
 
 
 def _capabilities(cls: Type[Provider]) -> str:
-    found = [_FRAMINGS.get(cls.framing, cls.framing)]
+    found = [_EVENT_FORMATS.get(cls.event_format, cls.event_format)]
     if cls.supports_system_message:
         found.append("system")
     if cls.supports_message_history:

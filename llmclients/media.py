@@ -13,7 +13,7 @@ error. :func:`check` sorts a response before any of its body is parsed:
   in another type (:attr:`Provider.stream_types`): the body is read whole, by
   :func:`completion_reader`, as the provider's non-streamed reply;
 * anything else — the provider's own type, ``text/plain``, no Content-Type at
-  all, any charset parameter — is read in the provider's framing, as before.
+  all, any charset parameter — is read in the provider's event format, as before.
   Real servers label their streams loosely (openchat-ui sets no type, some
   OpenAI-compatible servers send SSE as ``text/plain``): only the two cases
   above are caught.
@@ -77,7 +77,7 @@ def check(response: requests.Response, body: Body, request: Request, provider: P
             "a captive Wi-Fi portal, a proxy's or a firewall's page? (the page is not shown; "
             "open the service's URL in a browser to see it)"
         )
-    streamed = (request.framing or provider.framing) != "whole"
+    streamed = (request.event_format or provider.event_format) != "whole"
     if streamed and is_json(kind) and kind not in provider.stream_types:
         return kind
     return None

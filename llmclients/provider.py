@@ -1,7 +1,7 @@
 """The template every provider fills in, and everything providers share.
 
 A provider subclass declares its service — URL, models, default model,
-aliases, capabilities, framing, accepted options — and implements two methods:
+aliases, capabilities, event format, accepted options — and implements two methods:
 
 * :meth:`Provider.build_request`: messages and options to a :class:`Request`;
 * :meth:`Provider.parse_event`: one decoded event to a text delta, noting the
@@ -166,11 +166,12 @@ class Provider:
     model_aliases: ClassVar[Mapping[str, str]] = {}
     supports_system_message: ClassVar[bool] = True
     supports_message_history: ClassVar[bool] = True
-    #: How the response body is framed: "sse", "ndjson" or "text".
-    framing: ClassVar[str] = "sse"
+    #: The format of the events in the response body: "sse", "ndjson" or
+    #: "text" (its HTTP framing, chunked or not, is the body layer's affair).
+    event_format: ClassVar[str] = "sse"
     #: The media types the stream comes in. A JSON type not among them means one
     #: whole reply instead of a stream (:meth:`parse_completion`); HTML is never
-    #: the reply. Other types, or none, are read in :attr:`framing` (see :mod:`llmclients.media`).
+    #: the reply. Other types, or none, are read in :attr:`event_format` (see :mod:`llmclients.media`).
     stream_types: ClassVar[FrozenSet[str]] = frozenset({"text/event-stream"})
     #: Generation options ``stream()`` accepts as keyword arguments.
     options: ClassVar[FrozenSet[str]] = frozenset()
@@ -332,7 +333,7 @@ class Provider:
             if whole:
                 reader = media.completion_reader(self, whole)
                 return Exchange(response, body, decoding.WholeDecoder, thread, reader)
-            return Exchange(response, body, _DECODERS[request.framing or self.framing], thread)
+            return Exchange(response, body, _DECODERS[request.event_format or self.event_format], thread)
 
         def reopen(failure: errors.LLMClientError) -> Optional[Exchange]:
             if not self._transport.wait_to_retry(requests_sent[-1], call, failure):

@@ -117,7 +117,7 @@ OnComplete = Callable[[str, StreamState], None]
 class Exchange:
     """One HTTP exchange of a call: the response, its body reader (which hands
     the connection back once the protocol has ended), the decoder (a class of
-    :mod:`llmclients.decoding`) of its framing, and the thread state the
+    :mod:`llmclients.decoding`) of its event format, and the thread state the
     request was built from. ``parse_event``, if given, reads its events
     instead of the provider's (a whole JSON reply that came where a stream
     was asked for)."""

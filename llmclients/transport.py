@@ -65,11 +65,11 @@ USER_AGENT = "llmclients (python-requests)"
 class Request:
     """One HTTP request as a provider describes it; the transport sends it.
 
-    ``framing`` names the response body's framing when it differs from the
-    provider's usual one.
+    ``event_format`` names the format of the response's events when it
+    differs from the provider's usual one ("whole": one JSON document).
     """
 
-    __slots__ = ("data", "files", "framing", "headers", "json", "method", "redirects", "url")
+    __slots__ = ("data", "event_format", "files", "headers", "json", "method", "redirects", "url")
 
     def __init__(
         self,
@@ -79,7 +79,7 @@ class Request:
         json: Any = None,
         data: Any = None,
         files: Any = None,
-        framing: Optional[str] = None,
+        event_format: Optional[str] = None,
         redirects: int = 0,
     ) -> None:
         self.method = method
@@ -88,7 +88,7 @@ class Request:
         self.json = json
         self.data = data
         self.files = files
-        self.framing = framing
+        self.event_format = event_format
         #: How many redirects led to this request (see :func:`~llmclients.redirects.redirected_request`).
         self.redirects = redirects
 
@@ -101,7 +101,7 @@ class Request:
             json=self.json,
             data=self.data,
             files=self.files,
-            framing=self.framing,
+            event_format=self.event_format,
             redirects=self.redirects + 1,
         )
 

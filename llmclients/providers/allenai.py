@@ -124,7 +124,7 @@ class AllenAI(Provider):
     default_model = "tulu3-405b"
     model_aliases = MODEL_ALIASES
     supports_system_message = False
-    framing = "ndjson"
+    event_format = "ndjson"
     stream_types = frozenset({"application/jsonl"})
     options = frozenset({"temperature", "top_p", "max_tokens", "private"})
 

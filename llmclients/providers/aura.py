@@ -155,7 +155,7 @@ class Aura(Provider):
         "openchat-3.6": "openchat_3.6",
         "openchat-3.5": "openchat_v3.2_mistral",
     }
-    framing = "text"
+    event_format = "text"
     stream_types = frozenset({"text/plain"})  # `new Response(stream)` sets none; a host may add this
     options = frozenset({"temperature", "max_tokens"})
     default_timeout = DEFAULT_TIMEOUT

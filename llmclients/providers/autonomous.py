@@ -101,7 +101,7 @@ class AutonomousAI(Provider):
         "llama-3.2-90b": "vision",
         "llama-3.2-70b": "summary",
     }
-    framing = "sse"
+    event_format = "sse"
     options = frozenset({"stream"})
 
     def capabilities_for(self, model: str) -> FrozenSet[str]:
@@ -128,7 +128,7 @@ class AutonomousAI(Provider):
             headers=dict(HEADERS),
             json=body,
             # A non-streamed answer is one JSON document: parse it once, whole.
-            framing=None if stream else "whole",
+            event_format=None if stream else "whole",
         )
 
     def parse_event(self, data: str, state: StreamState) -> Optional[str]:

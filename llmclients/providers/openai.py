@@ -66,7 +66,7 @@ class OpenAICompatible(Provider):
     name = "openai"
     label = "OpenAI-compatible"
     status = "works with any server that speaks the API (Ollama, vLLM, llama.cpp, OpenRouter, ...)"
-    framing = "sse"
+    event_format = "sse"
     capabilities = frozenset({"tools", "images", "audio", "files", "reasoning"})
     #: The request parameters of openai-python's ``chat.completions.create``
     #: (less ``model``, ``messages`` and ``stream``), and ``extra_body`` for the rest.
