@@ -7,7 +7,8 @@ import json
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from .errors import InvalidMessagesError, InvalidRequestError
-from .stream import Stream, StreamState
+from .reading import StreamState
+from .stream import Stream
 from .types import Completion, Message, Messages, ToolCall, normalize_messages
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ that dispatches on strings. ``choice`` is the answer's index when a call asks
 for several (``n``); it is 0 otherwise.
 
 A provider's ``parse_event`` reports everything but choice 0's text through the
-:class:`ChoiceBuilder` methods of its :class:`~llmclients.stream.StreamState`;
+:class:`ChoiceBuilder` methods of its :class:`~llmclients.reading.StreamState`;
 the builders keep the whole reply (reasoning, tool calls, logprobs) whether or
 not anyone reads the events.
 """

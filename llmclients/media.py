@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from .body import Body
     from .provider import Provider
-    from .stream import StreamState
+    from .reading import StreamState
     from .transport import Request
 
 __all__ = [

@@ -38,7 +38,8 @@ import requests
 from . import decoding, errors, media
 from .body import Body
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
-from .stream import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, Stream, StreamState
+from .reading import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, StreamState
+from .stream import Stream
 from .transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -144,7 +145,7 @@ class Provider:
         the most memory, in bytes, that a reply's text, reasoning, refusal and
         tool-call arguments may take as Python holds them (1 to 4 bytes a
         character, some 50 more for each delta); default
-        :data:`~llmclients.stream.DEFAULT_MAX_REPLY_SIZE`, 12 MiB. Past it the
+        :data:`~llmclients.reading.DEFAULT_MAX_REPLY_SIZE`, 12 MiB. Past it the
         stream raises :class:`~llmclients.errors.ReplyTooLargeError`; None
         removes the limit.
 

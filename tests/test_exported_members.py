@@ -290,6 +290,16 @@ EXPORTED: Dict[str, List[str]] = {
         "get_provider_class",
         "provider_names",
     ],
+    "llmclients.reading": [
+        "DEFAULT_MAX_REPLY_SIZE",
+        "Exchange",
+        "Finish",
+        "OnComplete",
+        "ParseEvent",
+        "Reopen",
+        "StreamState",
+        "deltas",
+    ],
     "llmclients.redirects": [
         "MAX_REDIRECTS",
         "redirected_request",
@@ -307,14 +317,7 @@ EXPORTED: Dict[str, List[str]] = {
         "status_error",
     ],
     "llmclients.stream": [
-        "DEFAULT_MAX_REPLY_SIZE",
-        "Exchange",
-        "Finish",
-        "OnComplete",
-        "ParseEvent",
-        "Reopen",
         "Stream",
-        "StreamState",
         "completion_of",
     ],
     "llmclients.testing": [

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import llmclients
 from llmclients import errors
 from llmclients.decoding import NDJSONDecoder, SSEDecoder, TextDecoder
-from llmclients.stream import Exchange, Stream
+from llmclients.reading import Exchange
+from llmclients.stream import Stream
 from llmclients.testing import Reply, emulator_for
 
 PROVIDERS = ["openai", "autonomous", "allenai", "aura"]

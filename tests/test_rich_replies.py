@@ -17,7 +17,7 @@ import llmclients
 from llmclients import ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
 from llmclients.aio import AsyncClient
 from llmclients.decoding import iter_sse
-from llmclients.stream import StreamState
+from llmclients.reading import StreamState
 from llmclients.testing import Reply
 from llmclients.testing import openai as emulated
 

@@ -62,7 +62,7 @@ from .. import errors
 from ..decoding import load_json
 from ..prompt import format_prompt, last_user_message
 from ..provider import Provider
-from ..stream import StreamState
+from ..reading import StreamState
 from ..transport import Request
 from ..types import Message
 

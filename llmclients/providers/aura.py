@@ -50,7 +50,8 @@ from .. import errors
 from ..config import Timeout
 from ..errors import InvalidMessagesError, InvalidRequestError
 from ..provider import Provider
-from ..stream import OnComplete, Stream, StreamState
+from ..reading import OnComplete, StreamState
+from ..stream import Stream
 from ..transport import Request
 from ..types import Message, content_text
 

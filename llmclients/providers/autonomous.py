@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional
 from ..decoding import load_json
 from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from ..provider import Provider
-from ..stream import StreamState
+from ..reading import StreamState
 from ..transport import Request
 from ..types import Message, Usage
 

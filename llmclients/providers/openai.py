@@ -49,7 +49,7 @@ from ..decoding import SSEEvent, load_json
 from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
 from ..provider import Provider
-from ..stream import DEFAULT_MAX_REPLY_SIZE, StreamState
+from ..reading import DEFAULT_MAX_REPLY_SIZE, StreamState
 from ..transport import DEFAULT_MAX_RETRIES, Request
 from ..types import Message, Usage
 
