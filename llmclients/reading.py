@@ -161,6 +161,11 @@ def deltas(
     secrets: Tuple[str, ...],
     max_reply_size: Optional[int],
 ) -> Iterator[Union[str, Event, Waiting]]:
+    """The deltas of the exchange in ``current[0]`` (choice 0's text, and
+    the other events once ``state.emit`` is on), opening it again through
+    ``reopen`` while nothing has been shown; :data:`WOULD_BLOCK` where a
+    non-blocking read found nothing. Any error carries the text so far in
+    ``partial_text``, with the call's secrets masked."""
     try:
         while True:
             try:
@@ -199,7 +204,9 @@ def deltas(
         current[0].response.close()
 
 
-def _batches(reads: Iterable[Read], new_decoder: Callable[[], Decoder]) -> Generator[Union[List[Any], Waiting], None, None]:
+def _batches(
+    reads: Iterable[Read], new_decoder: Callable[[], Decoder]
+) -> Generator[Union[List[Any], Waiting], None, None]:
     """The events of each read, a list a read; :data:`WOULD_BLOCK` where a
     non-blocking read found nothing."""
     decoder = new_decoder()  # held by this frame alone: closing it frees an event of up to 8 MiB
