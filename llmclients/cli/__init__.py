@@ -52,13 +52,13 @@ Errors are one line on stderr. Exit codes:
     130  interrupted with Ctrl-C; the text received is already printed
     143  stopped by SIGTERM; the text received is already printed
 
-The package, a module a part: :mod:`~llmclients.cli.common` (exit codes,
-errors, settings), :mod:`~llmclients.cli.parser` (the arguments),
-:mod:`~llmclients.cli.chat` with :mod:`~llmclients.cli.conversations` and
-:mod:`~llmclients.cli.client`, :mod:`~llmclients.cli.info` (``providers``,
-``models``, ``check``, ``emulate``), :mod:`~llmclients.cli.batch` and
-:mod:`~llmclients.cli.logs` (redaction, ``--debug``). This module runs them:
-:func:`main`.
+The package holds one part of the command in each module:
+:mod:`~llmclients.cli.common` (exit codes, errors, settings),
+:mod:`~llmclients.cli.parser` (the arguments), :mod:`~llmclients.cli.chat`
+with :mod:`~llmclients.cli.conversations` and :mod:`~llmclients.cli.client`,
+:mod:`~llmclients.cli.info` (``providers``, ``models``, ``check``,
+``emulate``), :mod:`~llmclients.cli.batch` and :mod:`~llmclients.cli.logs`
+(redaction, ``--debug``). This module runs them: :func:`main`.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ from .info import (
 from .logs import configure_logging, redact
 from .parser import CHECK_TIMEOUT, build_parser
 
+# llmclients.cli was one module: these are the names it held, which
+# llmclients.repl and the tests import from here.
 __all__ = [
     "CHECK_PROMPT",
     "CHECK_TIMEOUT",
