@@ -19,6 +19,7 @@ __all__ = ["batch_command"]
 
 
 def batch_command(args: argparse.Namespace) -> int:
+    # llmclients.batch (not this module), imported only when the command runs.
     from .. import batch
     from ..config import Retry
 
