@@ -17,7 +17,7 @@ import threading
 import pytest
 from test_cli import CLI, LIMIT, MODEL, chat, clean_env, eventually, one_line, posix_only, read_until, run
 
-from llmclients.cli import _parser
+from llmclients.cli.parser import build_parser
 from llmclients.testing import OpenAIEmulator, Reply
 
 # --- URL mistakes --------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_provider_names_are_case_insensitive(openai_emulator):
 
 
 def test_every_flag_of_every_command_has_help():
-    parser = _parser()
+    parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name, command in [("llmclients", parser), *commands.items()]:
         for action in command._actions:
