@@ -12,6 +12,10 @@ would prepare: the body is JSON (or absent), and the session has no cookies,
 params or auth, none of it from ``~/.netrc`` when it trusts the environment,
 and no hooks. Its headers are part of the key, so changing them takes
 effect at the next request. Any other request is prepared by requests.
+
+:meth:`Preparer.settings` does the same for ``merge_environment_settings``
+(proxies, ``verify``, ``cert``) of a session that does not trust the
+environment; one that does reads it on every request, as requests does.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Preparer:
 
     def __init__(self) -> None:
         self._templates: Dict[Hashable, requests.PreparedRequest] = {}
+        self._settings: Dict[Hashable, Dict[str, Any]] = {}
 
     def prepare(
         self,
@@ -70,3 +75,26 @@ class Preparer:
         if session.trust_env and get_netrc_auth(url):
             return None
         return (method, url, tuple(headers.items()), tuple(session.headers.items()))
+
+    def settings(
+        self, session: requests.Session, url: str, proxies: Optional[Mapping[str, str]], verify: Any
+    ) -> Dict[str, Any]:
+        """What ``session.request`` passes to ``session.send`` for ``url``: the
+        proxies, ``stream``, ``verify`` and ``cert`` merged with the session's."""
+        if session.trust_env:  # the environment may change between requests
+            return dict(session.merge_environment_settings(url, dict(proxies or {}), True, verify, None))
+        key = (
+            tuple((proxies or {}).items()),
+            verify,
+            tuple(session.proxies.items()),
+            session.stream,
+            session.verify,
+            session.cert,
+        )
+        merged = self._settings.get(key)
+        if merged is None:
+            merged = dict(session.merge_environment_settings(url, dict(proxies or {}), True, verify, None))
+            if len(self._settings) >= MAX_TEMPLATES:
+                self._settings.clear()
+            self._settings[key] = merged
+        return {**merged, "proxies": dict(merged["proxies"])}  # requests may add to what it is given

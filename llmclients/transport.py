@@ -305,8 +305,7 @@ class Transport:
         prepared = self._preparer.prepare(
             session, request.method, request.url, headers, request.json, request.data, request.files
         )
-        # A copy: requests adds the environment's proxies to the dict it is given.
-        settings = session.merge_environment_settings(prepared.url, dict(proxies or {}), True, self.verify, None)
+        settings = self._preparer.settings(session, prepared.url or request.url, proxies, self.verify)
         return session.send(
             prepared,
             timeout=(deadline.connect_timeout(), deadline.read_timeout()),

@@ -4,6 +4,7 @@ the session holds at the time of sending, over real HTTP to an emulator."""
 
 from __future__ import annotations
 
+import socket
 from typing import Iterator
 
 import pytest
@@ -113,3 +114,44 @@ def test_a_request_after_an_error_status_is_prepared_afresh(emulator: OpenAIEmul
         client.complete("first")
     assert client.complete("second").text
     assert emulator.requests[-1].json()["messages"][0]["content"] == "second"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_a_sessions_later_proxies_are_used(emulator: OpenAIEmulator) -> None:
+    session = requests.Session()
+    session.trust_env = False
+    client = client_of(emulator, session=session)
+    client.complete("hi")
+    session.proxies = {"http": f"http://127.0.0.1:{closed_port()}"}
+    with pytest.raises(llmclients.ProxyError):
+        client.complete("hi")
+    assert len(emulator.requests) == 1
+
+
+def test_a_session_that_trusts_the_environment_sees_it_change(
+    emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    client = client_of(emulator, session=requests.Session())
+    client.complete("hi")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(llmclients.ProxyError):
+        client.complete("hi")
+    assert len(emulator.requests) == 1
+
+
+def test_settings_handed_out_are_copies() -> None:
+    session = requests.Session()
+    session.trust_env = False
+    preparer = Preparer()
+    first = preparer.settings(session, "http://127.0.0.1:1/v1", {"http": "http://proxy.test:3128"}, True)
+    first["proxies"]["https"] = "http://another.test:3128"
+    second = preparer.settings(session, "http://127.0.0.1:1/v1", {"http": "http://proxy.test:3128"}, True)
+    assert second == {"proxies": {"http": "http://proxy.test:3128"}, "stream": True, "verify": True, "cert": None}
