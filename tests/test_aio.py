@@ -350,23 +350,23 @@ def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
     emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pool, "STALL", 0.2)  # ample time to cancel it first
-    emulator.enqueue(Reply(deltas=words(2), head_delay=0.3), Reply(deltas=words(2)))
+    emulator.enqueue(*[Reply(deltas=words(2), head_delay=0.3)] * pool.OPENERS, Reply(deltas=words(2)))
     aclient = AsyncClient(make_client(emulator))
 
-    async def main() -> str:
-        slow = asyncio.create_task(aclient.complete("slow"))
-        while not emulator.requests:  # the one opener waits for its headers now
+    async def main() -> List[str]:
+        slow = [asyncio.create_task(aclient.complete("slow")) for _ in range(pool.OPENERS)]
+        while len(emulator.requests) < pool.OPENERS:  # every opener waits for its headers now
             await asyncio.sleep(0.005)
         waiting = asyncio.create_task(aclient.complete("never sent"))
         await asyncio.sleep(0.01)  # queued: a thread comes only after STALL
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        return (await slow).text
+        return [(await task).text for task in slow]
 
-    assert asyncio.run(main()) == "".join(words(2))
+    assert asyncio.run(main()) == ["".join(words(2))] * pool.OPENERS
     time.sleep(pool.STALL * 5)  # long past when a thread would have taken it
-    assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"]
+    assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"] * pool.OPENERS
 
 
 @pytest.mark.parametrize(
