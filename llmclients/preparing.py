@@ -69,7 +69,11 @@ class Preparer:
     def _key(
         session: requests.Session, method: str, url: str, headers: Mapping[str, str]
     ) -> Optional[Tuple[Hashable, ...]]:
-        """What a template depends on; None when a request must be prepared afresh."""
+        """What a template depends on; None when a request must be prepared afresh.
+
+        Without hooks and auth, nothing adds to a request's hooks, which its
+        copies share with the template (``PreparedRequest.copy`` does not copy them).
+        """
         if session.cookies or session.params or session.auth is not None or any(session.hooks.values()):
             return None
         if session.trust_env and get_netrc_auth(url):
