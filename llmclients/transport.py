@@ -33,6 +33,7 @@ from . import errors
 from .config import Deadline, Retry, Timeout, TimeoutLike
 from .failures import translate
 from .masking import mask_error, redact_url, secrets_in
+from .preparing import Preparer
 from .redirects import redirected_request
 from .status import error_body, refused_by_proxy, status_error
 from .watchdog import WATCHDOG, InterruptibleAdapter
@@ -220,6 +221,7 @@ class Transport:
             if verify is True:
                 self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._pid = os.getpid()
+        self._preparer = Preparer()
         #: The client's base_url, to tell where to point it when a redirect is not followed.
         self.base_url = base_url
         #: What no message may show: ``secrets`` (the API key), credential
@@ -280,19 +282,7 @@ class Transport:
         # watchdog shuts the socket down if the total runs out meanwhile.
         with WATCHDOG.guard(deadline.total_at) as guard:
             try:
-                response = self.session.request(
-                    request.method,
-                    request.url,
-                    headers={"User-Agent": USER_AGENT, **request.headers, **self.headers},
-                    json=request.json,
-                    data=request.data,
-                    files=request.files,
-                    stream=True,
-                    timeout=(deadline.connect_timeout(), deadline.read_timeout()),
-                    proxies=proxies,
-                    verify=self.verify,
-                    allow_redirects=False,  # redirected_request decides
-                )
+                response = self._send(request, deadline, proxies)
             except requests.exceptions.RequestException as exc:
                 error = translate(exc, deadline, redact_url(request.url))
                 if error is None:
@@ -307,6 +297,21 @@ class Transport:
         if response.status_code >= 400:
             raise self._status_error(response, request, deadline, proxies)
         return response
+
+    def _send(self, request: Request, deadline: Deadline, proxies: Optional[Dict[str, str]]) -> requests.Response:
+        """What ``session.request`` does, with the request prepared by a :class:`~llmclients.preparing.Preparer`."""
+        session = self.session
+        headers = {"User-Agent": USER_AGENT, **request.headers, **self.headers}
+        prepared = self._preparer.prepare(
+            session, request.method, request.url, headers, request.json, request.data, request.files
+        )
+        settings = self._preparer.settings(session, prepared.url or request.url, proxies, self.verify)
+        return session.send(
+            prepared,
+            timeout=(deadline.connect_timeout(), deadline.read_timeout()),
+            allow_redirects=False,  # redirected_request decides
+            **settings,
+        )
 
     def _status_error(
         self,

@@ -21,7 +21,7 @@ import requests
 
 import llmclients
 from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, pool
-from llmclients.aio.channel import Channel
+from llmclients.aio.channel import Channel, Waker
 from llmclients.testing import OpenAIEmulator, Reply, server
 
 MODEL = "emulator-1"
@@ -350,23 +350,23 @@ def test_a_stream_cancelled_while_it_waits_for_a_thread_sends_nothing(
     emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pool, "STALL", 0.2)  # ample time to cancel it first
-    emulator.enqueue(Reply(deltas=words(2), head_delay=0.3), Reply(deltas=words(2)))
+    emulator.enqueue(*[Reply(deltas=words(2), head_delay=0.3)] * pool.OPENERS, Reply(deltas=words(2)))
     aclient = AsyncClient(make_client(emulator))
 
-    async def main() -> str:
-        slow = asyncio.create_task(aclient.complete("slow"))
-        while not emulator.requests:  # the one opener waits for its headers now
+    async def main() -> List[str]:
+        slow = [asyncio.create_task(aclient.complete("slow")) for _ in range(pool.OPENERS)]
+        while len(emulator.requests) < pool.OPENERS:  # every opener waits for its headers now
             await asyncio.sleep(0.005)
         waiting = asyncio.create_task(aclient.complete("never sent"))
         await asyncio.sleep(0.01)  # queued: a thread comes only after STALL
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        return (await slow).text
+        return [(await task).text for task in slow]
 
-    assert asyncio.run(main()) == "".join(words(2))
+    assert asyncio.run(main()) == ["".join(words(2))] * pool.OPENERS
     time.sleep(pool.STALL * 5)  # long past when a thread would have taken it
-    assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"]
+    assert [r.json()["messages"][-1]["content"] for r in emulator.requests] == ["slow"] * pool.OPENERS
 
 
 @pytest.mark.parametrize(
@@ -684,3 +684,33 @@ def test_a_forked_child_starts_threads_of_its_own(emulator: OpenAIEmulator, acli
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_waker_runs_what_threads_hand_it_in_order_and_survives_a_failure() -> None:
+    ran: List[object] = []
+    reported: List[BaseException] = []
+
+    async def main() -> Waker:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+        waker = Waker(loop)
+
+        def fail(_: object) -> None:
+            raise ValueError("a callback failed")
+
+        def hand_over() -> None:  # as a reading thread does: a response, a delta, a stream to read
+            assert waker.call(ran.append, "first") and waker.call(fail, None) and waker.call(ran.append, "second")
+
+        thread = threading.Thread(target=hand_over)
+        thread.start()
+        thread.join()
+        for _ in range(500):
+            if len(ran) == 2:
+                break
+            await asyncio.sleep(0.01)
+        return waker
+
+    waker = asyncio.run(main())
+    assert ran == ["first", "second"]
+    assert [str(error) for error in reported] == ["a callback failed"]
+    assert not waker.call(ran.append, "after")  # the loop is closed: nothing runs it

@@ -351,6 +351,7 @@ EXPORTED: Dict[str, List[str]] = {
         "redact_url",
         "secrets_in",
     ],
+    "llmclients.preparing": ["MAX_TEMPLATES", "Preparer"],
     "llmclients.media": [
         "HTML_TYPES",
         "PAGE_SNIFF_SIZE",

@@ -37,8 +37,8 @@ its thread to the end.
 
 The threads are shared by all clients and loops, and reused. Sending a
 request is CPU work under the GIL, and more threads at it take the GIL from
-the loop, whose deltas then wait: :data:`OPENERS` (one) stream at a time is
-sent, until its response headers arrive. Waiting for the first delta is
+the loop, whose deltas then wait: :data:`OPENERS` (two) streams at a time are
+sent, each until its response headers arrive. Waiting for the first delta is
 not, and happens on as many threads as streams wait for theirs. No stream
 waits behind a slow server: when no stream has been sent for :data:`STALL`
 seconds while some wait, every waiting stream gets a thread of its own. So

@@ -11,12 +11,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Callable, Deque, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Tuple, TypeVar, Union
 
 from ..events import Event
 from ..stream import Stream
 
 __all__ = ["LOOP_CHECK_INTERVAL", "Cancelled", "Channel", "Waker", "can_watch_sockets", "resolve", "waker_of"]
+
+_T = TypeVar("_T")
 
 #: Seconds between checks, by a thread waiting for room, that its loop still runs.
 LOOP_CHECK_INTERVAL = 0.5
@@ -28,8 +30,9 @@ def resolve(waiter: asyncio.Future[None]) -> None:
 
 
 class Waker:
-    """Resolves one loop's waiters in batches: one ``call_soon_threadsafe`` for
-    every delta that arrives while the loop is busy, not one per delta.
+    """Runs callbacks in one loop's thread, from other threads, in batches:
+    one ``call_soon_threadsafe`` for everything that arrives while the loop is
+    busy (deltas, responses, streams handed over), not one each.
 
     Each ``call_soon_threadsafe`` writes to the loop's self-pipe: a system call
     and a hand-off of the GIL, which under load cost more than the delta.
@@ -39,12 +42,17 @@ class Waker:
         # Weak: the registry of wakers must not keep closed loops alive.
         self._loop = weakref.ref(loop)
         self._lock = threading.Lock()
-        self._pending: List[asyncio.Future[None]] = []
+        self._pending: List[Tuple[Callable[[Any], None], Any]] = []
 
     def wake(self, waiter: asyncio.Future[None]) -> bool:
         """Resolve ``waiter`` soon, from any thread; False if the loop is closed."""
+        return self.call(resolve, waiter)
+
+    def call(self, callback: Callable[[_T], None], arg: _T) -> bool:
+        """Run ``callback(arg)`` soon in the loop's thread, after those called
+        before it; False if the loop is closed."""
         with self._lock:
-            self._pending.append(waiter)
+            self._pending.append((callback, arg))
             if len(self._pending) > 1:
                 return True  # the batch is already scheduled
         loop = self._loop()
@@ -61,8 +69,13 @@ class Waker:
     def _run(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-        for waiter in pending:
-            resolve(waiter)
+        for callback, arg in pending:
+            try:
+                callback(arg)
+            except Exception as exc:  # as the loop reports a failed callback; the others still run
+                loop = self._loop()
+                if loop is not None:
+                    loop.call_exception_handler({"message": f"{callback!r} failed", "exception": exc})
 
 
 _wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Waker] = weakref.WeakKeyDictionary()
@@ -189,13 +202,12 @@ class Channel:
             if self.cancelled:
                 raise Cancelled()
             self.pumping = True
-        try:
-            self.loop.call_soon_threadsafe(self._start_pump, sock.fileno())
-        except RuntimeError:  # the loop is closed: nobody will read on
+        # With the first delta's wake-up, when the loop has not run it yet.
+        if not self._waker.call(self._start_pump, sock.fileno()):  # the loop is closed: nobody will read on
             with self._cond:
                 self.pumping = False
                 self.cancelled = True
-            raise Cancelled() from None
+            raise Cancelled()
         return True
 
     def _end(self, error: Optional[BaseException]) -> None:

@@ -168,7 +168,9 @@ class Body:
 
     def _set_read_timeout(self) -> None:
         if self._sock is not None and not self._nonblocking:
-            self._sock.settimeout(self._deadline.read_timeout())
+            timeout = self._deadline.read_timeout()
+            if timeout != self._sock.gettimeout():  # mostly unchanged; setting it is a system call
+                self._sock.settimeout(timeout)
 
     def _note_wait(self) -> None:
         """A non-blocking read found nothing: raise the timeout now due, or
