@@ -19,8 +19,8 @@ from .. import errors
 from ..types import Messages
 
 __all__ = [
-    "BadRecordError",
     "JSONL_SUFFIXES",
+    "BadRecordError",
     "PathLike",
     "Record",
     "as_records",
