@@ -22,7 +22,9 @@ How it behaves:
   has passed: set it above your longest call);
 * the task's id is the record's (``llmclients-batch-<id>``): a task that is
   delivered again after its answer was stored returns that answer without
-  asking again, and :func:`submit` skips the ids answered without error;
+  asking again (and writes its line to ``output`` if the worker that stored
+  it died before writing it), and :func:`submit` skips the ids answered
+  without error;
 * a **429** becomes ``self.retry(countdown=Retry-After)``, and does not count
   against ``max_attempts``; other failures that may pass (5xx, timeouts,
   broken streams) are retried with backoff up to ``max_attempts``; the rest
@@ -45,7 +47,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, T
 from celery import Celery, Task
 
 from . import errors
-from .batch import PathLike, Record, Result, ResultFile, as_records, retry_after, retryable
+from .batch import PathLike, Record, Result, ResultFile, answered_ids, as_records, retry_after, retryable
 
 #: The prefix of a task's id; the record's id follows.
 TASK_PREFIX = "llmclients-batch-"
@@ -95,8 +97,9 @@ def batch_task(
 
     def answer(self: Task, record: Dict[str, Any], failures: int = 0) -> Dict[str, Any]:
         stored = _stored_success(self, self.request.id)
-        if stored is not None:
-            return stored  # delivered again after its answer was stored
+        if stored is not None:  # delivered again after its answer was stored
+            _write_if_missing(files.get(), stored)
+            return stored
         item = Record(record["id"], record["messages"], dict(record.get("options") or {}))
         result = Result(item.id, attempts=failures + self.request.retries + 1)
         try:
@@ -113,7 +116,8 @@ def batch_task(
         result_file = files.get()
         if result_file is not None:
             # Stored first: a worker killed between the two leaves a stored
-            # answer, which the task delivered again returns, not a line only.
+            # answer, which the task delivered again returns and writes; never
+            # a line only, which a redelivery would write a second time.
             self.backend.store_result(self.request.id, value, "SUCCESS", request=self.request)
             result_file.write(result)
         return value
@@ -129,6 +133,12 @@ def batch_task(
     )
     task.client = clients.get
     return task
+
+
+def _write_if_missing(result_file: Optional[ResultFile], stored: Dict[str, Any]) -> None:
+    """Write the line of an answer stored by a worker that died before writing it."""
+    if result_file is not None and stored["id"] not in answered_ids(result_file.path):
+        result_file.write(Result.from_dict(stored))
 
 
 def _stored_success(task: Task, identifier: Optional[str]) -> Optional[Dict[str, Any]]:

@@ -191,8 +191,37 @@ def test_a_worker_killed_mid_run_and_restarted_answers_no_record_twice(
             assert counts[f"prompt {n}"] == 1  # answered before the kill: never asked again
         else:
             assert counts[f"prompt {n}"] <= sent_before[f"prompt {n}"] + 1
+    # An answer stored just before the kill has its line written when its task
+    # is delivered again (after the broker's visibility timeout), maybe after
+    # results() has returned.
+    every_id = sorted(f"r{n}" for n in range(16))
+    wait_for(lambda: sorted(answered_ids(app_env)) == every_id, "a line for every record", workers.log)
     per_id = collections.Counter(line["id"] for line in output_lines(app_env) if line["error"] is None)
-    assert sorted(per_id) == sorted(f"r{n}" for n in range(16)) and set(per_id.values()) == {1}
+    assert sorted(per_id) == every_id and set(per_id.values()) == {1}
+
+
+def test_an_answer_stored_by_a_worker_that_died_before_its_line_gets_its_line_on_redelivery(
+    task: Any, workers: Workers, emulator: OpenAIEmulator, app_env: Dict[str, str]
+) -> None:
+    from llmclients.celery import results, submit, task_id
+
+    # What a worker killed between storing its answer and writing its line leaves.
+    stored = {"id": "r0", "text": "stored before the kill", "finish_reason": "stop", "usage": None}
+    stored.update(model="m", error=None, attempts=1, elapsed=0.1)
+    task.backend.store_result(task_id("r0"), stored, "SUCCESS")
+    workers.start()
+    assert submit(task, records(2), skip_answered=False) == (2, 0)  # r0 delivered again
+    answers = list(results(task, records(2), timeout=LIMIT))
+    assert answers[0]["text"] == "stored before the kill" and answers[1]["text"] == "an answer"
+    wait_for(lambda: answered_ids(app_env) == {"r0", "r1"}, "a line for each record", workers.log)
+    lines = output_lines(app_env)
+    assert sorted(line["id"] for line in lines) == ["r0", "r1"]
+    assert next(line for line in lines if line["id"] == "r0") == stored  # the stored answer, not asked again
+    assert sent(emulator) == {"prompt 1": 1}
+
+
+def answered_ids(env: Dict[str, str]) -> set:
+    return {line["id"] for line in output_lines(env) if line["error"] is None}
 
 
 def test_a_429_storm_is_absorbed_with_no_failures(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .. import errors
 from .records import PathLike
@@ -58,6 +58,11 @@ class Result:
     def tokens(self) -> int:
         return int((self.usage or {}).get("total_tokens") or 0)
 
+    @classmethod
+    def from_dict(cls, line: Mapping[str, Any]) -> Result:
+        """The result an output line's object (:meth:`to_dict`) describes."""
+        return cls(**{name: line[name] for name in _FIELDS if name in line})
+
     def to_dict(self) -> Dict[str, Any]:
         """The output line's object; ``reasoning`` and ``tool_calls`` only when present."""
         line: Dict[str, Any] = {
@@ -73,6 +78,9 @@ class Result:
             line["tool_calls"] = self.tool_calls
         line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3))
         return line
+
+
+_FIELDS = tuple(spec.name for spec in fields(Result))
 
 
 class ResultFile:
