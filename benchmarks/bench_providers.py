@@ -113,7 +113,11 @@ def _dechunk(buf: bytes):  # type: ignore[no-untyped-def]
 
 def client_for(provider: str, kind: str):  # type: ignore[no-untyped-def]
     def read(port: int, framing: str) -> int:
-        client = llmclients.get_client(provider, base_url=f"http://127.0.0.1:{port}/{framing}")
+        # No max_reply_size: the full run's raw text (100,000 deltas, x40) is
+        # past the 12 MiB default, which is about memory, not throughput.
+        client = llmclients.get_client(
+            provider, base_url=f"http://127.0.0.1:{port}/{framing}", max_reply_size=None
+        )
         with client, client.stream("x") as stream:
             texts = list(stream)
         return len("".join(texts)) if kind == "text" else len(texts)
