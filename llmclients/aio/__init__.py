@@ -37,7 +37,7 @@ its thread to the end.
 
 The threads are shared by all clients and loops, and reused. Sending a
 request is CPU work under the GIL, and more threads at it take the GIL from
-the loop, whose deltas then wait: :data:`OPENERS` (two) streams at a time are
+the loop, whose deltas then wait: :data:`OPENERS` (one) stream at a time is
 sent, each until its response headers arrive. Waiting for the first delta is
 not, and happens on as many threads as streams wait for theirs. No stream
 waits behind a slow server: when no stream has been sent for :data:`STALL`

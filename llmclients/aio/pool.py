@@ -20,7 +20,7 @@ __all__ = ["OPENERS", "STALL", "THREADS", "THREAD_IDLE", "THREAD_NAME", "Job", "
 
 #: Streams sent at once (each from when a thread takes it until its response
 #: headers arrive), unless they stall (see STALL).
-OPENERS = 2
+OPENERS = 1
 #: Seconds without a stream taken to be sent, while some wait, after which
 #: every waiting stream gets a thread of its own. Not less: a burst of streams
 #: keeps the threads from the GIL for tens of milliseconds (measured with 0.02:
@@ -51,12 +51,12 @@ class Threads:
     GIL, in three or four stretches between system calls; each stretch takes
     the GIL from the loop reading the streams already open. Measured with 200
     streams opened at once (``benchmarks/bench_aio.py``), the p99 delay of
-    the deltas was 60–130 ms with a thread apiece sending. With one sender,
-    4–14 ms, and the last stream opened late: the server's time to answer
-    each request, a millisecond, went unused between two sends. With two,
-    5–37 ms for a wall time about 10% shorter (1.36–1.50× the benchmark's
-    floor against 1.48–1.84×); with three or four, the p99 rose to 27–54 ms
-    for no steady gain. So a stream is *opening* from the moment a thread
+    the deltas was 60–130 ms with a thread apiece sending, 27–54 ms with
+    three or four senders, 33–57 ms with two and 3–22 ms with one, for the
+    same wall time within noise (1.46–1.69× the benchmark's floor with one
+    sender, 1.55–1.74× with two, alternated in one session after the
+    push-style decoders; before them two senders had looked 10% faster).
+    So a stream is *opening* from the moment a thread
     takes it until its response headers arrive, and only :data:`OPENERS`
     streams open at once. The wait for the
     first delta (the model's time to its first token) is not CPU work: a
