@@ -34,7 +34,8 @@ How it behaves:
   (at import, say) is never used by a child, whose connections are its own;
 * the result is :class:`llmclients.batch.Result`'s dict, stored in the result
   backend, and appended to ``output`` (a JSONL file) when the workers share a
-  file system.
+  file system: just after it is stored, so :func:`results` may return a
+  moment before the last line is in the file.
 """
 
 from __future__ import annotations

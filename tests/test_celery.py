@@ -165,7 +165,10 @@ def test_every_record_is_answered_and_a_resubmit_sends_nothing(
     answers = list(results(task, records(12), timeout=LIMIT))
     assert [answer["id"] for answer in answers] == [f"r{n}" for n in range(12)]
     assert all(answer["text"] == "an answer" and answer["error"] is None for answer in answers)
-    assert sorted(line["id"] for line in output_lines(app_env)) == sorted(f"r{n}" for n in range(12))
+    # Each line is appended just after its answer is stored, which results() may see first.
+    every_id = {f"r{n}" for n in range(12)}
+    wait_for(lambda: answered_ids(app_env) == every_id, "a line for every record", workers.log)
+    assert sorted(line["id"] for line in output_lines(app_env)) == sorted(every_id)  # one each
     assert submit(task, records(12)) == (0, 12)  # resume by id: all answered
     assert set(sent(emulator).values()) == {1}
 
