@@ -239,6 +239,7 @@ EXPORTED: Dict[str, List[str]] = {
         "fail",
         "logger",
         "one_line",
+        "positive_number",
         "provenance",
         "seconds",
     ],

@@ -39,6 +39,7 @@ __all__ = [
     "fail",
     "logger",
     "one_line",
+    "positive_number",
     "provenance",
     "seconds",
 ]
@@ -109,16 +110,19 @@ def provenance(args: Optional[argparse.Namespace], message: str = "") -> str:
     return f" (set in the environment: {', '.join(shown)}; a flag overrides it)"
 
 
-def seconds(text: str) -> float:
+def positive_number(text: str, what: str = "a positive number") -> float:
+    """``text`` as a finite number above 0; else argparse's error, saying it is not ``what``."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of seconds (--timeout, LLMCLIENTS_TIMEOUT)"
-        )
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def seconds(text: str) -> float:
+    return positive_number(text, "a number of seconds (--timeout, LLMCLIENTS_TIMEOUT)")
 
 
 def fail(code: int, message: str) -> int:

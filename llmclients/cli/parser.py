@@ -4,13 +4,12 @@ argparse parser, every subcommand's arguments and help texts with it."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any, NoReturn
 
 from .. import __version__
 from ..providers import provider_names
-from .common import UsageError, seconds
+from .common import UsageError, positive_number, seconds
 
 __all__ = ["CHECK_TIMEOUT", "Parser", "build_parser"]
 
@@ -169,8 +168,8 @@ def _add_batch_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="calls at once (default 8)"
     )
-    batch.add_argument("--rpm", type=_positive_float, metavar="N", help="at most N requests a minute")
-    batch.add_argument("--tpm", type=_positive_float, metavar="N", help="at most N tokens a minute")
+    batch.add_argument("--rpm", type=positive_number, metavar="N", help="at most N requests a minute")
+    batch.add_argument("--tpm", type=positive_number, metavar="N", help="at most N tokens a minute")
     batch.add_argument(
         "--max-attempts", type=_positive_int, default=3, metavar="N", help="tries per record (default 3)"
     )
@@ -191,13 +190,3 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
