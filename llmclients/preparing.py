@@ -20,7 +20,7 @@ environment; one that does reads it on every request, as requests does.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Hashable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, Mapping, Optional, Tuple, TypeVar
 
 import requests
 from requests.utils import get_netrc_auth
@@ -55,12 +55,11 @@ class Preparer:
             return session.prepare_request(
                 requests.Request(method.upper(), url, headers=dict(headers), json=json, data=data or {}, files=files)
             )
-        template = self._templates.get(key)
-        if template is None:
-            template = session.prepare_request(requests.Request(method.upper(), url, headers=dict(headers)))
-            if len(self._templates) >= MAX_TEMPLATES:
-                self._templates.clear()
-            self._templates[key] = template
+        template = _kept(
+            self._templates,
+            key,
+            lambda: session.prepare_request(requests.Request(method.upper(), url, headers=dict(headers))),
+        )
         prepared = template.copy()  # its own headers: the body's Content-Length and -Type go there
         prepared.prepare_body(None, None, json)
         return prepared
@@ -85,8 +84,11 @@ class Preparer:
     ) -> Dict[str, Any]:
         """What ``session.request`` passes to ``session.send`` for ``url``: the
         proxies, ``stream``, ``verify`` and ``cert`` merged with the session's."""
-        if session.trust_env:  # the environment may change between requests
+        def merge() -> Dict[str, Any]:
             return dict(session.merge_environment_settings(url, dict(proxies or {}), True, verify, None))
+
+        if session.trust_env:  # the environment may change between requests
+            return merge()
         key = (
             tuple((proxies or {}).items()),
             verify,
@@ -95,10 +97,18 @@ class Preparer:
             session.verify,
             session.cert,
         )
-        merged = self._settings.get(key)
-        if merged is None:
-            merged = dict(session.merge_environment_settings(url, dict(proxies or {}), True, verify, None))
-            if len(self._settings) >= MAX_TEMPLATES:
-                self._settings.clear()
-            self._settings[key] = merged
+        merged = _kept(self._settings, key, merge)
         return {**merged, "proxies": dict(merged["proxies"])}  # requests may add to what it is given
+
+
+_V = TypeVar("_V")
+
+
+def _kept(cache: Dict[Hashable, _V], key: Hashable, make: Callable[[], _V]) -> _V:
+    """``cache[key]``, made first if missing; a full cache is emptied, not grown."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= MAX_TEMPLATES:
+            cache.clear()
+        value = cache[key] = make()
+    return value
