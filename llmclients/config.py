@@ -4,7 +4,7 @@ the :class:`Deadline` that enforces a timeout over one call."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import urllib3
 
@@ -160,21 +160,13 @@ class Retry(urllib3.util.Retry):
 class Deadline:
     """A :class:`Timeout` applied to one call, on the monotonic clock."""
 
-    __slots__ = ("_idle_at", "_progress", "_seen", "_total_at", "timeout")
+    __slots__ = ("_idle_at", "_total_at", "timeout")
 
     def __init__(self, timeout: Timeout) -> None:
         self.timeout = timeout
         now = time.monotonic()
         self._total_at = now + timeout.total if timeout.total is not None else None
         self._idle_at: Optional[float] = None
-        self._progress: Callable[[], int] = lambda: 0
-        self._seen = 0
-
-    def watch(self, progress: Callable[[], int]) -> None:
-        """Restart the idle clock whenever ``progress()`` (the stream's count of
-        deltas: text, reasoning, tool-call fragments) has grown: checked once
-        per read, not once per delta."""
-        self._progress = progress
 
     @property
     def enforced_while_reading(self) -> bool:
@@ -205,10 +197,6 @@ class Deadline:
     def expires_at(self, since: float) -> Optional[float]:
         """When a read that began waiting at ``since`` must give up (monotonic
         time), or None: the nearest of the read, idle and total deadlines."""
-        seen = self._progress()
-        if seen != self._seen:
-            self._seen = seen
-            self.on_delta()
         read = self.timeout.read
         limits = [at for at in (self._idle_at, self._total_at) if at is not None]
         if read is not None:
@@ -216,7 +204,8 @@ class Deadline:
         return min(limits) if limits else None
 
     def on_delta(self) -> None:
-        """Text arrived (or the body began): the idle clock restarts."""
+        """Deltas arrived (or the body began): the idle clock restarts. The
+        call tells it once per read that brought deltas, not once per delta."""
         if self.timeout.idle is not None:
             self._idle_at = time.monotonic() + self.timeout.idle
 

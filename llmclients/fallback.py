@@ -6,8 +6,10 @@ import itertools
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import FallbackError, InvalidRequestError, LLMClientError
+from .events import Event, TextDelta
 from .provider import Provider
-from .stream import Stream
+from .reading import StreamState
+from .stream import ReplyView, Stream
 from .types import Completion, Messages
 
 __all__ = [
@@ -73,12 +75,14 @@ def _first_delta(stream: Stream) -> Optional[str]:
         raise
 
 
-class FallbackStream:
+class FallbackStream(ReplyView):
     """The :class:`~llmclients.stream.Stream` of the client that answered;
     ``provider`` names it."""
 
     def __init__(self, stream: Stream, first: Optional[str]) -> None:
         self.stream = stream
+        self.provider = stream.provider
+        self._call = stream.call
         self._first = first
 
     def __iter__(self) -> Iterator[str]:
@@ -91,6 +95,22 @@ class FallbackStream:
             first, self._first = self._first, None
             return first
         return next(self.stream)
+
+    def events(self) -> Iterator[Event]:
+        """The deltas as typed events (:meth:`Stream.events`), from the first
+        text delta on: what came before it was read while choosing the client."""
+        first, self._first = self._first, None
+        if first is not None:
+            yield TextDelta(first)
+        yield from self.stream.events()
+
+    @property
+    def state(self) -> StreamState:
+        return self.stream.state
+
+    def interrupt(self) -> bool:
+        """:meth:`Stream.interrupt`."""
+        return self.stream.interrupt()
 
     def __enter__(self) -> FallbackStream:
         return self
@@ -106,5 +126,5 @@ class FallbackStream:
             pass
         return self.stream.completion()
 
-    def __getattr__(self, name: str) -> Any:  # text, finish_reason, usage, model, provider, state
-        return getattr(self.stream, name)
+    def __repr__(self) -> str:
+        return f"<FallbackStream of {self.stream!r}>"

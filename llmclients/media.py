@@ -31,8 +31,7 @@ if TYPE_CHECKING:
     import requests
 
     from .body import Body
-    from .provider import Provider
-    from .reading import StreamState
+    from .reading import Service, StreamState
     from .transport import Request
 
 __all__ = [
@@ -59,7 +58,7 @@ def is_json(kind: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def check(response: requests.Response, body: Body, request: Request, provider: Provider) -> Optional[str]:
+def check(response: requests.Response, body: Body, request: Request, provider: Service) -> Optional[str]:
     """Raise if the response is a page rather than the service's reply.
 
     Returns the media type when the body is one JSON document where a stream
@@ -83,7 +82,7 @@ def check(response: requests.Response, body: Body, request: Request, provider: P
     return None
 
 
-def completion_reader(provider: Provider, kind: str) -> Callable[[str, StreamState], Optional[str]]:
+def completion_reader(provider: Service, kind: str) -> Callable[[str, StreamState], Optional[str]]:
     """Reads the whole JSON body (``kind``) that came where a stream was asked
     for: a JSON error raises :class:`~llmclients.errors.ProviderError` with its
     message, a reply goes to :meth:`Provider.parse_completion`, anything else
@@ -98,9 +97,8 @@ def completion_reader(provider: Provider, kind: str) -> Callable[[str, StreamSta
         if isinstance(document, dict) and (document.get("error") or document.get("object") == "error"):
             raw = data.encode("utf-8")
             facts = error_facts(raw)
+            # Quoted as it came: the call masks its secrets in every error it raises.
             excerpt = body_excerpt(raw, kind)
-            if provider.api_key:
-                excerpt = excerpt.replace(provider.api_key, "***")
             raise errors.ProviderError(
                 f"{what}: an error: {excerpt}", reason=facts.get("code") or facts.get("type")
             )
@@ -128,5 +126,5 @@ def _start_of(body: Body) -> bytes:
     return b"".join(parts)[:PAGE_SNIFF_SIZE]
 
 
-def _name(provider: Provider) -> str:
+def _name(provider: Service) -> str:
     return provider.label or provider.name

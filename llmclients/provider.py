@@ -14,19 +14,16 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
-import copy
-import json
-import logging
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     ClassVar,
     Dict,
     FrozenSet,
     List,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     TypeVar,
     Union,
@@ -35,10 +32,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import decoding, errors, media
-from .body import Body
+from . import errors
+from .call import Call
 from .config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
-from .reading import DEFAULT_MAX_REPLY_SIZE, Exchange, OnComplete, StreamState
+from .observers import Observer
+from .reading import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
 from .transport import (
     DEFAULT_MAX_RETRIES,
@@ -52,58 +50,10 @@ from .types import Completion, Message, Messages, features_of, normalize_message
 if TYPE_CHECKING:
     from .conversation import Conversation
 
-__all__ = [
-    "LOGGED_STRING_LIMIT",
-    "Provider",
-    "loggable_body",
-]
+__all__ = ["Provider"]
 
 
 _P = TypeVar("_P", bound="Provider")
-logger = logging.getLogger("llmclients")
-#: Strings longer than this (an image's base64) are shortened in logged request bodies.
-LOGGED_STRING_LIMIT = 200
-
-_DECODERS: Dict[str, Callable[[], decoding.Decoder]] = {
-    "sse": decoding.SSEDecoder,
-    "ndjson": decoding.NDJSONDecoder,
-    "text": decoding.TextDecoder,
-    "whole": decoding.WholeDecoder,
-}
-
-
-def loggable_body(request: Request) -> str:
-    """``request``'s body as one line of JSON for a debug log, long strings
-    shortened and files named only (headers, where keys travel, are not in it)."""
-
-    def shorten(value: Any) -> Any:
-        if isinstance(value, str) and len(value) > LOGGED_STRING_LIMIT:
-            return f"{value[:LOGGED_STRING_LIMIT]}...({len(value) - LOGGED_STRING_LIMIT} more characters)"
-        if isinstance(value, Mapping):
-            return {key: shorten(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [shorten(item) for item in value]
-        return value
-
-    body: Dict[str, Any] = {}
-    if request.json is not None:
-        body = {"json": request.json}
-    if request.data is not None:
-        body["data"] = request.data
-    if request.files:
-        body["form"] = [_form_field(field) for field in request.files]
-    # A JSON body (the usual case) is shown as sent; form data under its keys.
-    shown = shorten(body["json"] if list(body) == ["json"] else body)
-    return json.dumps(shown, ensure_ascii=False, default=repr)
-
-
-def _form_field(field: Any) -> Any:
-    """A multipart field as ``[name, value]``, a file as ``[name, "(file NAME)"]``."""
-    try:
-        name, (filename, value, *_) = field
-    except (TypeError, ValueError):
-        return repr(field)
-    return [name, value if filename is None else f"(file {filename})"]
 
 
 class Provider:
@@ -147,7 +97,11 @@ class Provider:
         character, some 50 more for each delta); default
         :data:`~llmclients.reading.DEFAULT_MAX_REPLY_SIZE`, 12 MiB. Past it the
         stream raises :class:`~llmclients.errors.ReplyTooLargeError`; None
-        removes the limit.
+        removes the limit;
+    ``observers``
+        :class:`~llmclients.observers.Observer` objects that see every call's
+        lifecycle (request, response, retry, first delta, end); also
+        :attr:`observers`, a list to add to.
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads. It cannot be pickled (it holds the
@@ -201,6 +155,7 @@ class Provider:
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
         max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
+        observers: Sequence[Observer] = (),
     ) -> None:
         """A client of the service; every argument is described in the class's docstring
         (``help(llmclients.Provider)``)."""
@@ -218,6 +173,8 @@ class Provider:
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
         self.max_reply_size = max_reply_size
+        #: What sees every call of this client (:mod:`llmclients.observers`); a list to add to.
+        self.observers: List[Observer] = list(observers)
         self._transport = Transport(
             timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,
@@ -308,52 +265,17 @@ class Provider:
         resolved = self.resolve_model(model)
         self._check_capabilities(messages, options, resolved)
         given = {key: value for key, value in options.items() if value is not None}
-        pristine = {} if thread is None else thread  # each attempt starts from its own copy
-        call = self._transport.new_call()
-        requests_sent: List[Request] = []
-
-        def exchange(thread: Dict[str, Any]) -> Exchange:
-            request = self.build_request(messages, resolved, given, thread)
-            requests_sent.append(request)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("request body: %s", loggable_body(request))
-            try:
-                response = self._transport.open(request, call)
-            except errors.HTTPStatusError as exc:
-                explained = self.explain_status_error(exc)
-                if explained is exc:
-                    raise
-                raise explained from exc
-            call.deadline.on_delta()  # the idle clock starts with the response
-            body = Body(response, call.deadline)
-            try:
-                whole = media.check(response, body, request, self)
-            except errors.LLMClientError:
-                response.close()
-                raise
-            if whole:
-                reader = media.completion_reader(self, whole)
-                return Exchange(response, body, decoding.WholeDecoder, thread, reader)
-            return Exchange(response, body, _DECODERS[request.event_format or self.event_format], thread)
-
-        def reopen(failure: errors.LLMClientError) -> Optional[Exchange]:
-            if not self._transport.wait_to_retry(requests_sent[-1], call, failure):
-                return None
-            return exchange(copy.deepcopy(pristine))
-
-        stream = Stream(
-            exchange=exchange(copy.deepcopy(pristine)),
-            reopen=reopen,
-            parse_event=self.parse_event,
-            finish=self.finish,
-            provider=self.name,
-            model=resolved,
-            on_complete=on_complete,
-            secrets=self._transport.secrets,
-            max_reply_size=self.max_reply_size,
+        call = self.new_call(
+            "chat", model=resolved, options=given, messages=messages, thread=thread, on_complete=on_complete
         )
-        call.deadline.watch(stream.progress())
-        return stream
+        return Stream(call.open())
+
+    def new_call(self, operation: str, **details: Any) -> Call:
+        """A :class:`~llmclients.call.Call` of this client (its transport,
+        observers and reply limit): what every request goes through."""
+        return Call(
+            self, self._transport, self.observers, operation=operation, max_reply_size=self.max_reply_size, **details
+        )
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:
         """Send ``messages`` and return the whole reply as a :class:`Completion`."""

@@ -1,42 +1,36 @@
-"""From an exchange's reads to a reply's deltas: the loop every
-:class:`~llmclients.stream.Stream` runs (:func:`deltas`), what it learns from
-the events (:class:`StreamState`), what it reads (:class:`Exchange`), and
-the memory it lets a reply take (``max_reply_size``).
+"""What a call learns from a reply's events (:class:`StreamState`), what it
+reads them from (:class:`Exchange`), what it needs of the provider
+(:class:`Service`), and the memory it lets a reply take
+(``max_reply_size``). The loop that reads is :meth:`llmclients.call.Call.deltas`.
 
 Each read of the body goes to the exchange's decoder whole; the events it
 completes go one by one to the provider's ``parse_event``, which writes what
-they carry into the :class:`StreamState` and returns choice 0's text. A
-failure before the first delta opens the exchange again, as the call's retry
-policy allows; after it, never (the deltas were shown).
+they carry into the :class:`StreamState` and returns choice 0's text.
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
     Dict,
-    Generator,
-    Iterable,
-    Iterator,
+    FrozenSet,
     List,
     Optional,
-    Tuple,
-    Union,
+    Protocol,
 )
 
 from . import errors
-from .body import WOULD_BLOCK, Read, Waiting
-from .decoding import Decoder
-from .events import ChoiceBuilder, Event, ToolCallDelta
-from .masking import mask_error
-from .types import Usage
+from .events import ChoiceBuilder
+from .types import Message, Usage
 
 if TYPE_CHECKING:
     from .body import Body
+    from .decoding import Decoder
+    from .errors import HTTPStatusError
+    from .transport import Request
 
 __all__ = [
     "DEFAULT_MAX_REPLY_SIZE",
@@ -44,9 +38,9 @@ __all__ = [
     "Finish",
     "OnComplete",
     "ParseEvent",
-    "Reopen",
+    "Service",
     "StreamState",
-    "deltas",
+    "cut_while_reasoning",
 ]
 
 
@@ -144,164 +138,38 @@ class Exchange:
         self.parse_event = parse_event
 
 
-#: Opens the call's exchange again after a failure before the first delta; None
-#: when the call's retry policy allows no new attempt.
-Reopen = Callable[[errors.LLMClientError], Optional[Exchange]]
+class Service(Protocol):
+    """What a call needs of its provider: the request to send and how to read
+    the events that answer it (:class:`~llmclients.provider.Provider` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def event_format(self) -> str: ...
+
+    @property
+    def stream_types(self) -> FrozenSet[str]: ...
+
+    def build_request(
+        self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
+    ) -> Request: ...
+
+    def parse_event(self, data: Any, state: StreamState) -> Optional[str]: ...
+
+    def parse_completion(self, document: Any, state: StreamState) -> Optional[str]: ...
+
+    def finish(self, state: StreamState) -> None: ...
+
+    def explain_status_error(self, exc: HTTPStatusError) -> HTTPStatusError: ...
 
 
-def deltas(
-    current: List[Exchange],
-    reopen: Reopen,
-    parse_event: ParseEvent,
-    finish: Finish,
-    state: StreamState,
-    parts: List[str],
-    provider: str,
-    on_complete: Optional[OnComplete],
-    secrets: Tuple[str, ...],
-    max_reply_size: Optional[int],
-) -> Iterator[Union[str, Event, Waiting]]:
-    """The deltas of the exchange in ``current[0]`` (choice 0's text, and
-    the other events once ``state.emit`` is on), opening it again through
-    ``reopen`` while nothing has been shown; :data:`WOULD_BLOCK` where a
-    non-blocking read found nothing. Any error carries the text so far in
-    ``partial_text``, with the call's secrets masked."""
-    try:
-        while True:
-            try:
-                exchange = current[0]
-                yield from _read(
-                    _batches(exchange.body.reads(), exchange.decoder),
-                    exchange.parse_event or parse_event,
-                    state,
-                    parts,
-                    provider,
-                    max_reply_size,
-                )
-                break
-            except errors.StreamInterruptedError as exc:
-                if parts or state.progress[0]:
-                    raise  # deltas were shown: a retry would show them twice
-                current[0].response.close()
-                again = reopen(exc)
-                if again is None:
-                    raise
-                current[0] = again
-                state.__init__(state.model, current[0].thread)  # type: ignore[misc]
-        finish(state)
-        state.done = True
-        current[0].body.release()
-        _warn_if_cut_while_reasoning(state, parts)
-        if on_complete is not None:
-            on_complete("".join(parts), state)
-    except errors.LLMClientError as exc:
-        # In-stream errors and malformed-event excerpts quote what the server
-        # sent, which may echo the key: mask it here, where every one passes.
-        mask_error(exc, secrets)
-        exc.partial_text = "".join(parts)
-        raise
-    finally:
-        current[0].response.close()
-
-
-def _batches(
-    reads: Iterable[Read], new_decoder: Callable[[], Decoder]
-) -> Generator[Union[List[Any], Waiting], None, None]:
-    """The events of each read, a list a read; :data:`WOULD_BLOCK` where a
-    non-blocking read found nothing."""
-    decoder = new_decoder()  # held by this frame alone: closing it frees an event of up to 8 MiB
-    for chunk in reads:
-        if chunk is WOULD_BLOCK:
-            yield chunk
-            continue
-        events = decoder.feed(chunk)
-        del chunk  # let the read go while its events are parsed
-        if events:
-            yield events
-        if decoder.error is not None:
-            raise decoder.error
-    yield decoder.end()
-
-
-def _read(
-    batches: Generator[Union[List[Any], Waiting], None, None],
-    parse_event: ParseEvent,
-    state: StreamState,
-    parts: List[str],
-    provider: str,
-    max_reply_size: Optional[int],
-) -> Iterator[Union[str, Event, Waiting]]:
-    pending, size_of = state.pending, _size_of
-    # Memory the reply may still take. Its pieces are counted as Python holds
-    # them: 1 to 4 bytes a character (a limit in characters would let emoji
-    # take four times the memory), and some 50 for each piece (a flood of tiny
-    # deltas costs more than their text).
-    room = sys.maxsize if max_reply_size is None else max_reply_size
-    try:
-        for batch in batches:
-            if batch is WOULD_BLOCK:
-                yield batch
-                continue
-            for data in batch:
-                try:
-                    text = parse_event(data, state)
-                except errors.LLMClientError:
-                    raise
-                except (ValueError, LookupError, TypeError, AttributeError) as exc:
-                    raise errors.MalformedStreamError(
-                        f"{provider} sent an event that does not follow its protocol "
-                        f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
-                    ) from exc
-                if pending:
-                    room -= _cost(pending)
-                    if room < 0:
-                        del batch, data, text  # the error's traceback keeps this frame
-                        raise _too_large(max_reply_size)
-                    if state.emit:
-                        yield from pending
-                    pending.clear()
-                if text:
-                    cost = size_of(text)
-                    room -= cost
-                    if room < 0:
-                        text = text[: len(text) * (room + cost) // cost]  # what fits: the reply up to the limit
-                        if text:
-                            parts.append(text)
-                            yield text
-                        del batch, data, text  # the error's traceback keeps this frame
-                        raise _too_large(max_reply_size)
-                    parts.append(text)
-                    yield text
-                if state.done:
-                    return
-    finally:
-        # The decoder may still hold an event or two of up to 8 MiB each: let
-        # them go before the text (as large, after ReplyTooLargeError) is copied.
-        batches.close()
-
-
-#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
-#: its cost (it looks the method up by name each time).
-_size_of = str.__sizeof__
-
-
-def _cost(events: List[Any]) -> int:
-    """The memory the pieces of these events take."""
-    size = 0
-    for event in events:
-        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
-        size += _size_of(piece or "")
-    return size
-
-
-def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
-    return errors.ReplyTooLargeError(
-        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
-        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
-    )
-
-
-def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
+def cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
+    """Warn (:class:`~llmclients.errors.ReasoningCutOffWarning`) when the token
+    limit ended the reply while the model was still reasoning."""
     # An empty answer with finish "length" looks like a success; it is a model
     # that spent its whole token budget thinking.
     if state.finish_reason == "length" and not parts and state.first.reasoning:
@@ -313,8 +181,3 @@ def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
             ),
             stacklevel=4,
         )
-
-
-def _excerpt(data: str, limit: int = 120) -> str:
-    data = " ".join(data.split())
-    return repr(data if len(data) <= limit else data[:limit] + "…")

@@ -1,33 +1,109 @@
-"""The iterator a caller holds while a reply streams in (:class:`Stream`);
-the loop it runs is :func:`llmclients.reading.deltas`."""
+"""The iterator a caller holds while a reply streams in (:class:`Stream`), and
+the reply's accessors it shares with the asyncio and fallback streams
+(:class:`ReplyView`). The loop it runs is :meth:`llmclients.call.Call.deltas`."""
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from .body import WOULD_BLOCK
+from .call import Call
 from .events import Event, TextDelta
-from .reading import (
-    DEFAULT_MAX_REPLY_SIZE,
-    Exchange,
-    Finish,
-    OnComplete,
-    ParseEvent,
-    Reopen,
-    StreamState,
-    deltas,
-)
+from .reading import StreamState
 from .status import rate_limits_of, request_id_of
 from .types import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import socket
 
-__all__ = ["Stream", "completion_of"]
+__all__ = ["ReplyView", "Stream", "completion_of"]
 
 
-class Stream:
+class ReplyView:
+    """What a reply's stream tells once read: :attr:`text`, :attr:`reasoning`,
+    :attr:`tool_calls`, :attr:`finish_reason`, :attr:`usage`, :attr:`model`
+    and the reply's metadata, read from its :class:`~llmclients.call.Call`
+    (before the call is open, each is empty)."""
+
+    provider: str
+    _call: Optional[Call] = None
+
+    @property
+    def text(self) -> str:
+        """All text yielded so far."""
+        return "".join(self._call.parts) if self._call is not None else ""
+
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning so far, when the server sends it apart from the text."""
+        return "".join(self._call.state.first.reasoning) if self._call is not None else ""
+
+    @property
+    def refusal(self) -> str:
+        """The model's refusal, if it refused (``delta.refusal``); "" otherwise."""
+        return "".join(self._call.state.first.refusal) if self._call is not None else ""
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        """The tool calls assembled so far (whole once the stream has ended)."""
+        return self._call.state.first.tool_calls if self._call is not None else []
+
+    @property
+    def logprobs(self) -> List[Any]:
+        """The token log-probability entries (``logprobs.content``), when asked for."""
+        return self._call.state.first.logprobs if self._call is not None else []
+
+    @property
+    def choices(self) -> List[Choice]:
+        """Every answer when the call asked for several (``n``); the first is the stream's own."""
+        if self._call is None:
+            return []
+        state = self._call.state
+        choices = [builder.choice(self.text if builder.index == 0 else None) for builder in state.choices()]
+        choices[0].finish_reason = state.finish_reason  # choice 0's lives in the state itself
+        return choices
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self._call.state.finish_reason if self._call is not None else None
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self._call.state.usage if self._call is not None else None
+
+    @property
+    def model(self) -> Optional[str]:
+        return self._call.state.model if self._call is not None else None
+
+    @property
+    def response_id(self) -> Optional[str]:
+        """The reply's id as the server gave it (the chunks' ``id``)."""
+        return self._call.state.response_id if self._call is not None else None
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` (or ``request-id``) response header, for the service's support."""
+        return request_id_of(self._call.current.response.headers) if self._call is not None else None
+
+    @property
+    def rate_limits(self) -> Dict[str, str]:
+        """The ``x-ratelimit-*`` response headers (``remaining`` and ``reset`` of
+        requests and tokens, as OpenAI and Groq send them), names lower-cased."""
+        return rate_limits_of(self._call.current.response.headers) if self._call is not None else {}
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        """Top-level keys the server added to its events (``system_fingerprint``, llama.cpp's ``timings``)."""
+        return self._call.state.extra if self._call is not None else {}
+
+    @property
+    def done(self) -> bool:
+        """True once the stream reached its protocol's end."""
+        return self._call.state.done if self._call is not None else False
+
+
+class Stream(ReplyView):
     """An iterator of ``str`` deltas of the answer, each yielded as soon as its bytes arrive.
 
     Use it in a ``for`` loop or a ``with`` block. Leaving the block, calling
@@ -47,43 +123,22 @@ class Stream:
     allows; after the first delta, never.
     """
 
-    def __init__(
-        self,
-        *,
-        exchange: Exchange,
-        reopen: Reopen,
-        parse_event: ParseEvent,
-        finish: Finish,
-        provider: str,
-        model: Optional[str],
-        on_complete: Optional[OnComplete] = None,
-        secrets: Tuple[str, ...] = (),
-        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
-    ) -> None:
-        self.provider = provider
-        self.state = StreamState(model, exchange.thread)
-        self._parts: List[str] = []
-        self._current = [exchange]
-        # The generator must not refer back to the stream: a cycle would keep a
-        # dropped stream, and so its connection, alive until the next GC pass.
-        self._iterator = deltas(
-            self._current,
-            reopen,
-            parse_event,
-            finish,
-            self.state,
-            self._parts,
-            provider,
-            on_complete,
-            secrets,
-            max_reply_size,
-        )
+    def __init__(self, call: Call) -> None:
+        self.provider = call.service.name
+        self._call: Call = call
+        # The generator refers to the call, never to the stream: a cycle would
+        # keep a dropped stream, and so its connection, alive until the next GC pass.
+        self._iterator = call.deltas()
 
-    def progress(self) -> Callable[[], int]:
-        """A count of the deltas of every kind so far, for the idle clock
-        (it must not hold the stream, whose drop closes the connection)."""
-        parts, state = self._parts, self.state
-        return lambda: len(parts) + state.progress[0]
+    @property
+    def call(self) -> Call:
+        """The call this stream reads (:mod:`llmclients.call`)."""
+        return self._call
+
+    @property
+    def state(self) -> StreamState:
+        """What the provider learnt from the events (:class:`~llmclients.reading.StreamState`)."""
+        return self._call.state
 
     def set_nonblocking(self) -> Optional[socket.socket]:
         """Never wait for the network from now on: for an event loop that drives the stream.
@@ -96,9 +151,9 @@ class Stream:
         timeout is due (the call then raises it). Thread-safe only as far as
         ``next()`` is: one thread at a time.
         """
-        if not self._parts and not self.state.progress[0]:
+        if not self._call.parts and not self._call.state.progress[0]:
             return None
-        return self._current[0].body.set_nonblocking()
+        return self._call.current.body.set_nonblocking()
 
     def interrupt(self) -> bool:
         """Wake a ``next()`` blocked in another thread, which then raises
@@ -106,12 +161,12 @@ class Stream:
         returns at once. Does nothing (returns False) once the connection has
         gone back to the pool, or if the body is not read from a socket.
         Call :meth:`close` from the reading thread afterwards."""
-        return self._current[0].body.interrupt()
+        return self._call.current.body.interrupt()
 
     @property
     def wake_at(self) -> Optional[float]:
         """After ``next()`` raised ``BlockingIOError``: when (``time.monotonic()``) a timeout is due, or None."""
-        return self._current[0].body.wake_at
+        return self._call.current.body.wake_at
 
     def __iter__(self) -> Stream:
         # The stream itself, not its generator: a `for` loop then keeps the
@@ -147,81 +202,9 @@ class Stream:
         iterator = getattr(self, "_iterator", None)
         if iterator is not None:
             iterator.close()  # runs the generator's cleanup if it had started
-        current = getattr(self, "_current", None)
-        if current:
-            current[0].response.close()
-
-    @property
-    def text(self) -> str:
-        """All text yielded so far."""
-        return "".join(self._parts)
-
-    @property
-    def reasoning(self) -> str:
-        """The model's reasoning so far, when the server sends it apart from the text."""
-        return "".join(self.state.first.reasoning)
-
-    @property
-    def refusal(self) -> str:
-        """The model's refusal, if it refused (``delta.refusal``); "" otherwise."""
-        return "".join(self.state.first.refusal)
-
-    @property
-    def tool_calls(self) -> List[ToolCall]:
-        """The tool calls assembled so far (whole once the stream has ended)."""
-        return self.state.first.tool_calls
-
-    @property
-    def logprobs(self) -> List[Any]:
-        """The token log-probability entries (``logprobs.content``), when asked for."""
-        return self.state.first.logprobs
-
-    @property
-    def choices(self) -> List[Choice]:
-        """Every answer when the call asked for several (``n``); the first is the stream's own."""
-        choices = [
-            builder.choice(self.text if builder.index == 0 else None) for builder in self.state.choices()
-        ]
-        choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
-        return choices
-
-    @property
-    def finish_reason(self) -> Optional[str]:
-        return self.state.finish_reason
-
-    @property
-    def usage(self) -> Optional[Usage]:
-        return self.state.usage
-
-    @property
-    def model(self) -> Optional[str]:
-        return self.state.model
-
-    @property
-    def response_id(self) -> Optional[str]:
-        """The reply's id as the server gave it (the chunks' ``id``)."""
-        return self.state.response_id
-
-    @property
-    def request_id(self) -> Optional[str]:
-        """The ``x-request-id`` (or ``request-id``) response header, for the service's support."""
-        return request_id_of(self._current[0].response.headers)
-
-    @property
-    def rate_limits(self) -> Dict[str, str]:
-        """The ``x-ratelimit-*`` response headers (``remaining`` and ``reset`` of
-        requests and tokens, as OpenAI and Groq send them), names lower-cased."""
-        return rate_limits_of(self._current[0].response.headers)
-
-    @property
-    def extra(self) -> Dict[str, Any]:
-        """Top-level keys the server added to its events (``system_fingerprint``, llama.cpp's ``timings``)."""
-        return self.state.extra
-
-    @property
-    def done(self) -> bool:
-        """True once the stream reached its protocol's end."""
-        return self.state.done
+        call = getattr(self, "_call", None)
+        if call is not None:
+            call.close()  # the call ends "closed" unless it ended already
 
     def completion(self) -> Completion:
         """Read the rest of the stream and return the whole reply."""
@@ -238,9 +221,9 @@ def _would_block() -> BlockingIOError:
     return BlockingIOError(errno.EAGAIN, "no delta has arrived yet: wait for the socket, or until wake_at")
 
 
-def completion_of(stream: Any) -> Completion:
+def completion_of(stream: ReplyView) -> Completion:
     """The :class:`Completion` of an ended stream (a :class:`Stream`, or the
-    asyncio wrapper's)."""
+    asyncio or fallback wrapper's)."""
     choices = stream.choices
     return Completion(
         text=stream.text,

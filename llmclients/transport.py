@@ -1,6 +1,7 @@
 """HTTP for every provider: the request a provider describes (:class:`Request`),
-one call's deadline and retry accounting (:class:`Call`), and the session that
-sends requests (:class:`Transport`).
+one call's deadline and retry accounting (:class:`Budget`), and the session that
+sends requests (:class:`Transport`). The call that drives them is
+:class:`llmclients.call.Call`.
 
 The layers below: :mod:`llmclients.body` reads the body and owns the socket,
 :mod:`llmclients.failures` maps what requests and urllib3 raise to
@@ -44,7 +45,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_RETRY_WAIT",
     "USER_AGENT",
-    "Call",
+    "Budget",
     "Request",
     "Transport",
     "redact_url",
@@ -114,7 +115,7 @@ class Request:
 _NEVER_RETRIED = (errors.CertificateError, errors.ProxyAuthenticationError)
 
 
-class Call:
+class Budget:
     """One call's time limits and retry allowance, shared by its attempts."""
 
     def __init__(self, timeout: Timeout, retry: Retry, statuses: Iterable[int] = ()) -> None:
@@ -239,40 +240,29 @@ class Transport:
             _close_pooled_connections(self.session)
             self.session.close()
 
-    def new_call(self) -> Call:
-        return Call(self.timeout, self.retry, self.retry_statuses)
+    def new_budget(self) -> Budget:
+        """The deadline and retry allowance of a new call."""
+        return Budget(self.timeout, self.retry, self.retry_statuses)
 
-    def open(self, request: Request, call: Call) -> requests.Response:
-        """Send ``request`` and return the response with its body unread.
+    def retry_delay(self, request: Request, budget: Budget, exc: errors.LLMClientError) -> Optional[float]:
+        """Seconds to wait before trying ``request`` again after ``exc`` (logged),
+        or None if it must not be; the caller waits with :attr:`sleep`."""
+        delay = budget.retry_delay(request, exc)
+        if delay is not None:
+            logger.info(
+                "retrying %s %s after %s (retry %d) in %.2fs",
+                request.method,
+                redact_url(request.url),
+                _describe(exc),
+                len(budget.retry.history),
+                delay,
+            )
+        return delay
 
-        Connection failures, 429 and 502/503/504 are retried as ``call.retry``
-        allows; any other failure raises its typed error at once, and so do
-        the connection failures that would repeat (``_NEVER_RETRIED``).
-        """
-        while True:
-            try:
-                return self._send_once(request, call.deadline)
-            except (errors.ConnectError, errors.ConnectTimeout, errors.HTTPStatusError) as exc:
-                if not self.wait_to_retry(request, call, exc):
-                    raise
-
-    def wait_to_retry(self, request: Request, call: Call, exc: errors.LLMClientError) -> bool:
-        """Sleep before the next attempt after ``exc``; False if there is none."""
-        delay = call.retry_delay(request, exc)
-        if delay is None:
-            return False
-        logger.info(
-            "retrying %s %s after %s (retry %d) in %.2fs",
-            request.method,
-            redact_url(request.url),
-            _describe(exc),
-            len(call.retry.history),
-            delay,
-        )
-        self.sleep(delay)
-        return True
-
-    def _send_once(self, request: Request, deadline: Deadline) -> requests.Response:
+    def send(self, request: Request, deadline: Deadline) -> requests.Response:
+        """Send ``request`` once (following the redirects that
+        :func:`~llmclients.redirects.redirected_request` allows) and return the
+        response with its body unread; an error status raises its typed error."""
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s", request.method, redact_url(request.url))
         self._forget_parent_connections()
@@ -293,7 +283,7 @@ class Transport:
             raise deadline.total_timed_out()
         redirect = redirected_request(response, request, self.base_url, self.secrets)
         if redirect is not None:
-            return self._send_once(redirect, deadline)
+            return self.send(redirect, deadline)
         if response.status_code >= 400:
             raise self._status_error(response, request, deadline, proxies)
         return response

@@ -155,15 +155,8 @@ EXPORTED: Dict[str, List[str]] = {
         "shutdown",
         "socket_of",
     ],
-    "llmclients.body.dechunk": [
-        "Dechunker",
-        "can_dechunk",
-    ],
-    "llmclients.body.inflate": [
-        "INFLATERS",
-        "Inflater",
-        "MAX_INFLATE",
-    ],
+    "llmclients.body.dechunk": ["Dechunker", "can_dechunk"],
+    "llmclients.body.inflate": ["INFLATERS", "Inflater", "MAX_INFLATE"],
     "llmclients.body.sockets": [
         "ERROR_BODY_LIMIT",
         "READ_SIZE",
@@ -174,13 +167,8 @@ EXPORTED: Dict[str, List[str]] = {
         "shutdown",
         "socket_of",
     ],
-    "llmclients.celery": [
-        "TASK_PREFIX",
-        "batch_task",
-        "results",
-        "submit",
-        "task_id",
-    ],
+    "llmclients.call": ["Call", "DECODERS", "loggable_body"],
+    "llmclients.celery": ["TASK_PREFIX", "batch_task", "results", "submit", "task_id"],
     "llmclients.cli": [
         "CHECK_PROMPT",
         "CHECK_TIMEOUT",
@@ -207,18 +195,9 @@ EXPORTED: Dict[str, List[str]] = {
         "redact",
         "save_conversation",
     ],
-    "llmclients.cli.batch": [
-        "batch_command",
-    ],
-    "llmclients.cli.chat": [
-        "chat_command",
-        "options_from_args",
-        "print_usage_error",
-    ],
-    "llmclients.cli.client": [
-        "model_for",
-        "open_client",
-    ],
+    "llmclients.cli.batch": ["batch_command"],
+    "llmclients.cli.chat": ["chat_command", "options_from_args", "print_usage_error"],
+    "llmclients.cli.client": ["model_for", "open_client"],
     "llmclients.cli.common": [
         "ENVIRONMENT",
         "EXIT_INTERRUPTED",
@@ -257,15 +236,8 @@ EXPORTED: Dict[str, List[str]] = {
         "models_command",
         "providers_command",
     ],
-    "llmclients.cli.logs": [
-        "configure_logging",
-        "redact",
-    ],
-    "llmclients.cli.parser": [
-        "CHECK_TIMEOUT",
-        "Parser",
-        "build_parser",
-    ],
+    "llmclients.cli.logs": ["configure_logging", "redact"],
+    "llmclients.cli.parser": ["CHECK_TIMEOUT", "Parser", "build_parser"],
     "llmclients.compat.g4f": [
         "AllenAI",
         "AsyncResult",
@@ -286,10 +258,7 @@ EXPORTED: Dict[str, List[str]] = {
         "Timeout",
         "TimeoutLike",
     ],
-    "llmclients.conversation": [
-        "Conversation",
-        "STATE_VERSION",
-    ],
+    "llmclients.conversation": ["Conversation", "STATE_VERSION"],
     "llmclients.decoding": [
         "Decoder",
         "MAX_EVENT_SIZE",
@@ -349,23 +318,9 @@ EXPORTED: Dict[str, List[str]] = {
         "TextDelta",
         "ToolCallDelta",
     ],
-    "llmclients.failures": [
-        "reason",
-        "translate",
-    ],
-    "llmclients.fallback": [
-        "Fallback",
-        "FallbackStream",
-    ],
-    "llmclients.masking": [
-        "MASK",
-        "MIN_SECRET_LENGTH",
-        "mask",
-        "mask_error",
-        "redact_url",
-        "secrets_in",
-    ],
-    "llmclients.preparing": ["MAX_TEMPLATES", "Preparer"],
+    "llmclients.failures": ["reason", "translate"],
+    "llmclients.fallback": ["Fallback", "FallbackStream"],
+    "llmclients.masking": ["MASK", "MIN_SECRET_LENGTH", "mask", "mask_error", "redact_url", "secrets_in"],
     "llmclients.media": [
         "HTML_TYPES",
         "PAGE_SNIFF_SIZE",
@@ -374,35 +329,30 @@ EXPORTED: Dict[str, List[str]] = {
         "is_json",
         "media_type",
     ],
-    "llmclients.prompt": [
-        "format_prompt",
-        "last_user_message",
+    "llmclients.observers": [
+        "CallInfo",
+        "EndEvent",
+        "FirstDeltaEvent",
+        "Observer",
+        "RequestEvent",
+        "ResponseEvent",
+        "RetryEvent",
     ],
-    "llmclients.provider": [
-        "LOGGED_STRING_LIMIT",
-        "Provider",
-        "loggable_body",
-    ],
-    "llmclients.providers": [
-        "PROVIDERS",
-        "get_client",
-        "get_provider_class",
-        "provider_names",
-    ],
+    "llmclients.preparing": ["MAX_TEMPLATES", "Preparer"],
+    "llmclients.prompt": ["format_prompt", "last_user_message"],
+    "llmclients.provider": ["Provider"],
+    "llmclients.providers": ["PROVIDERS", "get_client", "get_provider_class", "provider_names"],
     "llmclients.reading": [
         "DEFAULT_MAX_REPLY_SIZE",
         "Exchange",
         "Finish",
         "OnComplete",
         "ParseEvent",
-        "Reopen",
+        "Service",
         "StreamState",
-        "deltas",
+        "cut_while_reasoning",
     ],
-    "llmclients.redirects": [
-        "MAX_REDIRECTS",
-        "redirected_request",
-    ],
+    "llmclients.redirects": ["MAX_REDIRECTS", "redirected_request"],
     "llmclients.status": [
         "EXCERPT_LENGTH",
         "body_excerpt",
@@ -415,10 +365,7 @@ EXPORTED: Dict[str, List[str]] = {
         "request_id_of",
         "status_error",
     ],
-    "llmclients.stream": [
-        "Stream",
-        "completion_of",
-    ],
+    "llmclients.stream": ["ReplyView", "Stream", "completion_of"],
     "llmclients.testing": [
         "AllenAIEmulator",
         "AuraEmulator",
@@ -466,13 +413,9 @@ EXPORTED: Dict[str, List[str]] = {
         "usage_chunk",
         "with_system_fingerprint",
     ],
-    "llmclients.testing.openai_validation": [
-        "Invalid",
-        "ROLES",
-        "validate",
-    ],
+    "llmclients.testing.openai_validation": ["Invalid", "ROLES", "validate"],
     "llmclients.transport": [
-        "Call",
+        "Budget",
         "DEFAULT_MAX_RETRIES",
         "DEFAULT_POOL_SIZE",
         "DEFAULT_TIMEOUT",
@@ -497,12 +440,7 @@ EXPORTED: Dict[str, List[str]] = {
         "normalize_messages",
         "parse_json",
     ],
-    "llmclients.watchdog": [
-        "Guard",
-        "InterruptibleAdapter",
-        "WATCHDOG",
-        "Watchdog",
-    ],
+    "llmclients.watchdog": ["Guard", "InterruptibleAdapter", "WATCHDOG", "Watchdog"],
 }
 
 

@@ -230,14 +230,7 @@ def test_mutated_streams_through_every_parser_raise_only_typed_errors(provider, 
     cut %= len(data) + 1
     client = client_for(provider, "http://127.0.0.1:9")
     body = _Body([bytes(data[:cut]), bytes(data[cut:])])
-    stream = Stream(
-        exchange=Exchange(_Closed(), body, DECODER[provider], {}),
-        reopen=lambda failure: None,
-        parse_event=client.parse_event,
-        finish=client.finish,
-        provider=provider,
-        model="m",
-    )
+    stream = Stream(client.new_call("chat", model="m").adopt(Exchange(_Closed(), body, DECODER[provider], {})))
     received = []
     try:
         for text in stream:

@@ -7,6 +7,7 @@ threads (:class:`Waker`). Internal to :mod:`llmclients.aio`; it uses only
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 import weakref
@@ -108,6 +109,9 @@ class Channel:
     ) -> None:
         self.loop = loop
         self.limit = limit
+        # The thread opens the stream in the caller's context (a trace's span,
+        # a request id): observers and logging filters see what the task saw.
+        self._context = contextvars.copy_context()
         self._waker = waker_of(loop)
         self._open_stream = open_stream
         self._on_exit = on_exit
@@ -142,6 +146,9 @@ class Channel:
         self._on_exit()
 
     def run(self) -> None:
+        self._context.run(self._run)
+
+    def _run(self) -> None:
         stream: Optional[Stream] = None
         try:
             with self._cond:

@@ -13,8 +13,8 @@ from ..conversation import Conversation
 from ..events import Event, TextDelta
 from ..provider import Provider
 from ..providers import get_client
-from ..stream import Stream, completion_of
-from ..types import Choice, Completion, Message, Messages, ToolCall, Usage
+from ..stream import ReplyView, Stream, completion_of
+from ..types import Completion, Message, Messages, ToolCall
 from .channel import Channel, resolve
 from .pool import THREADS
 
@@ -77,7 +77,7 @@ class Slots:
             self._free += 1
 
 
-class AsyncStream:
+class AsyncStream(ReplyView):
     """An async iterator of ``str`` deltas: the asyncio face of a :class:`~llmclients.stream.Stream`.
 
     Await it, or enter it with ``async with``, to send the request and wait
@@ -122,6 +122,7 @@ class AsyncStream:
             self._channel = channel
         try:
             self._stream = await self._channel.opened()
+            self._call = self._stream.call
         except BaseException:
             self._close()
             raise
@@ -203,58 +204,8 @@ class AsyncStream:
 
     @property
     def text(self) -> str:
-        """All text yielded so far."""
+        """All text this iterator has yielded (the thread may have read more)."""
         return "".join(self._parts)
-
-    def _of_stream(self, name: str, default: Any) -> Any:
-        return getattr(self._stream, name) if self._stream is not None else default
-
-    @property
-    def finish_reason(self) -> Optional[str]:
-        return self._of_stream("finish_reason", None)  # type: ignore[no-any-return]
-
-    @property
-    def usage(self) -> Optional[Usage]:
-        return self._of_stream("usage", None)  # type: ignore[no-any-return]
-
-    @property
-    def model(self) -> Optional[str]:
-        return self._of_stream("model", None)  # type: ignore[no-any-return]
-
-    @property
-    def reasoning(self) -> str:
-        return self._of_stream("reasoning", "")  # type: ignore[no-any-return]
-
-    @property
-    def refusal(self) -> str:
-        return self._of_stream("refusal", "")  # type: ignore[no-any-return]
-
-    @property
-    def tool_calls(self) -> List[ToolCall]:
-        return self._of_stream("tool_calls", [])  # type: ignore[no-any-return]
-
-    @property
-    def logprobs(self) -> List[Any]:
-        return self._of_stream("logprobs", [])  # type: ignore[no-any-return]
-
-    @property
-    def choices(self) -> List[Choice]:
-        choices: List[Choice] = self._of_stream("choices", [])
-        if choices:
-            choices[0].text = self.text  # what this iterator yielded, as for .text
-        return choices
-
-    @property
-    def response_id(self) -> Optional[str]:
-        return self._of_stream("response_id", None)  # type: ignore[no-any-return]
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self._of_stream("request_id", None)  # type: ignore[no-any-return]
-
-    @property
-    def extra(self) -> Dict[str, Any]:
-        return self._of_stream("extra", {})  # type: ignore[no-any-return]
 
     @property
     def done(self) -> bool:

@@ -8,6 +8,7 @@ retry policy (which :mod:`llmclients.celery` shares).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import random
 import sys
@@ -152,7 +153,8 @@ class BatchRun:
                     yield from self._finish(finished)
                 if self.stopped.is_set():
                     break
-                pending.add(pool.submit(self._answer, record))
+                # Each record in a copy of the caller's context (a trace's span, a request id).
+                pending.add(pool.submit(contextvars.copy_context().run, self._answer, record))
             yield from self._drain(pending)
         finally:
             self.stopped.set()

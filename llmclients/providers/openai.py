@@ -40,7 +40,7 @@ Protocol:
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Union
 
 import requests
 
@@ -48,6 +48,7 @@ from ..config import CLASS_DEFAULT, ClassDefault, Retry, TimeoutLike
 from ..decoding import SSEEvent, load_json
 from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
 from ..events import ChoiceBuilder
+from ..observers import Observer
 from ..provider import Provider
 from ..reading import DEFAULT_MAX_REPLY_SIZE, StreamState
 from ..transport import DEFAULT_MAX_RETRIES, Request
@@ -122,6 +123,7 @@ class OpenAICompatible(Provider):
         pool_size: Optional[int] = None,
         verify: Union[bool, str] = True,
         max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
+        observers: Sequence[Observer] = (),
         include_usage: bool = True,
     ) -> None:
         """A client of the server at ``base_url`` (``.../v1``; required).
@@ -146,6 +148,7 @@ class OpenAICompatible(Provider):
             pool_size=pool_size,
             verify=verify,
             max_reply_size=max_reply_size,
+            observers=observers,
         )
         self.include_usage = include_usage
 
@@ -160,20 +163,8 @@ class OpenAICompatible(Provider):
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = Request("GET", f"{self.base_url}/models", headers=headers)
-        response = self._transport.open(request, self._transport.new_call())
-        try:
-            body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
-        except Exception as exc:  # a body cut or undecodable: the list is not there
-            raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
-        finally:
-            response.close()
-        try:
-            entries = json.loads(body)["data"]
-            return [entry["id"] for entry in entries if isinstance(entry["id"], str)]
-        except (ValueError, KeyError, TypeError):
-            raise MalformedStreamError(
-                f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
-            ) from None
+        with self.new_call("models") as call:
+            return _model_ids(call.send(request), request)
 
     def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
         needed = set()
@@ -371,3 +362,20 @@ def _stream_error(error: Any) -> ProviderError:
             f"the server reported an error: {message}", reason=str(reason) if reason else None
         )
     return ProviderError(f"the server reported an error: {error}")
+
+
+def _model_ids(response: requests.Response, request: Request) -> List[str]:
+    """The model ids of a ``/models`` answer."""
+    try:
+        body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
+    except Exception as exc:  # a body cut or undecodable: the list is not there
+        raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
+    finally:
+        response.close()
+    try:
+        entries = json.loads(body)["data"]
+        return [entry["id"] for entry in entries if isinstance(entry["id"], str)]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedStreamError(
+            f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
+        ) from None

@@ -1,0 +1,178 @@
+"""Observers: what sees a call's lifecycle, for logs, traces, metrics and usage records.
+
+A client's ``observers`` (``Provider(observers=[...])``, or
+``client.observers.append(...)``) each see every call the client makes, in
+this order::
+
+    on_request     a request is about to be sent (again on every attempt)
+    on_response    its response headers arrived (status, request id, time)
+    on_retry       an attempt failed and another is scheduled (why, delay)
+    on_first_delta the first delta arrived (text, reasoning or a tool call)
+    on_end         the call ended: done, closed early, or error; exactly once
+
+Subclass :class:`Observer` and override what you need; every method gets one
+frozen event whose ``call`` (a :class:`CallInfo`) is the same object for
+every event of a call, so an observer may keep what it opened (a span, a
+timer) in ``event.call.notes`` until ``on_end``. Events are delivered in the
+thread that does the work (for :mod:`llmclients.aio`, a worker thread that
+runs in a copy of the caller's :mod:`contextvars` context).
+
+An observer that raises never breaks the call: its error is logged on the
+``llmclients`` logger and the call goes on. Observers see no secret: URLs
+are redacted, and headers, where keys travel, are not in any event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from .types import Usage
+
+__all__ = [
+    "CallInfo",
+    "EndEvent",
+    "FirstDeltaEvent",
+    "Observer",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
+]
+
+logger = logging.getLogger("llmclients")
+_call_ids = itertools.count(1)
+
+
+class CallInfo:
+    """One call as observers see it: the same object in each of its events.
+
+    ``operation`` is ``"chat"`` for a streamed reply and ``"models"`` for a
+    model list; ``url`` is the first request's, credentials redacted;
+    ``started`` is on the monotonic clock, ``started_at`` on the wall clock.
+    ``notes`` is the observers' own: a place to keep a span or a timer
+    between events (key it by the observer)."""
+
+    __slots__ = ("id", "model", "notes", "operation", "options", "provider", "started", "started_at", "url")
+
+    def __init__(self, operation: str, provider: str, model: Optional[str], options: Mapping[str, Any]) -> None:
+        self.id = next(_call_ids)
+        self.operation = operation
+        self.provider = provider
+        self.model = model
+        self.options = dict(options)
+        self.url = ""
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self.notes: Dict[Any, Any] = {}
+
+    def elapsed(self) -> float:
+        """Seconds since the call started."""
+        return time.monotonic() - self.started
+
+    def __repr__(self) -> str:
+        return f"<CallInfo #{self.id} {self.operation} {self.provider} model={self.model!r}>"
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """A request is about to be sent: ``attempt`` counts from 1."""
+
+    call: CallInfo
+    method: str
+    url: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ResponseEvent:
+    """Response headers arrived with a status below 400 (an error status ends
+    in :class:`RetryEvent` or :class:`EndEvent`); ``elapsed`` is seconds since
+    the call started."""
+
+    call: CallInfo
+    status: int
+    request_id: Optional[str]
+    attempt: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """Attempt ``attempt`` failed with ``error`` and another is sent after ``delay`` seconds."""
+
+    call: CallInfo
+    attempt: int
+    error: BaseException
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class FirstDeltaEvent:
+    """The first delta of the reply arrived, ``elapsed`` seconds after the call started."""
+
+    call: CallInfo
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class EndEvent:
+    """The call ended, exactly once.
+
+    ``outcome`` is ``"done"`` (the protocol's end was read), ``"closed"`` (the
+    caller stopped reading first: ``break``, ``close()``, a dropped stream) or
+    ``"error"`` (``error`` says which; ``partial_text`` the text received
+    before it). ``duration`` is seconds since the call started;
+    ``text_length`` counts the characters of choice 0's text.
+    """
+
+    call: CallInfo
+    outcome: str
+    duration: float
+    attempts: int
+    error: Optional[BaseException] = None
+    finish_reason: Optional[str] = None
+    usage: Optional[Usage] = None
+    response_id: Optional[str] = None
+    request_id: Optional[str] = None
+    model: Optional[str] = None
+    text_length: int = 0
+    partial_text: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_type(self) -> Optional[str]:
+        """The error's class name (``"RateLimitError"``), or None."""
+        return None if self.error is None else type(self.error).__name__
+
+
+class Observer:
+    """Sees the lifecycle of a client's calls; every method does nothing
+    until overridden. See the module's docstring for the order."""
+
+    def on_request(self, event: RequestEvent) -> None:
+        """A request is about to be sent."""
+
+    def on_response(self, event: ResponseEvent) -> None:
+        """Its response headers arrived."""
+
+    def on_retry(self, event: RetryEvent) -> None:
+        """An attempt failed; another is scheduled."""
+
+    def on_first_delta(self, event: FirstDeltaEvent) -> None:
+        """The first delta arrived."""
+
+    def on_end(self, event: EndEvent) -> None:
+        """The call ended (exactly once per call)."""
+
+
+def notify(observers: Sequence[Observer], method: str, event: Any) -> None:
+    """Hand ``event`` to each observer's ``method``; an observer that raises is logged, never raised."""
+    for observer in observers:
+        try:
+            getattr(observer, method)(event)
+        except Exception:
+            logger.exception("observer %r failed in %s; the call goes on", observer, method)
