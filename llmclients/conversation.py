@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Protocol
 
 from .errors import InvalidMessagesError, InvalidRequestError
-from .reading import StreamState
+from .reading import OnComplete, StreamState
 from .stream import Stream
 from .types import Completion, Message, Messages, ToolCall, normalize_messages
-
-if TYPE_CHECKING:
-    from .provider import Provider
 
 __all__ = [
     "STATE_VERSION",
     "Conversation",
+    "ConversationClient",
 ]
+
+
+class ConversationClient(Protocol):
+    """What a conversation needs of its client (every :class:`~llmclients.Provider` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def resolve_model(self, model: Optional[str]) -> str: ...
+
+    def open_stream(
+        self,
+        messages: List[Message],
+        model: Optional[str],
+        options: Dict[str, Any],
+        thread: Optional[Dict[str, Any]] = None,
+        on_complete: Optional[OnComplete] = None,
+    ) -> Stream: ...
 
 
 #: Version 2 keeps ``options`` (tools, ...); version 1 states, without them, still load.
@@ -43,7 +59,7 @@ class Conversation:
 
     def __init__(
         self,
-        client: Provider,
+        client: ConversationClient,
         *,
         messages: Optional[Messages] = None,
         model: Optional[str] = None,
@@ -137,7 +153,7 @@ class Conversation:
         }
 
     @classmethod
-    def from_dict(cls, client: Provider, state: Mapping[str, Any]) -> Conversation:
+    def from_dict(cls, client: ConversationClient, state: Mapping[str, Any]) -> Conversation:
         if not isinstance(state, Mapping) or state.get("version") not in _LOADABLE:
             raise InvalidRequestError("not a conversation state from Conversation.to_dict()")
         if state.get("provider") != client.name:

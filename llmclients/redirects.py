@@ -14,7 +14,7 @@ from .masking import mask, redact_url
 from .status import request_id_of
 
 if TYPE_CHECKING:
-    from .transport import Request
+    from .request import Request
 
 __all__ = ["MAX_REDIRECTS", "redirected_request"]
 

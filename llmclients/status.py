@@ -20,7 +20,7 @@ from .config import Deadline
 from .masking import mask, mask_error, redact_url
 
 if TYPE_CHECKING:
-    from .transport import Request
+    from .request import Request
 
 __all__ = [
     "EXCERPT_LENGTH",

@@ -1,6 +1,6 @@
-"""HTTP for every provider: the request a provider describes (:class:`Request`),
-one call's deadline and retry accounting (:class:`Budget`), and the session that
-sends requests (:class:`Transport`). The call that drives them is
+"""HTTP for every provider: one call's deadline and retry accounting (:class:`Budget`), and the session that
+sends requests (:class:`Transport`), which a provider describes as a
+:class:`~llmclients.request.Request`. The call that drives them is
 :class:`llmclients.call.Call`.
 
 The layers below: :mod:`llmclients.body` reads the body and owns the socket,
@@ -36,6 +36,7 @@ from .failures import translate
 from .masking import mask_error, redact_url, secrets_in
 from .preparing import Preparer
 from .redirects import redirected_request
+from .request import Request
 from .status import error_body, refused_by_proxy, status_error
 from .watchdog import WATCHDOG, InterruptibleAdapter
 
@@ -62,53 +63,6 @@ DEFAULT_POOL_SIZE = 100
 #: Never wait longer than this before one retry; past it the error is raised.
 MAX_RETRY_WAIT = 60.0
 USER_AGENT = "llmclients (python-requests)"
-
-
-class Request:
-    """One HTTP request as a provider describes it; the transport sends it.
-
-    ``event_format`` names the format of the response's events when it
-    differs from the provider's usual one ("whole": one JSON document).
-    """
-
-    __slots__ = ("data", "event_format", "files", "headers", "json", "method", "redirects", "url")
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        headers: Optional[Dict[str, str]] = None,
-        json: Any = None,
-        data: Any = None,
-        files: Any = None,
-        event_format: Optional[str] = None,
-        redirects: int = 0,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.headers = headers if headers is not None else {}
-        self.json = json
-        self.data = data
-        self.files = files
-        self.event_format = event_format
-        #: How many redirects led to this request (see :func:`~llmclients.redirects.redirected_request`).
-        self.redirects = redirects
-
-    def redirected(self, url: str) -> Request:
-        """This request, sent again to ``url`` after a redirect."""
-        return Request(
-            self.method,
-            url,
-            headers=self.headers,
-            json=self.json,
-            data=self.data,
-            files=self.files,
-            event_format=self.event_format,
-            redirects=self.redirects + 1,
-        )
-
-    def __repr__(self) -> str:
-        return f"<Request {self.method} {redact_url(self.url)}>"
 
 
 #: Failures that would fail the same way again (subclasses of ConnectError).

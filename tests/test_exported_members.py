@@ -258,7 +258,7 @@ EXPORTED: Dict[str, List[str]] = {
         "Timeout",
         "TimeoutLike",
     ],
-    "llmclients.conversation": ["Conversation", "STATE_VERSION"],
+    "llmclients.conversation": ["Conversation", "ConversationClient", "STATE_VERSION"],
     "llmclients.decoding": [
         "Decoder",
         "MAX_EVENT_SIZE",
@@ -353,6 +353,7 @@ EXPORTED: Dict[str, List[str]] = {
         "cut_while_reasoning",
     ],
     "llmclients.redirects": ["MAX_REDIRECTS", "redirected_request"],
+    "llmclients.request": ["Request"],
     "llmclients.status": [
         "EXCERPT_LENGTH",
         "body_excerpt",

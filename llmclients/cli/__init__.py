@@ -27,7 +27,7 @@ no network needed. ``batch`` is :mod:`llmclients.batch` as a command: a
 progress bar on stderr on a terminal (with the ``llmclients[batch]`` extra),
 a one-line summary at the end; SIGINT or SIGTERM stops sending, lets the
 calls in flight finish for ``--grace`` seconds, and exits 130 or 143. ``chat`` on a terminal with no prompt is an interactive
-session (:mod:`llmclients.repl`).
+session (:mod:`llmclients.cli.repl`).
 
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
 ``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
@@ -73,8 +73,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from .. import errors
 from .batch import batch_command
-from .chat import chat_command, options_from_args, print_usage_error
-from .client import open_client
+from .chat import chat_command, print_usage_error
+from .client import open_client, options_from_args
 from .common import (
     ENVIRONMENT,
     EXIT_INTERRUPTED,
@@ -107,7 +107,7 @@ from .logs import configure_logging, redact
 from .parser import CHECK_TIMEOUT, build_parser
 
 # llmclients.cli was one module: these are the names it held, which
-# llmclients.repl and the tests import from here.
+# the tests import from here.
 __all__ = [
     "CHECK_PROMPT",
     "CHECK_TIMEOUT",

@@ -1,6 +1,6 @@
 """The ``chat`` command: one prompt, its reply streamed to stdout (or printed
 whole, or as one JSON object with ``--json``); on a terminal with no prompt,
-the interactive chat of :mod:`llmclients.repl`."""
+the interactive chat of :mod:`llmclients.cli.repl`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .. import errors
 from ..events import ReasoningDelta, TextDelta
 from ..stream import Stream
-from .client import model_for, open_client
+from .client import model_for, open_client, options_from_args
 from .common import (
     EXIT_OK,
     EXIT_SIGINT,
@@ -36,7 +36,7 @@ def chat_command(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
         if args.json:
             raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
-        from .. import repl
+        from . import repl
 
         return repl.run(args)
     prompt = _read_prompt(args.prompt)
@@ -83,24 +83,6 @@ def _read_prompt(argument: Optional[str]) -> str:
     if not prompt.strip():
         raise UsageError("the prompt is empty")
     return prompt
-
-
-def options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
-    options: Dict[str, Any] = {}
-    if args.temperature is not None:
-        options["temperature"] = args.temperature
-    if args.max_tokens is not None:
-        options["max_tokens"] = args.max_tokens
-    if args.seed is not None:
-        options["seed"] = args.seed
-    if args.stop:
-        options["stop"] = args.stop
-    for key, value in args.option:
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value  # a plain word: a string option
-    return options
 
 
 def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:

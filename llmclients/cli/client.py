@@ -1,12 +1,14 @@
 """The client a command talks to: :func:`open_client` makes it as the flags
-and environment say (or serves an emulator for it), and :func:`model_for`
-picks the model to ask it for."""
+and environment say (or serves an emulator for it), :func:`model_for`
+picks the model to ask it for, and :func:`options_from_args` the options
+to send with each call."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any, Iterator, List, Optional
+import json
+from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -85,3 +87,21 @@ def model_for(client: Provider, args: argparse.Namespace) -> Optional[str]:
     raise UsageError(
         f"{client.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL{listed}"
     )
+
+
+def options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    options: Dict[str, Any] = {}
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        options["max_tokens"] = args.max_tokens
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.stop:
+        options["stop"] = args.stop
+    for key, value in args.option:
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value  # a plain word: a string option
+    return options

@@ -27,10 +27,13 @@ import contextlib
 import sys
 from typing import IO, Callable, Dict, Optional
 
-from . import cli, errors
-from .conversation import Conversation
-from .events import ReasoningDelta, TextDelta
-from .provider import Provider
+from .. import errors
+from ..conversation import Conversation
+from ..events import ReasoningDelta, TextDelta
+from ..provider import Provider
+from .client import open_client, options_from_args
+from .common import EXIT_OK, Terminated, UsageError, one_line
+from .conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
 
 PROMPT = "> "
 CONTINUATION = "... "
@@ -49,18 +52,18 @@ Ctrl-C stops a reply as it streams; Ctrl-D or /exit ends the session.'''
 
 def run(args: argparse.Namespace) -> int:
     """Run the session that ``args`` (the parsed ``chat`` flags) describe; its exit code."""
-    state = cli.load_conversation(args.conversation) if args.conversation else None
+    state = load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
-        cli.check_conversation_file(args, provider, state)
+        check_conversation_file(args, provider, state)
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input(), where Python has it)
-    with cli.open_client(provider, args) as client:
-        conversation = cli.conversation_for(client, state, args)
+    with open_client(provider, args) as client:
+        conversation = conversation_for(client, state, args)
         session = Session(
             client,
             conversation,
-            options=cli.options_from_args(args),
+            options=options_from_args(args),
             path=args.conversation,
             show_reasoning=args.show_reasoning,
         )
@@ -113,8 +116,8 @@ class Session:
                 line = self.read(PROMPT)
             except EOFError:
                 self.out.write("\n")
-                return cli.EXIT_OK
-            except cli.Terminated:
+                return EXIT_OK
+            except Terminated:
                 raise
             except KeyboardInterrupt:
                 self.out.write("\n")  # Ctrl-C at the prompt clears the line, as a shell does
@@ -122,7 +125,7 @@ class Session:
             if line.strip() == MULTILINE:
                 line = self._read_lines()
             if not self.handle(line):
-                return cli.EXIT_OK
+                return EXIT_OK
 
     def _read_lines(self) -> str:
         """The lines typed up to the closing :data:`MULTILINE` (or Ctrl-D), as one
@@ -133,7 +136,7 @@ class Session:
                 line = self.read(CONTINUATION)
             except EOFError:
                 break
-            except cli.Terminated:
+            except Terminated:
                 raise
             except KeyboardInterrupt:
                 self.out.write("\n")
@@ -176,7 +179,7 @@ class Session:
                         self.out.write(event.text)
                         self.out.flush()
                         printed = True
-        except cli.Terminated:
+        except Terminated:
             raise
         except KeyboardInterrupt:
             self._end_line(printed)
@@ -256,8 +259,8 @@ class Session:
 
     def _keep(self, path: str) -> bool:
         try:
-            cli.save_conversation(path, self.conversation.to_dict())
-        except cli.UsageError as exc:
+            save_conversation(path, self.conversation.to_dict())
+        except UsageError as exc:
             self._warn(str(exc))
             return False
         return True
@@ -272,5 +275,5 @@ class Session:
         self.out.flush()
 
     def _warn(self, text: str) -> None:
-        self.err.write(f"llmclients: {cli.one_line(text)}\n")
+        self.err.write(f"llmclients: {one_line(text)}\n")
         self.err.flush()
