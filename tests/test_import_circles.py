@@ -55,10 +55,10 @@ def test_the_check_finds_a_circle_however_it_is_imported(tmp_path: Path, b_impor
 def test_a_package_that_imports_a_module_importing_the_package_is_a_circle(tmp_path: Path) -> None:
     root = write(
         tmp_path,
-        {"__init__.py": "", "cli/__init__.py": "from .chat import run\n", "cli/chat.py": "from .. import cli\n"},
+        {"__init__.py": "", "ui/__init__.py": "from .chat import run\n", "ui/chat.py": "from .. import ui\n"},
     )
     check = load_check()
-    assert check.circles(check.graph(root)) == [["llmclients.cli", "llmclients.cli.chat"]]
+    assert check.circles(check.graph(root)) == [["llmclients.ui", "llmclients.ui.chat"]]
 
 
 def test_layers_that_import_downwards_only_pass(tmp_path: Path) -> None:
