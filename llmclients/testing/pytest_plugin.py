@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
@@ -59,4 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     (by a conftest.py, which pytest loads first)."""
     later = [name for name in EMULATORS if name not in _GIVEN]
     if later:
-        config.pluginmanager.register(SimpleNamespace(**_fixtures(later)), "llmclients-registered-emulators")
+        fixtures = ModuleType(f"{__name__}.registered")  # pytest reads fixtures off a module
+        vars(fixtures).update(_fixtures(later))
+        config.pluginmanager.register(fixtures, "llmclients-registered-emulators")
