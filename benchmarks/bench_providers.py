@@ -27,9 +27,15 @@ from typing import Dict, List
 from bench_core import FRAMINGS, _serve_bulk, _start, rate
 
 import llmclients
-from llmclients.testing import Reply, emulator_for
+from llmclients.providers import get_provider_class
+from llmclients.testing import EMULATORS, Reply, emulator_for, wire_sample
 
-PROVIDERS = {"autonomous": "sse", "allenai": "ndjson", "aura": "text"}
+#: bench_core.py measures the OpenAI-compatible provider.
+MEASURED_ELSEWHERE = {"openai"}
+#: Every registered provider with an emulator -> its event format.
+PROVIDERS = {
+    name: get_provider_class(name).event_format for name in EMULATORS if name not in MEASURED_ELSEWHERE
+}
 #: Raw text has no framing of its own, so a captured stream repeated is still a
 #: faithful one; it needs to be long to outweigh the fixed cost of one request.
 REPEAT = {"sse": 1, "ndjson": 1, "text": 40}
@@ -47,8 +53,16 @@ def capture_events(provider: str, count: int) -> List[bytes]:
 
         emulator._emit = record  # type: ignore[method-assign]
         emulator.enqueue(Reply(deltas=[f"tok{i} " for i in range(count)]))
-        llmclients.get_client(provider, base_url=emulator.base_url).complete("x")
+        client_of(provider, emulator.base_url).complete("x")
     return written
+
+
+def client_of(provider: str, base_url: str, **kwargs: object) -> llmclients.Provider:
+    """A client of ``provider``, asking for its wire sample's model if it has no default."""
+    model = wire_sample(provider).model
+    if model:
+        kwargs["model"] = model
+    return llmclients.get_client(provider, base_url=base_url, **kwargs)
 
 
 def floor_for(kind: str):  # type: ignore[no-untyped-def]
@@ -115,9 +129,7 @@ def client_for(provider: str, kind: str):  # type: ignore[no-untyped-def]
     def read(port: int, framing: str) -> int:
         # No max_reply_size: the full run's raw text (100,000 deltas, x40) is
         # past the 12 MiB default, which is about memory, not throughput.
-        client = llmclients.get_client(
-            provider, base_url=f"http://127.0.0.1:{port}/{framing}", max_reply_size=None
-        )
+        client = client_of(provider, f"http://127.0.0.1:{port}/{framing}", max_reply_size=None)
         with client, client.stream("x") as stream:
             texts = list(stream)
         return len("".join(texts)) if kind == "text" else len(texts)
@@ -168,7 +180,7 @@ def delivery(provider: str, count: int) -> Dict[str, float]:
     base_url = parent.recv()
     figures = {}
     try:
-        client = llmclients.get_client(provider, base_url=base_url)
+        client = client_of(provider, base_url)
         for framing in FRAMINGS:
             parent.send((framing, count))
             parent.recv()

@@ -55,7 +55,7 @@ from .errors import (
 from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from .fallback import Fallback
 from .provider import Provider
-from .providers import PROVIDERS, get_client, get_provider_class, provider_names
+from .providers import entries, get_client, get_provider_class, provider_names
 from .stream import Stream
 from .types import Choice, Completion, Message, Messages, ToolCall, Usage, image_part
 
@@ -66,9 +66,6 @@ if TYPE_CHECKING:
     from .providers.openai import OpenAICompatible
 
 __version__ = "0.1.0"
-
-#: Provider class name -> its registered name, from the one registry (llmclients.providers).
-_LAZY = {target.rpartition(":")[2]: name for name, target in PROVIDERS.items()}
 
 __all__ = [
     "AllenAI",
@@ -133,6 +130,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return get_provider_class(_LAZY[name])
+    # Provider classes by their class name, from the one registry (llmclients.providers):
+    # a provider registered later is reachable here too.
+    for entry in entries():
+        if entry.class_name == name:
+            return entry.load()
     raise AttributeError(f"module 'llmclients' has no attribute {name!r}")

@@ -14,9 +14,11 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
+import inspect
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     FrozenSet,
@@ -25,6 +27,7 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    TypedDict,
     TypeVar,
     Union,
 )
@@ -50,10 +53,37 @@ from .types import Completion, Message, Messages, features_of, normalize_message
 if TYPE_CHECKING:
     from .conversation import Conversation
 
-__all__ = ["Provider"]
+__all__ = ["ClientOptions", "Provider"]
 
 
 _P = TypeVar("_P", bound="Provider")
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments every client takes (:class:`Provider`'s), for a
+    provider that adds its own without repeating them::
+
+        def __init__(self, *, organization: Optional[str] = None, **options: Unpack[ClientOptions]) -> None:
+            super().__init__(**options)
+
+    (``Unpack`` from ``typing_extensions``, imported under ``TYPE_CHECKING``.)
+    The subclass's signature, as ``help()`` and ``inspect.signature`` show it,
+    lists every argument: its own and these (:meth:`Provider.__init_subclass__`).
+    """
+
+    base_url: Optional[str]
+    api_key: Optional[str]
+    model: Optional[str]
+    timeout: Union[TimeoutLike, ClassDefault]
+    retry: Optional[Retry]
+    proxy: Optional[str]
+    headers: Optional[Mapping[str, str]]
+    max_retries: int
+    session: Optional[requests.Session]
+    pool_size: Optional[int]
+    verify: Union[bool, str]
+    max_reply_size: Optional[int]
+    observers: Sequence[Observer]
 
 
 class Provider:
@@ -188,6 +218,16 @@ class Provider:
             base_url=self.base_url,
             retry_statuses=self.retry_statuses,
         )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that declares its own ``__init__`` with ``**options``
+        (:class:`ClientOptions`) gets a signature that lists every argument:
+        the shared ones, then its own keyword-only ones; ``base_url`` is
+        required where the class has no :attr:`default_base_url`."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not hasattr(init, "__signature__"):
+            init.__signature__ = _merged_signature(cls, init)
 
     @property
     def transport(self) -> Transport:
@@ -379,6 +419,26 @@ class Provider:
                 f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.options)) or 'none'}"
             )
+
+
+def _merged_signature(cls: type, init: Callable[..., None]) -> inspect.Signature:
+    """``init``'s signature with its ``**options`` replaced by the keyword
+    arguments of the ``__init__`` it extends (those it does not declare itself)."""
+    own = inspect.signature(init)
+    if not any(p.kind is p.VAR_KEYWORD for p in own.parameters.values()):
+        return own  # it spells out every argument itself
+    mine = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    names = {p.name for p in mine}
+    extended = next(base.__dict__["__init__"] for base in cls.__mro__[1:] if "__init__" in base.__dict__)
+    shared = [
+        p
+        for name, p in inspect.signature(extended).parameters.items()
+        if name != "self" and name not in names and p.kind is p.KEYWORD_ONLY
+    ]
+    if not getattr(cls, "default_base_url", None):
+        shared = [p.replace(default=p.empty, annotation="str") if p.name == "base_url" else p for p in shared]
+    # self first, then the shared arguments in their order, then the class's own.
+    return own.replace(parameters=[mine[0], *shared, *mine[1:]])
 
 
 def _check_credentials(base_url: str, api_key: Optional[str]) -> None:

@@ -9,9 +9,15 @@ from typing import Iterator
 import pytest
 
 from llmclients.body.dechunk import Dechunker
+from llmclients.providers import register
 from llmclients.testing import OpenAIEmulator
 
 CERTS = Path(__file__).parent / "certs"
+
+# A provider that is not built in, registered before collection: the tests that
+# parametrise over the registry (faults, content types, deadlines, memory
+# bounds) cover it, and the plugin gives it a toy_emulator fixture.
+register("toy", "toy.provider:ToyProvider", emulator="toy.emulator:ToyEmulator")
 
 
 @pytest.fixture

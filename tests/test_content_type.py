@@ -2,7 +2,8 @@
 
 Status 200 with an HTML page (a challenge, a captive portal) or one JSON
 document where a stream was asked for, for every provider and body framing;
-and the sloppy labels real servers use, which must keep working.
+and the sloppy labels real servers use, which must keep working. The providers
+are the registry's, their bytes and labels their emulators' wire samples.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from llmclients import ReasoningDelta, ToolCallDelta, errors
 from llmclients.aio import AsyncClient
 from llmclients.providers import get_client
 from llmclients.testing import (
+    EMULATORS,
     AllenAIEmulator,
     AutonomousAIEmulator,
     OpenAIEmulator,
     Reply,
     emulator_for,
+    wire_sample,
 )
 from llmclients.testing import openai as emulated
 
-PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
-MODEL = {"openai": "emulator-1"}
+PROVIDERS = list(EMULATORS)
 CHALLENGE = (
     "<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
     "<body><div id='cf-please-wait'>Checking your browser</div>" + "<p>padding</p>" * 2000 + "</body></html>"
@@ -35,16 +37,6 @@ PORTAL = (
     "<!DOCTYPE html><html><head><title>Hotel Wi-Fi</title></head>"
     "<body><form>Room number: <input name=room></form>" + "<p>terms</p>" * 2000 + "</body></html>"
 )
-#: One text delta in each provider's own framing, for bodies built by hand.
-TEXT_BODY = {
-    "openai": b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}\n\n'
-    b"data: [DONE]\n\n",
-    "autonomous": b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}\n\n'
-    b"data: [DONE]\n\n",
-    "aura": b"Hi",
-}
-
-
 @pytest.fixture(params=PROVIDERS)
 def provider(request):
     return request.param
@@ -62,7 +54,7 @@ def client_for(emulator, **kwargs):
 
 def complete(emulator, messages="Hi", **options):
     with client_for(emulator) as client:
-        return client.complete(messages, model=MODEL.get(emulator.provider), **options)
+        return client.complete(messages, model=wire_sample(emulator.provider).model, **options)
 
 
 def page_reply(page, framing, **headers):
@@ -123,13 +115,13 @@ def test_a_page_that_stalls_is_still_a_page(emulator):
     )
     client = get_client(emulator.provider, base_url=emulator.base_url, timeout=llmclients.Timeout(read=0.5))
     with client, pytest.raises(errors.MalformedStreamError, match="text/html"):
-        client.complete("Hi", model=MODEL.get(emulator.provider))
+        client.complete("Hi", model=wire_sample(emulator.provider).model)
 
 
 def test_the_stream_call_raises_before_any_iteration(emulator):
     emulator.enqueue(page_reply(PORTAL, "chunked"))
     with client_for(emulator) as client, pytest.raises(errors.MalformedStreamError):
-        client.stream("Hi", model=MODEL.get(emulator.provider))
+        client.stream("Hi", model=wire_sample(emulator.provider).model)
 
 
 # --- JSON where a stream was asked for ---------------------------------------------------
@@ -298,21 +290,11 @@ def test_asyncio_callers_meet_the_same_errors_and_replies():
 
 @pytest.mark.parametrize(
     "provider, content_type",
-    [
-        ("openai", None),
-        ("openai", "text/plain; charset=utf-8"),
-        ("openai", "Text/Event-Stream; Charset=UTF-8"),
-        ("openai", "application/octet-stream"),
-        ("autonomous", None),
-        ("autonomous", "text/plain"),
-        ("aura", None),
-        ("aura", "text/plain;charset=UTF-8"),
-        ("aura", "application/octet-stream"),
-    ],
+    [(name, label) for name in PROVIDERS for label in wire_sample(name).content_types],
 )
 def test_loosely_labelled_streams_are_read(provider, content_type):
     with emulator_for(provider) as emulator:
-        reply = Reply(raw=TEXT_BODY[provider])
+        reply = Reply(raw=wire_sample(provider).body(b"Hi"))
         emulator.enqueue(reply)
         # The emulator's own type is left out entirely for None.
         emulator.reply_headers = lambda reply, request: (

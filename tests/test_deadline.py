@@ -20,18 +20,21 @@ import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
 from llmclients.config import DEFAULT_TOTAL
-from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing import EMULATORS, OpenAIEmulator, Reply, wire_sample
 from llmclients.watchdog import WATCHDOG, InterruptibleAdapter
 
 SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is a loaded machine
 HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000
 
 
-PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+#: The registry's providers (those with an emulator, whose wire sample names a model where needed).
+PROVIDERS = list(EMULATORS)
 
 
 def make(url: str, provider: str = "openai", **timeout: float) -> llmclients.Provider:
-    model = {"model": "m"} if provider == "openai" else {}  # an OpenAI-compatible server has no default
+    # A provider without a default model (OpenAI-compatible) is asked for its wire sample's.
+    sample_model = wire_sample(provider).model
+    model = {"model": sample_model} if sample_model else {}
     return llmclients.get_client(
         provider, base_url=url, timeout=llmclients.Timeout(**timeout), max_retries=2, **model
     )
@@ -48,7 +51,7 @@ def raises_total_timeout_in_time(client: llmclients.Provider, total: float) -> f
 
 @pytest.mark.parametrize(
     ("provider", "interval", "total"),
-    [("openai", 0.05, 2.0), ("openai", 0.2, 3.0), *[(p, 0.05, 1.0) for p in PROVIDERS[1:]]],
+    [("openai", 0.05, 2.0), ("openai", 0.2, 3.0), *[(p, 0.05, 1.0) for p in PROVIDERS if p != "openai"]],
 )
 def test_total_bounds_a_status_line_and_headers_dripped(provider: str, interval: float, total: float) -> None:
     with RawServer(drip=HEAD_DRIP, interval=interval) as server:

@@ -340,8 +340,78 @@ EXPORTED: Dict[str, List[str]] = {
     ],
     "llmclients.preparing": ["MAX_TEMPLATES", "Preparer"],
     "llmclients.prompt": ["format_prompt", "last_user_message"],
-    "llmclients.provider": ["Provider"],
-    "llmclients.providers": ["PROVIDERS", "get_client", "get_provider_class", "provider_names"],
+    "llmclients.provider": ["ClientOptions", "Provider"],
+    "llmclients.providers": [
+        "BUILTIN",
+        "PROVIDERS",
+        "ProviderEntry",
+        "entries",
+        "get_client",
+        "get_entry",
+        "get_provider_class",
+        "provider_names",
+        "register",
+    ],
+    "llmclients.providers.kit": [
+        "AuthenticationError",
+        "BlockedError",
+        "CLASS_DEFAULT",
+        "Choice",
+        "ChoiceBuilder",
+        "ClassDefault",
+        "ClientOptions",
+        "Completion",
+        "ContextLengthError",
+        "DEFAULT_MAX_REPLY_SIZE",
+        "DEFAULT_MAX_RETRIES",
+        "DEFAULT_TIMEOUT",
+        "Decoder",
+        "Event",
+        "HTTPStatusError",
+        "InvalidMessagesError",
+        "InvalidRequestError",
+        "LLMClientError",
+        "MAX_EVENT_SIZE",
+        "MalformedStreamError",
+        "Message",
+        "Messages",
+        "ModelNotFoundError",
+        "NDJSONDecoder",
+        "OnComplete",
+        "PART_CAPABILITIES",
+        "Provider",
+        "ProviderEntry",
+        "ProviderError",
+        "ROLES",
+        "RateLimitError",
+        "ReasoningDelta",
+        "RefusalDelta",
+        "Request",
+        "Retry",
+        "SSEDecoder",
+        "SSEEvent",
+        "Stream",
+        "StreamInterruptedError",
+        "StreamState",
+        "TextDecoder",
+        "TextDelta",
+        "Timeout",
+        "TimeoutLike",
+        "ToolCall",
+        "ToolCallDelta",
+        "UnsupportedFeatureError",
+        "Usage",
+        "WholeDecoder",
+        "content_text",
+        "features_of",
+        "format_prompt",
+        "image_part",
+        "last_user_message",
+        "load_json",
+        "normalize_messages",
+        "parse_json",
+        "register",
+    ],
     "llmclients.reading": [
         "DEFAULT_MAX_REPLY_SIZE",
         "Exchange",
@@ -376,7 +446,10 @@ EXPORTED: Dict[str, List[str]] = {
         "RecordedRequest",
         "Rejection",
         "Reply",
+        "WireSample",
+        "emulator_class",
         "emulator_for",
+        "wire_sample",
     ],
     "llmclients.testing.openai": [
         "BOM",
@@ -415,6 +488,7 @@ EXPORTED: Dict[str, List[str]] = {
         "with_system_fingerprint",
     ],
     "llmclients.testing.openai_validation": ["Invalid", "ROLES", "validate"],
+    "llmclients.testing.wire": ["WireSample"],
     "llmclients.transport": [
         "Budget",
         "DEFAULT_MAX_RETRIES",
@@ -474,13 +548,18 @@ def test_the_package_exports_every_error_class() -> None:
 
 def test_every_registered_provider_has_a_lazy_class_and_an_emulator() -> None:
     import llmclients
-    from llmclients.providers import PROVIDERS
+    import llmclients.testing
+    from llmclients.providers import BUILTIN, PROVIDERS
     from llmclients.testing import EMULATORS
 
     assert list(EMULATORS) == list(PROVIDERS)
-    for name, target in PROVIDERS.items():
+    assert list(PROVIDERS)[: len(BUILTIN)] == list(BUILTIN)
+    for name in BUILTIN:  # the built-in ones' emulators live in the module of the same name
         assert EMULATORS[name].startswith(f"llmclients.testing.{name}:")
+    for name, target in PROVIDERS.items():
         assert getattr(llmclients, target.rpartition(":")[2]) is llmclients.get_provider_class(name)
+        emulator = EMULATORS[name].rpartition(":")[2]
+        assert getattr(llmclients.testing, emulator) is llmclients.testing.emulator_class(name)
 
 
 def test_every_module_with_an_all_is_pinned() -> None:

@@ -3,6 +3,10 @@
 For each cell: the documented error class, raised within its time bound
 (+2.5 s), ``partial_text`` equal to the text the caller was given, and afterwards
 no connection left open and no thread left behind. README.rst shows the table.
+
+The providers are the registry's (those with an emulator), and the bytes built
+by hand come from each emulator's wire sample: a provider registered with an
+emulator is covered without a change here.
 """
 
 import threading
@@ -15,23 +19,15 @@ from hypothesis import strategies as st
 
 import llmclients
 from llmclients import errors
-from llmclients.decoding import NDJSONDecoder, SSEDecoder, TextDecoder
+from llmclients.call import DECODERS
+from llmclients.providers import get_provider_class
 from llmclients.reading import Exchange
 from llmclients.stream import Stream
-from llmclients.testing import Reply, emulator_for
+from llmclients.testing import EMULATORS, Reply, emulator_for, wire_sample
 
-PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+PROVIDERS = list(EMULATORS)
 READ, IDLE = 0.5, 0.6
 BIG = 9 * 1024 * 1024  # over the decoders' 8 MiB limit
-
-# One text delta in each provider's own framing, for bodies built by hand.
-TEXT_EVENT = {
-    "openai": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
-    "autonomous": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
-    "allenai": b'{"message": "msg_A1B2C3D4E5", "content": "%s", "logprobs": []}\n',
-    "aura": b"%s",
-}
-GARBAGE = {"openai": b"data: {not json\n\n", "autonomous": b"data: {not json\n\n", "allenai": b"{not json\n"}
 JSON_ERROR = {"error": {"message": "the service says no", "code": 1}}
 HTML_ERROR = "<!DOCTYPE html><html><body><h1>Error</h1></body></html>"
 CHALLENGE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>"
@@ -42,16 +38,11 @@ def http(status, body, cls, **headers):
     return (lambda provider: Reply(status=status, body=body, headers=headers), cls, 0.0)
 
 
-#: Where to cut each provider's body so that some text came before (AllenAI's
-#: first line is a whole message object; Aura's text has no framing at all).
-CUT = {"openai": 900, "autonomous": 900, "allenai": 2500, "aura": 60}
-
-
 def mid_stream(**fault):
     def reply(provider):
         fields = dict(fault)
-        if fields.get("drop_after") == "cut":
-            fields["drop_after"] = CUT[provider]
+        if fields.get("drop_after") == "cut":  # where some text came before (the wire sample says)
+            fields["drop_after"] = wire_sample(provider).cut
         return Reply(deltas=["Hello", " there", ", friend"] + ["."] * 200, **fields)
 
     return reply
@@ -91,38 +82,48 @@ FAULTS = {
     "200 JSON error": http(200, JSON_ERROR, errors.ProviderError),
     "truncated chunked body": (mid_stream(drop_after="cut"), errors.StreamInterruptedError, 0),
     "invalid UTF-8": (
-        raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % b"\xff\xfe"),
+        raw(lambda p: wire_sample(p).text(b"ok") + wire_sample(p).text(b"\xff\xfe")),
         errors.DecodingError,
         0,
     ),
     "oversized line": (
-        raw(lambda p: TEXT_EVENT[p] % b"ok" + TEXT_EVENT[p] % (b"x" * BIG)),
+        raw(lambda p: wire_sample(p).text(b"ok") + wire_sample(p).text(b"x" * BIG)),
         errors.OversizedEventError,
         0,
     ),
-    "garbage JSON": (raw(lambda p: TEXT_EVENT[p] % b"ok" + GARBAGE[p]), errors.MalformedStreamError, 0),
+    "garbage JSON": (
+        raw(lambda p: wire_sample(p).text(b"ok") + wire_sample(p).garbage),
+        errors.MalformedStreamError,
+        0,
+    ),
 }
-NOT_APPLICABLE = {
-    # A raw text body has no lines, no JSON and no way to ping: any bytes are text.
-    ("aura", "oversized line"),
-    ("aura", "garbage JSON"),
-    ("aura", "stall mid-stream, keep-alives"),
-}
-#: What a keep-alive looks like in each framing (the services that have none
-#: could still send one: the decoders must skip it).
-KEEPALIVE = {"openai": b": keep-alive\n\n", "autonomous": b": ping\n\n", "allenai": b"\n"}
+
+
+def applies(provider, fault):
+    """A raw text body (Aura's) has no lines, no JSON and no way to ping: any
+    bytes are text. Its wire sample has no garbage and no keep-alive, and its
+    event format no event size limit."""
+    sample = wire_sample(provider)
+    if fault == "oversized line":
+        return get_provider_class(provider).event_format != "text"
+    if fault == "garbage JSON":
+        return sample.garbage is not None
+    if fault == "stall mid-stream, keep-alives":
+        return sample.keepalive is not None
+    return True
 
 
 def client_for(provider, base_url, **kwargs):
-    if provider == "openai":
-        kwargs["model"] = "m"  # an OpenAI-compatible server has no default model
+    model = wire_sample(provider).model  # for a provider without a default model (OpenAI-compatible)
+    if model:
+        kwargs["model"] = model
     return llmclients.get_client(provider, base_url=base_url, max_retries=0, **kwargs)
 
 
 def cells():
     for fault in FAULTS:
         for provider in PROVIDERS:
-            if (provider, fault) not in NOT_APPLICABLE:
+            if applies(provider, fault):
                 yield pytest.param(provider, fault, id=f"{fault}-{provider}")
 
 
@@ -136,7 +137,9 @@ def test_fault(provider, fault):
     build, expected, bound = FAULTS[fault]
     threads_before = call_threads()
     with emulator_for(provider) as emulator:
-        emulator.keepalive_bytes = KEEPALIVE.get(provider, b"")
+        # What a keep-alive looks like in the provider's framing (the services
+        # that have none could still send one: the decoders must skip it).
+        emulator.keepalive_bytes = wire_sample(provider).keepalive or b""
         emulator.enqueue(build(provider))
         client = client_for(
             provider, emulator.base_url, timeout=llmclients.Timeout(connect=1, read=READ, idle=IDLE)
@@ -187,16 +190,9 @@ def test_mid_stream_faults_keep_the_text_given(provider):
 
 # --- fuzzing: mutated streams through every provider's parser --------------------------
 
-DECODER = {"openai": SSEDecoder, "autonomous": SSEDecoder, "allenai": NDJSONDecoder, "aura": TextDecoder}
-SAMPLE = {
-    "openai": TEXT_EVENT["openai"] % b"Hi"
-    + b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n',
-    "autonomous": TEXT_EVENT["autonomous"] % b"Hi" + b"data: [DONE]\n\n",
-    "allenai": b'{"id": "msg_A1", "role": "user", "children": [{"id": "msg_B2", "role": "assistant"}]}\n'
-    + TEXT_EVENT["allenai"] % b"Hi"
-    + b'{"id": "msg_A1", "final": true, "children": [{"id": "msg_B2", "role": "assistant", "finish_reason": "stop"}]}\n',
-    "aura": "Привет 🎉".encode(),
-}
+def sample_stream(provider):
+    """A whole stream of one delta with wide characters, in the provider's framing."""
+    return wire_sample(provider).body("Привет 🎉".encode())
 
 
 class _Closed:
@@ -224,13 +220,17 @@ class _Body:
     cut=st.integers(0, 10_000),
 )
 def test_mutated_streams_through_every_parser_raise_only_typed_errors(provider, edits, cut):
-    data = bytearray(SAMPLE[provider])
+    data = bytearray(sample_stream(provider))
     for position, value in edits:
         data[position % len(data)] = value
     cut %= len(data) + 1
     client = client_for(provider, "http://127.0.0.1:9")
     body = _Body([bytes(data[:cut]), bytes(data[cut:])])
-    stream = Stream(client.new_call("chat", model="m").adopt(Exchange(_Closed(), body, DECODER[provider], {})))
+    stream = Stream(
+        client.new_call("chat", model="m").adopt(
+            Exchange(_Closed(), body, DECODERS[get_provider_class(provider).event_format], {})
+        )
+    )
     received = []
     try:
         for text in stream:

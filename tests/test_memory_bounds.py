@@ -3,6 +3,7 @@ bounded step at a time, a reply has a size limit, multi-member gzip decodes
 whole, and chunk sizes are strict hex. All over loopback, in every framing.
 
 Peak memory itself is measured by ``benchmarks/bench_bomb.py``, not here.
+The providers are the registry's, their bytes their emulators' wire samples.
 """
 
 import asyncio
@@ -19,34 +20,20 @@ from llmclients.aio import AsyncClient
 from llmclients.body import MAX_INFLATE, Body
 from llmclients.body.inflate import Inflater
 from llmclients.config import Deadline, Timeout
-from llmclients.testing import Reply, emulator_for
+from llmclients.providers import get_provider_class
+from llmclients.testing import EMULATORS, Reply, emulator_for, wire_sample
 
-PROVIDERS = ["openai", "autonomous", "allenai", "aura"]
+PROVIDERS = list(EMULATORS)
 FRAMINGS = ["chunked", "close", "length"]
 
-#: One text delta in each provider's own framing.
-TEXT_EVENT = {
-    "openai": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
-    "autonomous": b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
-    "allenai": b'{"message": "msg_A1B2C3D4E5", "content": "%s", "logprobs": []}\n',
-    "aura": b"%s",
-}
-#: A body that ends each provider's stream properly after its text events.
-FIRST = {
-    "allenai": b'{"id": "msg_A1", "role": "user", "children": [{"id": "msg_B2", "role": "assistant"}]}\n'
-}
-END = {
-    "openai": b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n',
-    "autonomous": b"data: [DONE]\n\n",
-    "allenai": b'{"id": "msg_A1", "final": true, "children": '
-    b'[{"id": "msg_B2", "role": "assistant", "finish_reason": "stop"}]}\n',
-    "aura": b"",
-}
+def text_event(provider, delta):
+    """One text delta in the provider's own framing."""
+    return wire_sample(provider).text(delta)
 
 
 def client_for(provider, base_url, **kwargs):
-    if provider == "openai":
-        kwargs["model"] = "m"
+    if wire_sample(provider).model:  # a provider without a default model
+        kwargs["model"] = wire_sample(provider).model
     return llmclients.get_client(provider, base_url=base_url, max_retries=0, **kwargs)
 
 
@@ -60,8 +47,8 @@ def gzipped(body_parts, repeat=1):
 
 def text_bomb(provider, repeat):
     """Valid text events, about 1 MB of them ``repeat`` times, after a first delta "first"."""
-    head = FIRST.get(provider, b"") + TEXT_EVENT[provider] % b"first"
-    return gzipped([head + TEXT_EVENT[provider] % (b"a" * 1000) * 1000], repeat)
+    head = wire_sample(provider).prologue + text_event(provider, b"first")
+    return gzipped([head + text_event(provider, b"a" * 1000) * 1000], repeat)
 
 
 def bomb_reply(body, framing, encoding="gzip"):
@@ -154,7 +141,8 @@ def test_a_bomb_of_zeros_stops_at_a_limit(provider, framing):
         with client:
             error, given = read(client)
     # Lines and events have their own limit (8 MiB), which a raw text body has not.
-    expected = errors.ReplyTooLargeError if provider == "aura" else errors.OversizedEventError
+    raw_text = get_provider_class(provider).event_format == "text"
+    expected = errors.ReplyTooLargeError if raw_text else errors.OversizedEventError
     assert isinstance(error, expected), repr(error)
     assert error.partial_text == given
 
@@ -165,7 +153,7 @@ def test_a_bomb_of_zeros_stops_at_a_limit(provider, framing):
 def test_a_compressed_reply_decodes_whole(provider, framing, encoding):
     """Several gzip members (as ``cat a.gz b.gz`` makes), or deflate, in every framing."""
     words = [b"Hello", b" world,", b" all", b" of it."]
-    body = FIRST.get(provider, b"") + b"".join(TEXT_EVENT[provider] % word for word in words) + END[provider]
+    body = wire_sample(provider).body(*words)
     if encoding == "gzip":
         half = len(body) // 2
         wire = gzip.compress(body[:half]) + gzip.compress(body[half:])
@@ -196,7 +184,7 @@ def test_reasoning_and_tool_arguments_count_toward_the_limit():
     ]
     with emulator_for("openai") as emulator:
         for event in events:
-            emulator.enqueue(Reply(raw=TEXT_EVENT["openai"] % b"Hi" + event * 100, framing="chunked"))
+            emulator.enqueue(Reply(raw=text_event("openai", b"Hi") + event * 100, framing="chunked"))
             with client_for("openai", emulator.base_url, max_reply_size=10_000) as client:
                 error, given = read(client)
             assert isinstance(error, errors.ReplyTooLargeError)
@@ -217,7 +205,7 @@ def test_each_delta_counts_its_cost_so_a_flood_of_tiny_ones_is_bounded():
 def test_the_limit_is_memory_so_wide_characters_count_more(provider):
     """An emoji takes 4 bytes in a str: a limit in characters would let it take four times the memory."""
     wide = "🎉" * 250
-    body = FIRST.get(provider, b"") + TEXT_EVENT[provider] % wide.encode() * 100 + END[provider]
+    body = wire_sample(provider).body(*[wide.encode()] * 100)
     with emulator_for(provider) as emulator:
         emulator.enqueue(Reply(raw=body, framing="chunked"))
         with client_for(provider, emulator.base_url, max_reply_size=40_000) as client:
@@ -228,7 +216,7 @@ def test_the_limit_is_memory_so_wide_characters_count_more(provider):
 
 
 def test_no_limit_with_none_and_the_default_is_generous():
-    body = TEXT_EVENT["openai"] % (b"a" * 1000) * 3000 + END["openai"]
+    body = wire_sample("openai").body(*[b"a" * 1000] * 3000)
     with emulator_for("openai") as emulator:
         for size in (None, llmclients.OpenAICompatible(base_url="http://x").max_reply_size):
             emulator.enqueue(bomb_reply(gzipped([body]), "chunked"))

@@ -16,9 +16,6 @@ __all__ = ["CHECK_TIMEOUT", "Parser", "build_parser"]
 #: ``check``'s --timeout when neither the flag nor LLMCLIENTS_TIMEOUT gives one.
 CHECK_TIMEOUT = 20.0
 
-_PROVIDER_HELP = (
-    f"one of {', '.join(provider_names())} (any case); default: $LLMCLIENTS_PROVIDER, else openai"
-)
 
 _DEBUG_HELP = "log requests, their bodies, and retries to stderr (secrets masked)"
 
@@ -29,6 +26,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise UsageError(message)
+
+
+def _provider_help() -> str:
+    """-p's help, from the registry as it is now (a provider may be registered after import)."""
+    return f"one of {', '.join(provider_names())} (any case); default: $LLMCLIENTS_PROVIDER, else openai"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the prompt; - reads it from stdin (so does no prompt, with stdin piped); "
         "no prompt on a terminal starts an interactive chat",
     )
-    chat.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
+    chat.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_provider_help())
     chat.add_argument("-s", "--system", help="a system prompt (for a new conversation)")
     chat.add_argument(
         "--temperature", type=float, metavar="T", help="sampling temperature (0: the most likely words)"
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(timeout_fallback=CHECK_TIMEOUT)
 
     emulate = commands.add_parser("emulate", parents=[common], help="serve a provider's emulator")
-    emulate.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
+    emulate.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_provider_help())
     emulate.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
     _add_batch_parser(commands, common)
     return parser
@@ -163,7 +165,7 @@ def _add_batch_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="append results to FILE, skipping ids answered there (default: stdout)",
     )
-    batch.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_PROVIDER_HELP)
+    batch.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_provider_help())
     _add_connection_options(batch)
     batch.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="calls at once (default 8)"

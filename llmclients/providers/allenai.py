@@ -59,12 +59,7 @@ from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequ
 from urllib.parse import unquote_to_bytes
 
 from .. import errors
-from ..decoding import load_json
-from ..prompt import format_prompt, last_user_message
-from ..provider import Provider
-from ..reading import StreamState
-from ..transport import Request
-from ..types import Message
+from .kit import Message, Provider, Request, StreamState, format_prompt, last_user_message, load_json
 
 STREAM_PATH = "/v4/message/stream"
 

@@ -47,13 +47,18 @@ import re
 from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
 from .. import errors
-from ..config import Timeout
-from ..errors import InvalidMessagesError, InvalidRequestError
-from ..provider import Provider
-from ..reading import OnComplete, StreamState
-from ..stream import Stream
-from ..transport import Request
-from ..types import Message, content_text
+from .kit import (
+    InvalidMessagesError,
+    InvalidRequestError,
+    Message,
+    OnComplete,
+    Provider,
+    Request,
+    Stream,
+    StreamState,
+    Timeout,
+    content_text,
+)
 
 #: The ``model`` object for each id the server knows, as its own UI sends it
 #: (``tokenLimit`` is filled in per request).

@@ -36,12 +36,17 @@ import json
 import uuid
 from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional
 
-from ..decoding import load_json
-from ..errors import InvalidRequestError, ProviderError, StreamInterruptedError
-from ..provider import Provider
-from ..reading import StreamState
-from ..transport import Request
-from ..types import Message, Usage
+from .kit import (
+    InvalidRequestError,
+    Message,
+    Provider,
+    ProviderError,
+    Request,
+    StreamInterruptedError,
+    StreamState,
+    Usage,
+    load_json,
+)
 
 #: The path under ``base_url`` that serves each model (the ``aiAgent``).
 ENDPOINTS: Mapping[str, str] = {

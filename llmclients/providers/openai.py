@@ -40,19 +40,28 @@ Protocol:
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
 import requests
 
-from ..config import CLASS_DEFAULT, ClassDefault, Retry, TimeoutLike
-from ..decoding import SSEEvent, load_json
-from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, StreamInterruptedError
-from ..events import ChoiceBuilder
-from ..observers import Observer
-from ..provider import Provider
-from ..reading import DEFAULT_MAX_REPLY_SIZE, StreamState
-from ..transport import DEFAULT_MAX_RETRIES, Request
-from ..types import Message, Usage
+from .kit import (
+    ChoiceBuilder,
+    ClientOptions,
+    InvalidRequestError,
+    MalformedStreamError,
+    Message,
+    Provider,
+    ProviderError,
+    Request,
+    SSEEvent,
+    StreamInterruptedError,
+    StreamState,
+    Usage,
+    load_json,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
@@ -108,24 +117,7 @@ class OpenAICompatible(Provider):
         }
     )
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: Optional[str] = None,
-        model: Optional[str] = None,
-        timeout: Union[TimeoutLike, ClassDefault] = CLASS_DEFAULT,
-        retry: Optional[Retry] = None,
-        proxy: Optional[str] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        session: Optional[requests.Session] = None,
-        pool_size: Optional[int] = None,
-        verify: Union[bool, str] = True,
-        max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
-        observers: Sequence[Observer] = (),
-        include_usage: bool = True,
-    ) -> None:
+    def __init__(self, *, include_usage: bool = True, **options: Unpack[ClientOptions]) -> None:
         """A client of the server at ``base_url`` (``.../v1``; required).
 
         ``api_key`` goes in ``Authorization: Bearer`` (leave it None for a local
@@ -135,21 +127,7 @@ class OpenAICompatible(Provider):
         :class:`~llmclients.provider.Provider`. ``include_usage=False`` leaves
         out ``stream_options`` for old servers that reject it.
         """
-        super().__init__(
-            base_url=base_url,
-            api_key=api_key,
-            model=model,
-            timeout=timeout,
-            retry=retry,
-            proxy=proxy,
-            headers=headers,
-            max_retries=max_retries,
-            session=session,
-            pool_size=pool_size,
-            verify=verify,
-            max_reply_size=max_reply_size,
-            observers=observers,
-        )
+        super().__init__(**options)
         self.include_usage = include_usage
 
     def served_models(self) -> List[str]:

@@ -12,15 +12,22 @@ provider's service does, byte for byte, and refuses what it would refuse::
         assert emulator.last_request.json()["messages"][0]["content"] == "Hi"
 
 With pytest, the fixtures ``llm_emulator`` (a factory: ``llm_emulator("openai")``)
-and ``openai_emulator`` start one per test and stop it afterwards.
+and ``<provider>_emulator`` (``openai_emulator``, ...) start one per test and stop it afterwards.
+
+Each emulator class says what its provider's stream looks like on the wire
+(:class:`WireSample`, its ``wire``): the tests of every provider (faults,
+content types, deadlines, memory bounds) build their bodies from it, so a
+registered provider with an emulator is covered by them.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any, Iterator, Mapping, Optional, Type
 
+from ..providers import PROVIDERS, entries, get_entry
 from .server import Emulator, RecordedRequest, Rejection, Reply
+from .wire import WireSample
 
 __all__ = [
     "AllenAIEmulator",
@@ -31,37 +38,69 @@ __all__ = [
     "RecordedRequest",
     "Rejection",
     "Reply",
+    "WireSample",
+    "emulator_class",
     "emulator_for",
+    "wire_sample",
 ]
 
-#: provider name -> "module:Class" of its emulator; every name of the registry
-#: (llmclients.providers.PROVIDERS) has one, in the module of the same name
-#: (tests/test_exported_members.py checks both).
-EMULATORS: Dict[str, str] = {
-    "openai": "llmclients.testing.openai:OpenAIEmulator",
-    "allenai": "llmclients.testing.allenai:AllenAIEmulator",
-    "autonomous": "llmclients.testing.autonomous:AutonomousAIEmulator",
-    "aura": "llmclients.testing.aura:AuraEmulator",
-}
-_CLASSES = {target.rpartition(":")[2]: target for target in EMULATORS.values()}
+
+class _Emulators(Mapping[str, str]):
+    """provider name -> "module:Class" of its emulator, for every registered
+    provider that has one: a read-only view of the registry (llmclients.providers)."""
+
+    def __getitem__(self, name: str) -> str:
+        if name in PROVIDERS:
+            target = get_entry(name).emulator
+            if target:
+                return target
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([entry.name for entry in entries() if entry.emulator])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+#: provider name -> "module:Class" of its emulator. The built-in providers'
+#: emulators are in the module of the same name (tests/test_exported_members.py checks it).
+EMULATORS: Mapping[str, str] = _Emulators()
 
 
-def emulator_for(provider: str, **kwargs: Any) -> Emulator:
-    """A (not yet started) emulator of the provider registered as ``provider``."""
+def emulator_class(provider: str) -> Type[Emulator]:
+    """The emulator class of the provider registered as ``provider``."""
     try:
         target = EMULATORS[provider]
     except KeyError:
         raise ValueError(f"no emulator for {provider!r}; there are: {', '.join(EMULATORS)}") from None
-    emulator: Emulator = _load(target)(**kwargs)
-    return emulator
+    module, _, attr = target.partition(":")
+    cls: Type[Emulator] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def emulator_for(provider: str, **kwargs: Any) -> Emulator:
+    """A (not yet started) emulator of the provider registered as ``provider``."""
+    return emulator_class(provider)(**kwargs)
+
+
+def wire_sample(provider: str) -> WireSample:
+    """What the stream of the provider registered as ``provider`` looks like on
+    the wire (its emulator's :attr:`~Emulator.wire`)."""
+    cls = emulator_class(provider)
+    sample: Optional[WireSample] = getattr(cls, "wire", None)
+    if sample is None:
+        raise ValueError(f"{cls.__name__} has no wire sample: give it one (a WireSample as its `wire`)")
+    return sample
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CLASSES:
-        return _load(_CLASSES[name])
+    # Emulator classes by their class name, from the registry: a provider
+    # registered later has its emulator reachable here too.
+    for entry in entries():
+        if entry.emulator and entry.emulator_class_name == name:
+            return emulator_class(entry.name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

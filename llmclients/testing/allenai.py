@@ -70,6 +70,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl
 
 from .server import Emulator, RecordedRequest, Rejection, Reply
+from .wire import WireSample
 
 STREAM_PATH = "/v4/message/stream"
 
@@ -471,6 +472,17 @@ class AllenAIEmulator(Emulator):
 
     provider = "allenai"
     content_type = "application/jsonl"
+    wire = WireSample(
+        text_event=b'{"message": "msg_A1B2C3D4E5", "content": "%s", "logprobs": []}\n',
+        # The first line is the new message, the last the same tree marked final.
+        prologue=b'{"id": "msg_A1", "role": "user", "children": [{"id": "msg_B2", "role": "assistant"}]}\n',
+        epilogue=b'{"id": "msg_A1", "final": true, "children": '
+        b'[{"id": "msg_B2", "role": "assistant", "finish_reason": "stop"}]}\n',
+        garbage=b"{not json\n",
+        keepalive=b"\n",  # the service sends none; the decoder must skip a blank line all the same
+        cut=2500,  # past the first line, a whole message object
+        content_types=("application/x-ndjson", "text/plain", None),
+    )
     base_path = ""
 
     def __init__(

@@ -56,6 +56,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..providers.aura import estimate_tokens
 from .server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
+from .wire import WireSample
 
 #: Model ids the route has a tokenizer for (openchat-ui 0a98709 ``types/openai.ts``).
 MODEL_IDS = ("openchat_3.6", "openchat_v3.2_mistral")
@@ -100,6 +101,10 @@ class AuraEmulator(Emulator):
     """
 
     provider = "aura"
+    # The reply's raw text: no framing, so nothing is garbage and there is no keep-alive.
+    wire = WireSample(
+        text_event=b"%s", cut=60, content_types=(None, "text/plain;charset=UTF-8", "application/octet-stream")
+    )
     base_path = ""
 
     def __init__(

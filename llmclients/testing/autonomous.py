@@ -29,6 +29,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional
 
 from .server import Emulator, RecordedRequest, Rejection, Reply
+from .wire import WireSample
 
 BASE_PATH = "/api/v1/ai"
 #: The agent each path serves (stated here, not taken from the client, so that
@@ -75,6 +76,14 @@ class AutonomousAIEmulator(Emulator):
 
     provider = "autonomous"
     content_type = "text/event-stream; charset=utf-8"
+    wire = WireSample(
+        text_event=b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
+        epilogue=b"data: [DONE]\n\n",
+        garbage=b"data: {not json\n\n",
+        keepalive=b": ping\n\n",  # the service sends none; the decoder must skip one all the same
+        cut=900,
+        content_types=(None, "text/plain"),
+    )
     base_path = BASE_PATH
 
     def __init__(

@@ -43,6 +43,7 @@ from .openai_events import (
 )
 from .openai_validation import Invalid, validate
 from .server import Emulator, RecordedRequest, Rejection, Reply
+from .wire import WireSample
 
 __all__ = [
     "BOM",
@@ -96,6 +97,20 @@ class OpenAIEmulator(Emulator):
     content_type = "text/event-stream; charset=utf-8"
     keepalive_bytes = b": keep-alive\n\n"
     base_path = "/v1"
+    wire = WireSample(
+        text_event=b'data: {"choices": [{"index": 0, "delta": {"content": "%s"}}]}\n\n',
+        epilogue=b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n',
+        garbage=b"data: {not json\n\n",
+        keepalive=b": keep-alive\n\n",
+        cut=900,
+        model=DEFAULT_MODEL,
+        content_types=(
+            None,
+            "text/plain; charset=utf-8",
+            "Text/Event-Stream; Charset=UTF-8",
+            "application/octet-stream",
+        ),
+    )
 
     def __init__(
         self,

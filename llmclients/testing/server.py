@@ -25,6 +25,8 @@ from email.message import Message as _Headers
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Set, Union
 
+from .wire import WireSample
+
 #: Framings a reply body can take.
 FRAMINGS = ("chunked", "close", "length")
 
@@ -162,6 +164,9 @@ class Emulator:
     keepalive_bytes: ClassVar[bytes] = b""
     #: Path under the server root that clients use as ``base_url``.
     base_path: ClassVar[str] = ""
+    #: What the provider's stream looks like on the wire, for bodies built by
+    #: hand (every subclass says: the tests of every provider read it).
+    wire: ClassVar[WireSample]
 
     def __init__(
         self,
