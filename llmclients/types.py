@@ -3,13 +3,13 @@ tool calls, completions."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import os
 from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from .errors import InvalidJSONError, InvalidMessagesError
+from .images import data_url, sniff_image
 
 __all__ = [
     "PART_CAPABILITIES",
@@ -195,29 +195,14 @@ def image_part(
             with open(image, "rb") as file:
                 data = file.read()
             mime_type = mime_type or mimetypes.guess_type(os.fspath(image))[0]
-        mime_type = mime_type or _sniff_image(data)
-        url = f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+        mime_type = mime_type or sniff_image(data)
+        if not mime_type:
+            raise InvalidMessagesError("cannot tell the image's type from its bytes; pass mime_type=")
+        url = data_url(data, mime_type)
     part: Dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if detail is not None:
         part["image_url"]["detail"] = detail
     return part
-
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def _sniff_image(data: bytes) -> str:
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise InvalidMessagesError("cannot tell the image's type from its bytes; pass mime_type=")
 
 
 class _Counts(NamedTuple):

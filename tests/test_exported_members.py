@@ -357,6 +357,10 @@ EXPORTED: Dict[str, List[str]] = {
         "Fallback",
         "FallbackStream",
     ],
+    "llmclients.images": [
+        "data_url",
+        "sniff_image",
+    ],
     "llmclients.masking": [
         "MASK",
         "MIN_SECRET_LENGTH",
