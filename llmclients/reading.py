@@ -32,7 +32,7 @@ from . import errors
 from .body import WOULD_BLOCK, Read, Waiting
 from .decoding import Decoder
 from .events import ChoiceBuilder, Event, ToolCallDelta
-from .masking import mask_error
+from .masking import excerpt, mask_error
 from .types import Usage
 
 if TYPE_CHECKING:
@@ -316,5 +316,4 @@ def _warn_if_cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
 
 
 def _excerpt(data: str, limit: int = 120) -> str:
-    data = " ".join(data.split())
-    return repr(data if len(data) <= limit else data[:limit] + "…")
+    return repr(excerpt(data, limit + 1))

@@ -364,6 +364,7 @@ EXPORTED: Dict[str, List[str]] = {
     "llmclients.masking": [
         "MASK",
         "MIN_SECRET_LENGTH",
+        "excerpt",
         "mask",
         "mask_error",
         "redact_url",
@@ -412,6 +413,7 @@ EXPORTED: Dict[str, List[str]] = {
         "body_excerpt",
         "error_body",
         "error_facts",
+        "error_message",
         "is_bot_check",
         "parse_retry_after",
         "rate_limits_of",

@@ -50,6 +50,7 @@ from ..errors import InvalidRequestError, MalformedStreamError, ProviderError, S
 from ..events import ChoiceBuilder
 from ..provider import Provider
 from ..reading import DEFAULT_MAX_REPLY_SIZE, StreamState
+from ..status import error_message
 from ..transport import DEFAULT_MAX_RETRIES, Request
 from ..types import Message, Usage
 
@@ -204,7 +205,7 @@ class OpenAICompatible(Provider):
     def parse_event(self, data: Any, state: StreamState) -> Optional[str]:
         if data.__class__ is SSEEvent:
             if data.event == "error":
-                raise _stream_error(_json_or_text(data.data))
+                raise stream_error(_json_or_text(data.data))
             return None  # other named events (pings) carry nothing for us
         if data == "[DONE]":
             state.done = True
@@ -213,7 +214,7 @@ class OpenAICompatible(Provider):
         if not isinstance(chunk, dict):
             raise ValueError("an event is not a JSON object")
         if "error" in chunk or chunk.get("object") == "error":
-            raise _stream_error(chunk)
+            raise stream_error(chunk)
         return _read_chunk(chunk, state)
 
     def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
@@ -360,12 +361,12 @@ def _json_or_text(data: str) -> Any:
         return data
 
 
-def _stream_error(error: Any) -> ProviderError:
+def stream_error(error: Any) -> ProviderError:
     """A :class:`ProviderError` from any of the error shapes servers stream."""
     if isinstance(error, dict) and "error" in error:
         error = error["error"]
     if isinstance(error, dict):
-        message = str(error.get("message") or error.get("detail") or error)
+        message = error_message(error) or str(error)
         reason = error.get("code") or error.get("type")
         return ProviderError(
             f"the server reported an error: {message}", reason=str(reason) if reason else None
