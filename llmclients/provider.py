@@ -327,12 +327,12 @@ class Provider:
             call.deadline.on_delta()  # the idle clock starts with the response
             body = Body(response, call.deadline)
             try:
-                whole = media.check(response, body, request, self)
+                whole = media.check(response, body, request, self, secrets=self._transport.secrets)
             except errors.LLMClientError:
                 response.close()
                 raise
             if whole:
-                reader = media.completion_reader(self, whole)
+                reader = media.completion_reader(self, whole, secrets=self._transport.secrets)
                 return Exchange(response, body, decoding.WholeDecoder, thread, reader)
             return Exchange(response, body, _DECODERS[request.event_format or self.event_format], thread)
 
