@@ -350,6 +350,7 @@ EXPORTED: Dict[str, List[str]] = {
         "ToolCallDelta",
     ],
     "llmclients.failures": [
+        "NOT_MAPPED",
         "reason",
         "translate",
     ],
