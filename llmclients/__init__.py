@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .providers.autonomous import AutonomousAI
     from .providers.openai import OpenAICompatible
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AllenAI",

@@ -37,7 +37,7 @@ from . import decoding, errors, media
 from .body import WOULD_BLOCK, Body, Read, Waiting
 from .decoding import Decoder
 from .events import Event, ToolCallDelta
-from .masking import mask_error, redact_url
+from .masking import excerpt, mask_error, redact_url
 from .observers import (
     CallInfo,
     EndEvent,
@@ -175,12 +175,12 @@ class Call:
         self.budget.deadline.on_delta()  # the idle clock starts with the response
         body = Body(response, self.budget.deadline)
         try:
-            whole = media.check(response, body, request, self.service)
+            whole = media.check(response, body, request, self.service, secrets=self.transport.secrets)
         except errors.LLMClientError:
             response.close()
             raise
         if whole:
-            return Exchange(response, body, decoding.WholeDecoder, thread, media.completion_reader(self.service, whole))
+            return Exchange(response, body, decoding.WholeDecoder, thread, media.completion_reader(self.service, whole, secrets=self.transport.secrets))
         return Exchange(response, body, DECODERS[request.event_format or self.service.event_format], thread)
 
     def _reopen(self, failure: errors.LLMClientError) -> bool:
@@ -419,8 +419,7 @@ def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
 
 
 def _excerpt(data: str, limit: int = 120) -> str:
-    data = " ".join(data.split())
-    return repr(data if len(data) <= limit else data[:limit] + "…")
+    return repr(excerpt(data, limit + 1))
 
 
 def loggable_body(request: Request) -> str:

@@ -7,6 +7,10 @@ request (``requests`` raises its own classes, with urllib3's, http.client's
 and PySocks' inside) and reading a body (:class:`~llmclients.body.Body` meets
 urllib3's, http.client's, zlib's and the socket's bare). Retry decisions are
 then made on llmclients' classes alone (:class:`~llmclients.transport.Call`).
+
+Every exception class of ``requests.exceptions`` and ``urllib3.exceptions``
+is mapped (``tests/test_failures.py`` checks each), but for those
+:data:`NOT_MAPPED` names with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import ssl
 import sys
 import time
 import zlib
-from typing import Callable, Iterator, List, Optional, Tuple, Type, Union
+from typing import Callable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -27,7 +31,7 @@ import urllib3
 from . import errors
 from .config import Deadline
 
-__all__ = ["reason", "translate"]
+__all__ = ["NOT_MAPPED", "reason", "translate"]
 
 
 class Failure:
@@ -206,6 +210,14 @@ def _interrupted(failure: Failure) -> errors.StreamInterruptedError:
 
 _rq = requests.exceptions
 _u3 = urllib3.exceptions
+
+#: The classes of requests.exceptions and urllib3.exceptions (with their
+#: subclasses) the table leaves out on purpose, and why: :func:`translate`
+#: returns None for them.
+NOT_MAPPED: Mapping[Type[BaseException], str] = {
+    _rq.RequestsWarning: "a warning requests issues with warnings.warn (FileModeWarning, ...); never raised",
+    _u3.HTTPWarning: "a warning urllib3 issues with warnings.warn (InsecureRequestWarning, ...); never raised",
+}
 
 #: (test, error), most specific first. requests' own classes come from
 #: sending a request; the bare ones below them from reading a body.

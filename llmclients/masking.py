@@ -1,6 +1,7 @@
 """What messages may show: URLs without credentials or query
-(:func:`redact_url`), and errors with every secret the client knows masked
-(:func:`secrets_in`, :func:`mask`, :func:`mask_error`)."""
+(:func:`redact_url`), errors with every secret the client knows masked
+(:func:`secrets_in`, :func:`mask`, :func:`mask_error`), and excerpts of what a
+server sent, on one line and cut short (:func:`excerpt`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import errors
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "mask", "mask_error", "redact_url", "secrets_in"]
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "excerpt", "mask", "mask_error", "redact_url", "secrets_in"]
 
 
 def redact_url(url: str) -> str:
@@ -26,6 +27,13 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def excerpt(text: str, limit: int, mark: str = "…") -> str:
+    """``text`` on one line (each run of whitespace one space), and when that
+    is longer than ``limit`` characters, cut to ``limit`` with ``mark`` last."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - len(mark)] + mark
 
 
 MASK = "***"

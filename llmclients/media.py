@@ -17,14 +17,20 @@ error. :func:`check` sorts a response before any of its body is parsed:
   Real servers label their streams loosely (openchat-ui sets no type, some
   OpenAI-compatible servers send SSE as ``text/plain``): only the two cases
   above are caught.
+
+What the server sent is shown only with the client's secrets masked: both
+functions take the transport's (:attr:`Transport.secrets
+<llmclients.transport.Transport.secrets>`: the key, credential headers, proxy
+and URL passwords).
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from . import errors
+from .masking import mask_error
 from .status import body_excerpt, error_facts, is_bot_check, status_error
 
 if TYPE_CHECKING:
@@ -58,19 +64,22 @@ def is_json(kind: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def check(response: requests.Response, body: Body, request: Request, provider: Service) -> Optional[str]:
+def check(
+    response: requests.Response, body: Body, request: Request, provider: Service, *, secrets: Tuple[str, ...]
+) -> Optional[str]:
     """Raise if the response is a page rather than the service's reply.
 
     Returns the media type when the body is one JSON document where a stream
     was asked for (read it with :func:`completion_reader`), else None.
+    ``secrets`` are masked in what is raised.
     """
     if is_bot_check(response.headers, b""):  # Cloudflare's cf-mitigated header
-        raise status_error(response, b"", request)
+        raise status_error(response, b"", request, secrets)
     kind = media_type(response.headers.get("Content-Type"))
     if kind in HTML_TYPES:
         page = _start_of(body)
         if is_bot_check(response.headers, page):
-            raise status_error(response, page, request)
+            raise status_error(response, page, request, secrets)
         raise errors.MalformedStreamError(
             f"{_name(provider)} answered with an HTML page ({kind}) instead of its reply: "
             "a captive Wi-Fi portal, a proxy's or a firewall's page? (the page is not shown; "
@@ -82,11 +91,13 @@ def check(response: requests.Response, body: Body, request: Request, provider: S
     return None
 
 
-def completion_reader(provider: Service, kind: str) -> Callable[[str, StreamState], Optional[str]]:
+def completion_reader(
+    provider: Service, kind: str, *, secrets: Tuple[str, ...]
+) -> Callable[[str, StreamState], Optional[str]]:
     """Reads the whole JSON body (``kind``) that came where a stream was asked
     for: a JSON error raises :class:`~llmclients.errors.ProviderError` with its
-    message, a reply goes to :meth:`Provider.parse_completion`, anything else
-    raises :class:`~llmclients.errors.MalformedStreamError`."""
+    message (``secrets`` masked), a reply goes to :meth:`Provider.parse_completion`,
+    anything else raises :class:`~llmclients.errors.MalformedStreamError`."""
     what = f"{_name(provider)} answered with one JSON document ({kind}) where a stream was asked for"
 
     def read(data: str, state: StreamState) -> Optional[str]:
@@ -97,11 +108,10 @@ def completion_reader(provider: Service, kind: str) -> Callable[[str, StreamStat
         if isinstance(document, dict) and (document.get("error") or document.get("object") == "error"):
             raw = data.encode("utf-8")
             facts = error_facts(raw)
-            # Quoted as it came: the call masks its secrets in every error it raises.
-            excerpt = body_excerpt(raw, kind)
-            raise errors.ProviderError(
-                f"{what}: an error: {excerpt}", reason=facts.get("code") or facts.get("type")
+            error = errors.ProviderError(
+                f"{what}: an error: {body_excerpt(raw, kind)}", reason=facts.get("code") or facts.get("type")
             )
+            raise mask_error(error, secrets)
         try:
             return provider.parse_completion(document, state)
         except (ValueError, LookupError, TypeError, AttributeError) as exc:

@@ -17,7 +17,7 @@ import requests
 from . import errors
 from .body import ERROR_BODY_LIMIT, Body
 from .config import Deadline
-from .masking import mask, mask_error, redact_url
+from .masking import excerpt, mask, mask_error, redact_url
 
 if TYPE_CHECKING:
     from .request import Request
@@ -27,6 +27,7 @@ __all__ = [
     "body_excerpt",
     "error_body",
     "error_facts",
+    "error_message",
     "is_bot_check",
     "parse_retry_after",
     "rate_limits_of",
@@ -211,22 +212,26 @@ def body_excerpt(body: bytes, content_type: str = "") -> str:
         message = _json_error_message(json.loads(text))
     except ValueError:
         message = None
-    text = " ".join((message or text).split())
-    return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+    return excerpt(message or text, EXCERPT_LENGTH)
 
 
 def _json_error_message(data: Any) -> Optional[str]:
     if isinstance(data, dict):
         inner = data.get("error", data)
         if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail")
-            return str(message) if message else None
+            return error_message(inner)
         if isinstance(inner, str):
             detail = data.get("message")
             return f"{inner}: {detail}" if detail else inner
-        detail = data.get("message") or data.get("detail")
-        return str(detail) if detail else None
+        return error_message(data)
     return None
+
+
+def error_message(error: Mapping[str, Any]) -> Optional[str]:
+    """The text of a JSON error object: its ``message`` (OpenAI, vLLM,
+    llama.cpp) or its ``detail`` (FastAPI); None when it has neither."""
+    message = error.get("message") or error.get("detail")
+    return str(message) if message else None
 
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:

@@ -3,13 +3,13 @@ tool calls, completions."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import os
-from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from .errors import InvalidJSONError, InvalidMessagesError
+from .images import data_url, sniff_image
 
 __all__ = [
     "PART_CAPABILITIES",
@@ -195,46 +195,63 @@ def image_part(
             with open(image, "rb") as file:
                 data = file.read()
             mime_type = mime_type or mimetypes.guess_type(os.fspath(image))[0]
-        mime_type = mime_type or _sniff_image(data)
-        url = f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+        mime_type = mime_type or sniff_image(data)
+        if not mime_type:
+            raise InvalidMessagesError("cannot tell the image's type from its bytes; pass mime_type=")
+        url = data_url(data, mime_type)
     part: Dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if detail is not None:
         part["image_url"]["detail"] = detail
     return part
 
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def _sniff_image(data: bytes) -> str:
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise InvalidMessagesError("cannot tell the image's type from its bytes; pass mime_type=")
-
-
-class Usage(NamedTuple):
-    """Token counts, when the service reports them.
-
-    ``cached_tokens`` (``prompt_tokens_details``), ``reasoning_tokens``
-    (``completion_tokens_details``) and ``cost`` (OpenRouter) are read where a
-    server sends them; ``raw`` is the usage object as it arrived.
-    """
+class _Counts(NamedTuple):
+    """The three counts every service reports: :class:`Usage`'s tuple face."""
 
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
-    cached_tokens: Optional[int] = None
-    reasoning_tokens: Optional[int] = None
-    cost: Optional[float] = None
-    raw: Optional[Mapping[str, Any]] = None
+
+
+#: The counts beyond the three, kept as attributes of a :class:`Usage`.
+_MORE_FIELDS = ("cached_tokens", "reasoning_tokens", "cost", "raw")
+
+
+class Usage(_Counts):
+    """Token counts, when the service reports them.
+
+    As a tuple it is ``(prompt_tokens, completion_tokens, total_tokens)``, as
+    in 0.1: ``prompt, completion, total = usage`` unpacks it, ``usage[0]`` and
+    ``len(usage)`` work, and it equals that 3-tuple. ``cached_tokens``
+    (``prompt_tokens_details``), ``reasoning_tokens``
+    (``completion_tokens_details``) and ``cost`` (OpenRouter) are attributes,
+    read where a server sends them; ``raw`` is the usage object as it arrived.
+    Two usages are equal when all their counts are; ``raw``, a record of the
+    wire, is not part of the value.
+    """
+
+    cached_tokens: Optional[int]
+    reasoning_tokens: Optional[int]
+    cost: Optional[float]
+    raw: Optional[Mapping[str, Any]]
+
+    def __new__(
+        cls,
+        prompt_tokens: Optional[int] = None,
+        completion_tokens: Optional[int] = None,
+        total_tokens: Optional[int] = None,
+        cached_tokens: Optional[int] = None,
+        reasoning_tokens: Optional[int] = None,
+        cost: Optional[float] = None,
+        raw: Optional[Mapping[str, Any]] = None,
+    ) -> Usage:
+        self = super().__new__(cls, prompt_tokens, completion_tokens, total_tokens)
+        more = self.__dict__
+        more["cached_tokens"] = cached_tokens
+        more["reasoning_tokens"] = reasoning_tokens
+        more["cost"] = cost
+        more["raw"] = raw
+        return self
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
@@ -253,22 +270,63 @@ class Usage(NamedTuple):
             dict(data),
         )
 
-    # ``raw`` is a record of the wire, not part of the value: two usages with
-    # the same counts are equal, and hash alike.
+    def _all(self) -> Tuple[Any, ...]:
+        """Every field, in order, ``raw`` last."""
+        return (*self, *(self.__dict__.get(name) for name in _MORE_FIELDS))
+
+    # Immutable, as the NamedTuple it was.
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"can't set attribute {name!r} of a Usage; use _replace()")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"can't delete attribute {name!r} of a Usage")
+
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Usage):
+        if not isinstance(other, tuple):
             return NotImplemented
-        return self[:6] == other[:6]
+        if isinstance(other, Usage):
+            return self._all()[:6] == other._all()[:6]
+        return tuple.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
-        return not self == other
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
+    # The 3-tuple's hash: equal to a tuple it equals, and alike for equal usages.
     def __hash__(self) -> int:
-        return hash(self[:6])
+        return tuple.__hash__(self)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._every, self._all()))
+        return f"Usage({fields})"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (Usage, self._all())
+
+    def __copy__(self) -> Usage:
+        return self
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Usage:
+        fields = list(self._all())
+        fields[-1] = copy.deepcopy(fields[-1], memo)
+        return Usage(*fields)
+
+    def _replace(self, **changes: Any) -> Usage:
+        """A copy with ``changes``, to any field (the three counts and the attributes)."""
+        unknown = set(changes) - set(self._every)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        return Usage(*(changes.get(name, value) for name, value in zip(self._every, self._all())))
+
+    _every = ("prompt_tokens", "completion_tokens", "total_tokens", *_MORE_FIELDS)
 
     def to_dict(self) -> Dict[str, Any]:
         """The counts that are known, as JSON-ready values (``raw`` left out)."""
-        return {key: value for key, value in self._asdict().items() if value is not None and key != "raw"}
+        return {
+            name: value
+            for name, value in zip(self._every, self._all())
+            if value is not None and name != "raw"
+        }
 
 
 class ToolCall(NamedTuple):

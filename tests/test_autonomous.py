@@ -361,3 +361,33 @@ def test_request_shape_against_the_live_url():
 def test_status_is_stated():
     assert "not working" in AutonomousAI.status
     assert "2025" in (AutonomousAI.__doc__ or "")
+
+
+def test_chunks_are_read_by_the_openai_reader_less_the_top_level_finish_reason():
+    from llmclients.reading import StreamState
+
+    provider = AutonomousAI()
+    state = StreamState()
+    chunk = {
+        "choices": [{"index": 0, "delta": {"content": "Hi"}}],
+        "model": "llama",
+        "usage": {"total_tokens": 3},
+    }
+    assert provider.parse_event(json.dumps(chunk), state) == "Hi"
+    last = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "llama",
+        "choices": [{"index": 0, "delta": {}}],
+        "finish_reason": "stop",
+        "system_fingerprint": "fp",
+    }
+    assert provider.parse_event(json.dumps(last), state) is None
+    assert (state.finish_reason, state.model, state.usage) == ("stop", "llama", (None, None, 3))
+    assert state.extra == {"system_fingerprint": "fp"}  # the finish reason is read, not kept as extra
+    assert provider.parse_event("[DONE]", state) is None and state.done
+    with pytest.raises(errors.ProviderError, match="AutonomousAI reported an error: boom"):
+        provider.parse_event(json.dumps({"error": "boom"}), StreamState())
+    with pytest.raises(errors.StreamInterruptedError):
+        provider.finish(StreamState())

@@ -632,6 +632,24 @@ def test_allenai_media_it_cannot_send_fails_at_the_call(
     assert allenai.requests == []
 
 
+# Two bytes FF D8 are not a JPEG (it starts FF D8 FF): compat.g4f once took them
+# for one, while image_part did not; both now read the one table in llmclients.images.
+NOT_QUITE_JPEG = b"\xff\xd8\x00\x00" + bytes(64)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+
+
+def test_media_and_image_part_agree_on_what_a_jpeg_is(allenai: AllenAIEmulator) -> None:
+    with pytest.raises(llmclients.InvalidRequestError, match="not a JPEG, PNG, GIF or WebP image"):
+        AllenAI.create_completion(VISION, "What is this?", media=[(NOT_QUITE_JPEG, None)])
+    with pytest.raises(llmclients.InvalidMessagesError, match="cannot tell the image's type"):
+        llmclients.image_part(NOT_QUITE_JPEG)
+    assert allenai.requests == []
+
+    list(AllenAI.create_completion(VISION, "What is this?", media=[(JPEG, None)]))
+    assert allenai.files(allenai.last_request) == [UploadedFile("files", "image-1.jpg", "image/jpeg", JPEG)]
+    assert llmclients.image_part(JPEG)["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+
 def test_allenai_media_by_web_url_is_refused_before_any_request(allenai: AllenAIEmulator) -> None:
     chunks = AllenAI.create_completion(VISION, "What is this?", media=[("https://example.com/cat.png", None)])
     with pytest.raises(llmclients.InvalidRequestError, match="cannot send an image by URL"):

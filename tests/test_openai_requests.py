@@ -234,3 +234,39 @@ def test_get_client_by_name():
     assert isinstance(c, llmclients.OpenAICompatible)
     with pytest.raises(errors.InvalidRequestError, match="known providers"):
         llmclients.get_client("nope")
+
+
+def test_one_excerpt_helper_keeps_each_callers_output():
+    from llmclients.masking import excerpt
+    from llmclients.status import EXCERPT_LENGTH, body_excerpt
+
+    assert excerpt("  two\n\tlines  ", 300) == "two lines"
+    assert excerpt("x" * 300, 300) == "x" * 300
+    assert excerpt("x" * 301, 300) == "x" * 299 + "…"
+    assert excerpt("y" * 61, 60, "...") == "y" * 57 + "..."
+    assert body_excerpt(b"z" * 400) == "z" * (EXCERPT_LENGTH - 1) + "…"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"error": {"message": "bad model", "detail": "ignored"}}, "bad model"),
+        ({"error": {"detail": "no such thing"}}, "no such thing"),
+        ({"detail": "Not Found"}, "Not Found"),
+        ({"object": "error", "message": "vLLM says no"}, "vLLM says no"),
+        ({"error": "quota", "message": "try later"}, "quota: try later"),
+        ({"error": {"code": 7}}, '{"error": {"code": 7}}'),
+    ],
+)
+def test_one_digger_reads_an_error_bodys_message(body, expected):
+    from llmclients.providers.openai import stream_error
+    from llmclients.status import body_excerpt, error_message
+
+    assert body_excerpt(json.dumps(body).encode()) == expected
+    inner = body.get("error", body)
+    if isinstance(inner, dict):
+        assert error_message(inner) == (None if "code" in inner else expected)
+        assert (
+            str(stream_error(body))
+            == f"the server reported an error: {expected if 'code' not in inner else inner}"
+        )

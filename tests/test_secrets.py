@@ -228,6 +228,29 @@ def test_base_url_credentials_alone_send_basic_auth_and_are_masked(emulator):
     assert "url-secret" not in repr(client)
 
 
+def test_a_json_error_in_a_200_is_masked_with_the_transports_secrets(emulator):
+    from llmclients import media
+    from llmclients.reading import StreamState
+
+    client = openai_client(emulator, proxy="http://u:proxy-secret@127.0.0.1:9")
+    echo = json.dumps({"error": {"message": f"you sent {ECHO} via proxy-secret", "code": "proxy-secret"}})
+    read = media.completion_reader(client, "application/json", secrets=client.transport.secrets)
+    with pytest.raises(errors.ProviderError) as caught:
+        read(echo, StreamState())
+    for secret in [*SECRETS, "proxy-secret"]:
+        assert secret not in shown(caught.value) and secret not in str(caught.value.reason)
+    assert "***" in str(caught.value)
+    client.close()
+
+
+def test_a_json_error_in_a_200_that_echoes_header_secrets_is_masked(emulator):
+    emulator.enqueue(Reply(body={"error": {"message": f"bad credentials: {ECHO}"}}))
+    with pytest.raises(errors.ProviderError) as caught:
+        openai_client(emulator).complete("Hi")
+    assert_masked(caught.value)
+    assert "where a stream was asked for" in str(caught.value)
+
+
 # --- reprs -------------------------------------------------------------------------------
 
 

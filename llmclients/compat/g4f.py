@@ -91,7 +91,6 @@ where the loop cannot watch its socket).
 
 from __future__ import annotations
 
-import base64
 import mimetypes
 import os
 import uuid
@@ -118,6 +117,7 @@ from typing import (
 from .. import errors
 from ..aio import AsyncClient
 from ..conversation import STATE_VERSION
+from ..images import data_url, sniff_image
 from ..prompt import format_prompt, last_user_message
 from ..provider import Provider
 from ..providers.allenai import MODEL_HOSTS, STREAM_PATH, VISION_MODELS, new_turn_images
@@ -445,19 +445,15 @@ def _data_url(data: Any, filename: Optional[str], number: int) -> str:
         raise errors.InvalidRequestError(
             f"media item {number} is a {type(data).__name__}; pass bytes, a path, an open file or a data: URL"
         )
-    return f"data:{_image_type(raw, filename, number)};base64,{base64.b64encode(raw).decode('ascii')}"
+    return data_url(raw, _image_type(raw, filename, number))
 
 
 def _image_type(data: bytes, filename: Optional[str], number: int) -> str:
-    """The image's type: from its first bytes as gpt4free's ``is_accepted_format``, else its name."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "image/webp"
+    """The image's type: from its first bytes as gpt4free's ``is_accepted_format``
+    (but a JPEG's are ``FF D8 FF``, where gpt4free took any ``FF D8``), else its name."""
+    sniffed = sniff_image(data)
+    if sniffed:
+        return sniffed
     guessed = mimetypes.guess_type(filename or "")[0]
     if guessed and guessed.startswith("image/"):
         return guessed

@@ -59,6 +59,7 @@ from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequ
 from urllib.parse import unquote_to_bytes
 
 from .. import errors
+from ..masking import excerpt
 from .kit import Message, Provider, Request, StreamState, format_prompt, last_user_message, load_json
 
 STREAM_PATH = "/v4/message/stream"
@@ -173,7 +174,7 @@ class AllenAI(Provider):
     def _image_file(self, url: str, number: int) -> Tuple[str, bytes, str]:
         """A ``data:`` URL's bytes, as an upload named ``image-<number>.<ext>``."""
         if not url.startswith("data:"):
-            shown = url if len(url) <= 60 else url[:57] + "..."
+            shown = excerpt(url, 60, "...")
             raise errors.InvalidRequestError(
                 f"{self.label} cannot send an image by URL ({shown}): olmo-api takes images as "
                 "uploaded files and fetches nothing. Pass the image's bytes instead, as a data: URL "

@@ -26,7 +26,9 @@ server source is public, so the response details are partly inferred):
   "text", ...}``) are carried there as they are. Whether the server fetches
   ``http(s)`` URLs or wants ``data:`` URLs is unknown; both are passed on.
 
-The service keeps no conversation: every turn resends the whole history.
+The service keeps no conversation: every turn resends the whole history. Its
+chunks are read by the OpenAI provider's chunk reader
+(:mod:`~llmclients.providers.openai`), less the top-level finish reason.
 """
 
 from __future__ import annotations
@@ -42,11 +44,9 @@ from .kit import (
     Provider,
     ProviderError,
     Request,
-    StreamInterruptedError,
     StreamState,
-    Usage,
-    load_json,
 )
+from .openai import check_finished, chunk_of, read_chunk, read_completion
 
 #: The path under ``base_url`` that serves each model (the ``aiAgent``).
 ENDPOINTS: Mapping[str, str] = {
@@ -137,13 +137,8 @@ class AutonomousAI(Provider):
         )
 
     def parse_event(self, data: str, state: StreamState) -> Optional[str]:
-        if data == "[DONE]":
-            state.done = True
-            return None
-        chunk = load_json(data)
-        if not isinstance(chunk, dict):
-            raise ValueError("an event is not a JSON object")
-        return self._read_chunk(chunk, state)
+        chunk = chunk_of(data, state)
+        return None if chunk is None else self._read_chunk(chunk, state)
 
     def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
         """The ``stream: false`` answer, when it comes although a stream was asked for."""
@@ -155,23 +150,20 @@ class AutonomousAI(Provider):
         if chunk.get("error"):
             # Not seen from this service, but OpenAI-shaped servers report errors so.
             raise ProviderError(f"AutonomousAI reported an error: {chunk['error']}")
-        if isinstance(chunk.get("model"), str):
-            state.model = chunk["model"]
-        if isinstance(chunk.get("usage"), dict):
-            state.usage = Usage.from_dict(chunk["usage"])
+        # The finish reason may sit in the choice (OpenAI) or at the top (as gpt4free reads it);
+        # the reader takes the choice's, and keys it does not know go to the reply's extra.
+        reason = chunk.pop("finish_reason", None)
         choice = (chunk.get("choices") or [{}])[0]
-        # The finish reason may sit in the choice (OpenAI) or at the top (as gpt4free reads it).
-        reason = choice.get("finish_reason") or chunk.get("finish_reason")
-        if reason:
-            state.finish_reason = str(reason)
         if "message" in choice:  # the whole answer of a stream=False request
-            state.done = True
-            return _text(choice["message"])
-        return _text(choice.get("delta"))
+            text = read_completion(chunk, state)
+        else:
+            text = read_chunk(chunk, state)
+        if reason and not choice.get("finish_reason"):
+            state.finish_reason = str(reason)
+        return text
 
     def finish(self, state: StreamState) -> None:
-        if not state.done and state.finish_reason is None:
-            raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+        check_finished(state)
 
 
 def encode_messages(messages: List[Message]) -> str:
@@ -186,8 +178,3 @@ def encode_messages(messages: List[Message]) -> str:
 def decode_messages(field: str) -> Any:
     """The message list inside a ``messages`` field (the inverse of :func:`encode_messages`)."""
     return json.loads(base64.b64decode(field, validate=True).decode("utf-8"))
-
-
-def _text(part: Any) -> Optional[str]:
-    content = part.get("content") if isinstance(part, dict) else None
-    return content if isinstance(content, str) else None

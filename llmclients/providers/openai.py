@@ -35,6 +35,11 @@ Protocol:
 * A server that answers ``200 application/json`` instead of streaming sends a
   whole ``chat.completion`` object (each choice's ``message`` in place of a
   ``delta``): it is read as the same reply (:meth:`OpenAICompatible.parse_completion`).
+
+The chunk reader is this module's functions (:func:`chunk_of`,
+:func:`read_chunk`, :func:`read_completion`, :func:`check_finished`,
+:func:`stream_error`); other providers whose services send OpenAI's chunks
+(:mod:`~llmclients.providers.autonomous`) read them with these.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
 import requests
 
+from ..status import error_message
 from .kit import (
     ChoiceBuilder,
     ClientOptions,
@@ -173,17 +179,14 @@ class OpenAICompatible(Provider):
     def parse_event(self, data: Any, state: StreamState) -> Optional[str]:
         if data.__class__ is SSEEvent:
             if data.event == "error":
-                raise _stream_error(_json_or_text(data.data))
+                raise stream_error(_json_or_text(data.data))
             return None  # other named events (pings) carry nothing for us
-        if data == "[DONE]":
-            state.done = True
+        chunk = chunk_of(data, state)
+        if chunk is None:
             return None
-        chunk = load_json(data)
-        if not isinstance(chunk, dict):
-            raise ValueError("an event is not a JSON object")
         if "error" in chunk or chunk.get("object") == "error":
-            raise _stream_error(chunk)
-        return _read_chunk(chunk, state)
+            raise stream_error(chunk)
+        return read_chunk(chunk, state)
 
     def parse_completion(self, document: Any, state: StreamState) -> Optional[str]:
         """A ``chat.completion`` object: the whole reply, from a server that did not stream.
@@ -194,17 +197,41 @@ class OpenAICompatible(Provider):
         """
         if not isinstance(document, dict) or not isinstance(document.get("choices"), list):
             raise ValueError("it has no choices: not a chat.completion object")
-        choices = [_as_delta(choice) for choice in document["choices"]]
-        text = _read_chunk(dict(document, choices=choices), state)
-        state.done = True
-        return text
+        return read_completion(document, state)
 
     def finish(self, state: StreamState) -> None:
-        if not state.done and state.finish_reason is None:
-            raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+        check_finished(state)
 
 
-def _read_chunk(chunk: Dict[str, Any], state: StreamState) -> Optional[str]:
+def chunk_of(data: str, state: StreamState) -> Optional[Dict[str, Any]]:
+    """The ``chat.completion.chunk`` in an event's data; None for ``[DONE]``,
+    which ends the stream. ValueError for data that is not a JSON object."""
+    if data == "[DONE]":
+        state.done = True
+        return None
+    chunk = load_json(data)
+    if not isinstance(chunk, dict):
+        raise ValueError("an event is not a JSON object")
+    return chunk
+
+
+def check_finished(state: StreamState) -> None:
+    """:class:`StreamInterruptedError` for a stream that ended before its
+    finish reason and ``data: [DONE]``."""
+    if not state.done and state.finish_reason is None:
+        raise StreamInterruptedError("the stream ended before its finish reason and data: [DONE]")
+
+
+def read_completion(document: Dict[str, Any], state: StreamState) -> Optional[str]:
+    """A ``chat.completion`` object (its ``choices`` a list): the whole reply,
+    read as one chunk whose choices carry their ``message`` as the delta."""
+    choices = [_as_delta(choice) for choice in document["choices"]]
+    text = read_chunk(dict(document, choices=choices), state)
+    state.done = True
+    return text
+
+
+def read_chunk(chunk: Dict[str, Any], state: StreamState) -> Optional[str]:
     """A ``chat.completion.chunk``: choice 0's text, the rest noted in ``state``."""
     if state.response_id is None and isinstance(chunk.get("id"), str):
         state.response_id = chunk["id"]
@@ -329,12 +356,12 @@ def _json_or_text(data: str) -> Any:
         return data
 
 
-def _stream_error(error: Any) -> ProviderError:
+def stream_error(error: Any) -> ProviderError:
     """A :class:`ProviderError` from any of the error shapes servers stream."""
     if isinstance(error, dict) and "error" in error:
         error = error["error"]
     if isinstance(error, dict):
-        message = str(error.get("message") or error.get("detail") or error)
+        message = error_message(error) or str(error)
         reason = error.get("code") or error.get("type")
         return ProviderError(
             f"the server reported an error: {message}", reason=str(reason) if reason else None
