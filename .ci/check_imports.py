@@ -4,7 +4,7 @@ An import inside a function, or under ``if TYPE_CHECKING:``, still ties two
 modules together: it only hides the circle from the interpreter. So every
 ``import`` and ``from ... import`` anywhere in a module counts as an arrow
 to the module it names (``from . import errors`` names ``llmclients.errors``;
-``from .call import Call`` names ``llmclients.call``, or, for a package,
+``from .call import Call`` names ``llmclients._core.call``, or, for a package,
 its ``__init__``), a package's ``__init__`` importing its own modules included.
 
 Prints each circle (the modules of one strongly connected component) and

@@ -17,13 +17,13 @@ from typing import Iterator, Set, Tuple
 #: (module, name): why that module may read that underscore name.
 ALLOWED = {
     # The body layer is the one place that looks under urllib3's and
-    # http.client's responses (llmclients/body/__init__.py's docstring).
-    ("llmclients/body/dechunk.py", "_fp"): "urllib3's http.client response, to de-chunk its buffered socket file",
-    ("llmclients/body/sockets.py", "_fp"): "urllib3's http.client response, whose socket file holds the socket",
-    ("llmclients/body/sockets.py", "_sock"): "the socket under http.client's socket file (socket_of)",
-    ("llmclients/body/sockets.py", "_connection"): "urllib3's connection: its socket, and closing it after interrupt()",
+    # http.client's responses (llmclients/_http/body/__init__.py's docstring).
+    ("llmclients/_http/body/dechunk.py", "_fp"): "urllib3's http.client response, to de-chunk its buffered socket file",
+    ("llmclients/_http/body/sockets.py", "_fp"): "urllib3's http.client response, whose socket file holds the socket",
+    ("llmclients/_http/body/sockets.py", "_sock"): "the socket under http.client's socket file (socket_of)",
+    ("llmclients/_http/body/sockets.py", "_connection"): "urllib3's connection: its socket, and closing it after interrupt()",
     # The watchdog mixes itself into urllib3's connection class.
-    ("llmclients/watchdog.py", "_new_conn"): "urllib3's hook for a new socket, overridden in the mixin",
+    ("llmclients/_http/watchdog.py", "_new_conn"): "urllib3's hook for a new socket, overridden in the mixin",
 }
 
 

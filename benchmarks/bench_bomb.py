@@ -37,7 +37,7 @@ import time
 import zlib
 from typing import Dict, List, Tuple
 
-from llmclients.decoding import MAX_EVENT_SIZE
+from llmclients._core.framing import MAX_EVENT_SIZE
 
 PROVIDERS = ("openai", "autonomous", "allenai", "aura")
 FRAMINGS = ("chunked", "close", "length")

@@ -9,13 +9,27 @@
         print(text, end="", flush=True)
 
 Provider classes are imported when first used, so ``import llmclients`` stays cheap.
+
+Everything users import is here or in a public module (``llmclients.errors``,
+``.events``, ``.observers``, ``.conversation``, ``.aio``, ``.batch``,
+``.celery``, ``.testing``, ``.providers``, ``.providers.kit``,
+``.compat.g4f``); the code lives in private packages: ``llmclients._http``
+(sending a request, reading its bytes) and ``llmclients._core`` (from bytes
+to deltas: one call, its stream and its values).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Retry, Timeout
+from ._core.fallback import Fallback
+from ._core.messages import image_part
+from ._core.provider import Provider
+from ._core.stream import Stream
+from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
+from ._http.config import Retry, Timeout
+from ._http.watchdog import InterruptibleAdapter
+from ._public import expose, install
 from .errors import (
     AuthenticationError,
     BlockedError,
@@ -53,11 +67,8 @@ from .errors import (
     UnsupportedFeatureError,
 )
 from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
-from .fallback import Fallback
-from .provider import Provider
+from .observers import Observer
 from .providers import entries, get_client, get_provider_class, provider_names
-from .stream import Stream
-from .types import Choice, Completion, Message, Messages, ToolCall, Usage, image_part
 
 if TYPE_CHECKING:
     from .providers.allenai import AllenAI
@@ -85,6 +96,7 @@ __all__ = [
     "FallbackError",
     "HTTPStatusError",
     "IdleTimeout",
+    "InterruptibleAdapter",
     "InvalidJSONError",
     "InvalidMessagesError",
     "InvalidRequestError",
@@ -95,6 +107,7 @@ __all__ = [
     "Messages",
     "ModelNotFoundError",
     "NotFoundError",
+    "Observer",
     "OpenAICompatible",
     "OversizedEventError",
     "Provider",
@@ -127,6 +140,9 @@ __all__ = [
     "image_part",
     "provider_names",
 ]
+
+expose(globals(), __name__, __all__)
+install()
 
 
 def __getattr__(name: str) -> Any:

@@ -1,3 +1,5 @@
+"""``python -m llmclients``: the ``llmclients`` command."""
+
 import sys
 
 from .cli import main

@@ -6,10 +6,11 @@ import copy
 import json
 from typing import Any, Dict, List, Mapping, Optional, Protocol
 
+from ._core.messages import normalize_messages
+from ._core.state import OnComplete, StreamState
+from ._core.stream import Stream
+from ._core.values import Completion, Message, Messages, ToolCall
 from .errors import InvalidMessagesError, InvalidRequestError
-from .reading import OnComplete, StreamState
-from .stream import Stream
-from .types import Completion, Message, Messages, ToolCall, normalize_messages
 
 __all__ = [
     "STATE_VERSION",

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence
 
-from .types import Usage
+from ._core.values import Usage
 
 __all__ = [
     "CallInfo",

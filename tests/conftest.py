@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from llmclients.body.dechunk import Dechunker
+from llmclients._http.body.dechunk import Dechunker
 from llmclients.providers import register
 from llmclients.testing import OpenAIEmulator
 

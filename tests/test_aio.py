@@ -21,7 +21,7 @@ import requests
 
 import llmclients
 from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, pool
-from llmclients.aio.channel import Channel, Waker
+from llmclients.aio._channel import Channel, Waker
 from llmclients.testing import OpenAIEmulator, Reply, server
 
 MODEL = "emulator-1"

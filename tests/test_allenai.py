@@ -22,7 +22,7 @@ from llmclients.errors import (
     ProviderError,
     StreamInterruptedError,
 )
-from llmclients.prompt import format_prompt, last_user_message
+from llmclients.providers._prompt import format_prompt, last_user_message
 from llmclients.providers.allenai import AllenAI
 from llmclients.testing import Emulator, RecordedRequest, Reply
 from llmclients.testing.allenai import AllenAIEmulator, FileRules, UploadedFile

@@ -364,7 +364,7 @@ def test_status_is_stated():
 
 
 def test_chunks_are_read_by_the_openai_reader_less_the_top_level_finish_reason():
-    from llmclients.reading import StreamState
+    from llmclients._core.state import StreamState
 
     provider = AutonomousAI()
     state = StreamState()

@@ -17,7 +17,7 @@ import threading
 import pytest
 from test_cli import CLI, LIMIT, MODEL, chat, clean_env, eventually, one_line, posix_only, read_until, run
 
-from llmclients.cli.parser import build_parser
+from llmclients.cli._parser import build_parser
 from llmclients.testing import OpenAIEmulator, Reply
 
 # --- URL mistakes --------------------------------------------------------------------------

@@ -633,7 +633,7 @@ def test_allenai_media_it_cannot_send_fails_at_the_call(
 
 
 # Two bytes FF D8 are not a JPEG (it starts FF D8 FF): compat.g4f once took them
-# for one, while image_part did not; both now read the one table in llmclients.images.
+# for one, while image_part did not; both now read the one table in llmclients._core.images.
 NOT_QUITE_JPEG = b"\xff\xd8\x00\x00" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
 

@@ -18,10 +18,10 @@ from raw_server import RawServer
 
 import llmclients
 from llmclients import errors
+from llmclients._http.config import DEFAULT_TOTAL
+from llmclients._http.watchdog import WATCHDOG, InterruptibleAdapter
 from llmclients.aio import AsyncClient
-from llmclients.config import DEFAULT_TOTAL
 from llmclients.testing import EMULATORS, OpenAIEmulator, Reply, wire_sample
-from llmclients.watchdog import WATCHDOG, InterruptibleAdapter
 
 SLACK = 1.5  # on top of the total: the watchdog fires at the total, the rest is a loaded machine
 HEAD_DRIP = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Drip: " + b"a" * 100_000

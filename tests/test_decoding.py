@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseclient import SSEClient
 
-from llmclients.decoding import (
+from llmclients._core.framing import (
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,

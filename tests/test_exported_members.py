@@ -1,17 +1,23 @@
 """The public surface, pinned (as httpx's test_exported_members.py does): the
-``__all__`` of every module that has one. A change here is a change of the
-API: make it on purpose, and say so in the README."""
+``__all__`` of every public module, that is every module whose dotted path
+has no part that starts with an underscore (``llmclients._core.call`` is
+private; moving code between private modules is not an API change). A change
+here is a change of the API: make it on purpose, and say so in the README's
+"Changes"."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pickle
 import pkgutil
+import sys
 from typing import Dict, List
 
 import pytest
 
 import llmclients
+from llmclients._public import MOVED
 
 EXPORTED: Dict[str, List[str]] = {
     "llmclients": [
@@ -32,6 +38,7 @@ EXPORTED: Dict[str, List[str]] = {
         "FallbackError",
         "HTTPStatusError",
         "IdleTimeout",
+        "InterruptibleAdapter",
         "InvalidJSONError",
         "InvalidMessagesError",
         "InvalidRequestError",
@@ -42,6 +49,7 @@ EXPORTED: Dict[str, List[str]] = {
         "Messages",
         "ModelNotFoundError",
         "NotFoundError",
+        "Observer",
         "OpenAICompatible",
         "OversizedEventError",
         "Provider",
@@ -82,33 +90,6 @@ EXPORTED: Dict[str, List[str]] = {
         "DEFAULT_MAX_STREAMS",
         "THREAD_NAME",
     ],
-    "llmclients.aio.channel": [
-        "Cancelled",
-        "Channel",
-        "LOOP_CHECK_INTERVAL",
-        "Waker",
-        "can_watch_sockets",
-        "resolve",
-        "waker_of",
-    ],
-    "llmclients.aio.client": [
-        "AsyncClient",
-        "AsyncConversation",
-        "AsyncStream",
-        "DEFAULT_BUFFER_SIZE",
-        "DEFAULT_MAX_STREAMS",
-        "Slots",
-    ],
-    "llmclients.aio.pool": [
-        "Job",
-        "OPENERS",
-        "STALL",
-        "THREADS",
-        "THREAD_IDLE",
-        "THREAD_NAME",
-        "Threads",
-        "thread_numbers",
-    ],
     "llmclients.batch": [
         "BadRecordError",
         "BatchRun",
@@ -131,43 +112,6 @@ EXPORTED: Dict[str, List[str]] = {
         "retryable",
         "run",
     ],
-    "llmclients.batch.pacing": ["Pacer", "TokenBucket", "estimate_tokens", "parse_duration"],
-    "llmclients.batch.records": [
-        "BadRecordError",
-        "JSONL_SUFFIXES",
-        "PathLike",
-        "Record",
-        "as_records",
-        "count_records",
-        "read_records",
-        "record_from",
-    ],
-    "llmclients.batch.results": ["Result", "ResultFile", "answered_ids", "compact", "iter_results"],
-    "llmclients.batch.running": ["BatchRun", "Stats", "retry_after", "retryable", "run"],
-    "llmclients.body": [
-        "Body",
-        "ERROR_BODY_LIMIT",
-        "MAX_INFLATE",
-        "READ_SIZE",
-        "Read",
-        "WOULD_BLOCK",
-        "Waiting",
-        "shutdown",
-        "socket_of",
-    ],
-    "llmclients.body.dechunk": ["Dechunker", "can_dechunk"],
-    "llmclients.body.inflate": ["INFLATERS", "Inflater", "MAX_INFLATE"],
-    "llmclients.body.sockets": [
-        "ERROR_BODY_LIMIT",
-        "READ_SIZE",
-        "Read",
-        "ReleaseGuard",
-        "WOULD_BLOCK",
-        "Waiting",
-        "shutdown",
-        "socket_of",
-    ],
-    "llmclients.call": ["Call", "DECODERS", "loggable_body"],
     "llmclients.celery": ["TASK_PREFIX", "batch_task", "results", "submit", "task_id"],
     "llmclients.cli": [
         "CHECK_PROMPT",
@@ -195,49 +139,6 @@ EXPORTED: Dict[str, List[str]] = {
         "redact",
         "save_conversation",
     ],
-    "llmclients.cli.batch": ["batch_command"],
-    "llmclients.cli.chat": ["chat_command", "options_from_args", "print_usage_error"],
-    "llmclients.cli.client": ["model_for", "open_client"],
-    "llmclients.cli.common": [
-        "ENVIRONMENT",
-        "EXIT_INTERRUPTED",
-        "EXIT_OK",
-        "EXIT_SERVICE",
-        "EXIT_SIGINT",
-        "EXIT_SIGTERM",
-        "EXIT_SOME_FAILED",
-        "EXIT_TIMEOUT",
-        "EXIT_USAGE",
-        "Terminated",
-        "UsageError",
-        "apply_environment",
-        "describe",
-        "env_setting",
-        "exit_code",
-        "explanation",
-        "fail",
-        "logger",
-        "one_line",
-        "positive_number",
-        "provenance",
-        "seconds",
-    ],
-    "llmclients.cli.conversations": [
-        "check_conversation_file",
-        "conversation_for",
-        "load_conversation",
-        "save_conversation",
-    ],
-    "llmclients.cli.info": [
-        "CHECK_PROMPT",
-        "EMULATOR_MODEL",
-        "check_command",
-        "emulate_command",
-        "models_command",
-        "providers_command",
-    ],
-    "llmclients.cli.logs": ["configure_logging", "redact"],
-    "llmclients.cli.parser": ["CHECK_TIMEOUT", "Parser", "build_parser"],
     "llmclients.compat.g4f": [
         "AllenAI",
         "AsyncResult",
@@ -249,31 +150,7 @@ EXPORTED: Dict[str, List[str]] = {
         "IgnoredArgumentWarning",
         "Messages",
     ],
-    "llmclients.config": [
-        "CLASS_DEFAULT",
-        "ClassDefault",
-        "DEFAULT_TOTAL",
-        "Deadline",
-        "Retry",
-        "Timeout",
-        "TimeoutLike",
-    ],
     "llmclients.conversation": ["Conversation", "ConversationClient", "STATE_VERSION"],
-    "llmclients.decoding": [
-        "Decoder",
-        "MAX_EVENT_SIZE",
-        "NDJSONDecoder",
-        "SSEDecoder",
-        "SSEEvent",
-        "SSEItem",
-        "TextDecoder",
-        "WholeDecoder",
-        "iter_ndjson",
-        "iter_sse",
-        "iter_text",
-        "iter_whole",
-        "load_json",
-    ],
     "llmclients.errors": [
         "AuthenticationError",
         "BlockedError",
@@ -310,34 +187,7 @@ EXPORTED: Dict[str, List[str]] = {
         "TransportError",
         "UnsupportedFeatureError",
     ],
-    "llmclients.events": [
-        "ChoiceBuilder",
-        "Event",
-        "ReasoningDelta",
-        "RefusalDelta",
-        "TextDelta",
-        "ToolCallDelta",
-    ],
-    "llmclients.failures": ["NOT_MAPPED", "reason", "translate"],
-    "llmclients.fallback": ["Fallback", "FallbackStream"],
-    "llmclients.images": ["data_url", "sniff_image"],
-    "llmclients.masking": [
-        "MASK",
-        "MIN_SECRET_LENGTH",
-        "excerpt",
-        "mask",
-        "mask_error",
-        "redact_url",
-        "secrets_in",
-    ],
-    "llmclients.media": [
-        "HTML_TYPES",
-        "PAGE_SNIFF_SIZE",
-        "check",
-        "completion_reader",
-        "is_json",
-        "media_type",
-    ],
+    "llmclients.events": ["Event", "ReasoningDelta", "RefusalDelta", "TextDelta", "ToolCallDelta"],
     "llmclients.observers": [
         "CallInfo",
         "EndEvent",
@@ -347,9 +197,6 @@ EXPORTED: Dict[str, List[str]] = {
         "ResponseEvent",
         "RetryEvent",
     ],
-    "llmclients.preparing": ["MAX_TEMPLATES", "Preparer"],
-    "llmclients.prompt": ["format_prompt", "last_user_message"],
-    "llmclients.provider": ["ClientOptions", "Provider"],
     "llmclients.providers": [
         "BUILTIN",
         "PROVIDERS",
@@ -412,41 +259,19 @@ EXPORTED: Dict[str, List[str]] = {
         "Usage",
         "WholeDecoder",
         "content_text",
+        "error_message",
+        "excerpt",
         "features_of",
         "format_prompt",
         "image_part",
+        "iter_ndjson",
+        "iter_sse",
         "last_user_message",
         "load_json",
         "normalize_messages",
         "parse_json",
         "register",
     ],
-    "llmclients.reading": [
-        "DEFAULT_MAX_REPLY_SIZE",
-        "Exchange",
-        "Finish",
-        "OnComplete",
-        "ParseEvent",
-        "Service",
-        "StreamState",
-        "cut_while_reasoning",
-    ],
-    "llmclients.redirects": ["MAX_REDIRECTS", "redirected_request"],
-    "llmclients.request": ["Request"],
-    "llmclients.status": [
-        "EXCERPT_LENGTH",
-        "body_excerpt",
-        "error_body",
-        "error_facts",
-        "error_message",
-        "is_bot_check",
-        "parse_retry_after",
-        "rate_limits_of",
-        "refused_by_proxy",
-        "request_id_of",
-        "status_error",
-    ],
-    "llmclients.stream": ["ReplyView", "Stream", "completion_of"],
     "llmclients.testing": [
         "AllenAIEmulator",
         "AuraEmulator",
@@ -479,53 +304,7 @@ EXPORTED: Dict[str, List[str]] = {
         "usage_chunk",
         "with_system_fingerprint",
     ],
-    "llmclients.testing.openai_events": [
-        "BOM",
-        "Event",
-        "OPENROUTER_PROCESSING",
-        "SplitChunk",
-        "TOOL_CALL_SHAPES",
-        "choices_chunks",
-        "error_event",
-        "exceed_context_error",
-        "llamacpp_final_chunks",
-        "llamacpp_timings",
-        "reasoning_chunks",
-        "serialize",
-        "text_chunks",
-        "tool_call_chunks",
-        "usage_chunk",
-        "with_system_fingerprint",
-    ],
-    "llmclients.testing.openai_validation": ["Invalid", "ROLES", "validate"],
     "llmclients.testing.wire": ["WireSample"],
-    "llmclients.transport": [
-        "Budget",
-        "DEFAULT_MAX_RETRIES",
-        "DEFAULT_POOL_SIZE",
-        "DEFAULT_TIMEOUT",
-        "MAX_RETRY_WAIT",
-        "Request",
-        "Transport",
-        "USER_AGENT",
-        "redact_url",
-    ],
-    "llmclients.types": [
-        "Choice",
-        "Completion",
-        "Message",
-        "Messages",
-        "PART_CAPABILITIES",
-        "ROLES",
-        "ToolCall",
-        "Usage",
-        "content_text",
-        "features_of",
-        "image_part",
-        "normalize_messages",
-        "parse_json",
-    ],
-    "llmclients.watchdog": ["Guard", "InterruptibleAdapter", "WATCHDOG", "Watchdog"],
 }
 
 
@@ -572,11 +351,54 @@ def test_every_registered_provider_has_a_lazy_class_and_an_emulator() -> None:
         assert getattr(llmclients.testing, emulator) is llmclients.testing.emulator_class(name)
 
 
-def test_every_module_with_an_all_is_pinned() -> None:
-    unpinned = []
+def public_modules() -> List[str]:
+    names = ["llmclients"]
     for info in pkgutil.walk_packages(llmclients.__path__, "llmclients."):
-        if info.name.endswith("__main__"):  # importing it runs the command
-            continue
-        if hasattr(importlib.import_module(info.name), "__all__") and info.name not in EXPORTED:
-            unpinned.append(info.name)
+        parts = info.name.split(".")
+        if parts[-1] == "__main__" or any(part.startswith("_") for part in parts):
+            continue  # importing __main__ runs the command; the rest is private
+        names.append(info.name)
+    return names
+
+
+def test_every_public_module_is_pinned_and_only_those() -> None:
+    public = public_modules()
+    unpinned = [name for name in public if hasattr(importlib.import_module(name), "__all__") and name not in EXPORTED]
     assert unpinned == []
+    assert sorted(set(EXPORTED) - set(public)) == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTED))
+def test_public_names_show_a_public_module(name: str) -> None:
+    """Reprs, tracebacks and pickles name where users import a class from, not the private module that holds it."""
+    module = importlib.import_module(name)
+    for exported in module.__all__:
+        value = getattr(module, exported)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            shown = value.__module__
+            assert not any(part.startswith("_") for part in shown.split(".")), f"{name}.{exported} shows {shown}"
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_the_import_paths_of_0_1_still_work_with_a_warning(old: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"{old} moved to the private {MOVED[old]} in llmclients 0.2.0"):
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(MOVED[old])
+
+
+def test_a_module_under_an_old_package_path_is_not_loaded_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "llmclients.body", raising=False)
+    monkeypatch.delitem(sys.modules, "llmclients.body.dechunk", raising=False)
+    with pytest.warns(DeprecationWarning):
+        old = importlib.import_module("llmclients.body.dechunk")
+    assert old is importlib.import_module("llmclients._http.body.dechunk")
+
+
+def test_a_pickle_that_names_a_0_1_module_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "llmclients.types", raising=False)
+    now = pickle.dumps(llmclients.Usage(3, 4, 7), protocol=0)
+    assert b"cllmclients\nUsage\n" in now  # pickled under its public name
+    then = now.replace(b"cllmclients\nUsage\n", b"cllmclients.types\nUsage\n")
+    with pytest.warns(DeprecationWarning):
+        assert pickle.loads(then) == llmclients.Usage(3, 4, 7) == (3, 4, 7)

@@ -13,8 +13,9 @@ import requests
 import urllib3
 
 from llmclients import errors
-from llmclients.config import Deadline, Timeout
-from llmclients.failures import NOT_MAPPED, translate
+from llmclients._http.config import Timeout
+from llmclients._http.deadline import Deadline
+from llmclients._http.error_table import NOT_MAPPED, translate
 
 
 def exception_classes(module: ModuleType) -> List[Type[BaseException]]:

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import llmclients
 from llmclients import errors
-from llmclients.call import DECODERS
+from llmclients._core.framing import DECODERS
+from llmclients._core.state import Exchange
+from llmclients._core.stream import Stream
 from llmclients.providers import get_provider_class
-from llmclients.reading import Exchange
-from llmclients.stream import Stream
 from llmclients.testing import EMULATORS, Reply, emulator_for, wire_sample
 
 PROVIDERS = list(EMULATORS)

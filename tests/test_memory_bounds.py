@@ -16,10 +16,11 @@ import requests
 
 import llmclients
 from llmclients import errors
+from llmclients._http.body import MAX_INFLATE, Body
+from llmclients._http.body.inflate import Inflater
+from llmclients._http.config import Timeout
+from llmclients._http.deadline import Deadline
 from llmclients.aio import AsyncClient
-from llmclients.body import MAX_INFLATE, Body
-from llmclients.body.inflate import Inflater
-from llmclients.config import Deadline, Timeout
 from llmclients.providers import get_provider_class
 from llmclients.testing import EMULATORS, Reply, emulator_for, wire_sample
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, List, Optional
 import pytest
 
 import llmclients
-from llmclients.stream import Stream
+from llmclients._core.stream import Stream
 from llmclients.testing import OpenAIEmulator, Reply
 
 MODEL = "m"

@@ -237,8 +237,8 @@ def test_get_client_by_name():
 
 
 def test_one_excerpt_helper_keeps_each_callers_output():
-    from llmclients.masking import excerpt
-    from llmclients.status import EXCERPT_LENGTH, body_excerpt
+    from llmclients._http.masking import excerpt
+    from llmclients._http.status_errors import EXCERPT_LENGTH, body_excerpt
 
     assert excerpt("  two\n\tlines  ", 300) == "two lines"
     assert excerpt("x" * 300, 300) == "x" * 300
@@ -259,8 +259,8 @@ def test_one_excerpt_helper_keeps_each_callers_output():
     ],
 )
 def test_one_digger_reads_an_error_bodys_message(body, expected):
+    from llmclients._http.status_errors import body_excerpt, error_message
     from llmclients.providers.openai import stream_error
-    from llmclients.status import body_excerpt, error_message
 
     assert body_excerpt(json.dumps(body).encode()) == expected
     inner = body.get("error", body)

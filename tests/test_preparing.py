@@ -1,4 +1,4 @@
-"""Requests prepared once per endpoint (llmclients.preparing) carry exactly what
+"""Requests prepared once per endpoint (llmclients._http.preparing) carry exactly what
 ``session.request`` would send: each its own body and headers, and whatever
 the session holds at the time of sending, over real HTTP to an emulator."""
 
@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import llmclients
-from llmclients.preparing import MAX_TEMPLATES, Preparer
+from llmclients._http.preparing import MAX_TEMPLATES, Preparer
 from llmclients.testing import OpenAIEmulator, Reply
 
 

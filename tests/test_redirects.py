@@ -8,8 +8,8 @@ import pytest
 
 import llmclients
 from llmclients import errors
+from llmclients._http.redirects import MAX_REDIRECTS
 from llmclients.aio import AsyncClient
-from llmclients.redirects import MAX_REDIRECTS
 from llmclients.testing import OpenAIEmulator, Reply
 
 PATH = "/v1/chat/completions"

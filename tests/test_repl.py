@@ -16,7 +16,7 @@ import pytest
 from test_cli import MODEL, clean_env
 
 import llmclients
-from llmclients.cli.repl import Session
+from llmclients.cli._repl import Session
 from llmclients.testing import AllenAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import reasoning_chunks
 

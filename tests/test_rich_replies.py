@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import llmclients
 from llmclients import ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
+from llmclients._core.framing import iter_sse
+from llmclients._core.state import StreamState
 from llmclients.aio import AsyncClient
-from llmclients.decoding import iter_sse
-from llmclients.reading import StreamState
 from llmclients.testing import Reply
 from llmclients.testing import openai as emulated
 

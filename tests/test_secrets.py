@@ -13,11 +13,11 @@ import pytest
 
 import llmclients
 from llmclients import errors
+from llmclients._http.masking import mask, secrets_in
+from llmclients._http.transport import Request, Transport
 from llmclients.aio import AsyncClient
-from llmclients.masking import mask, secrets_in
 from llmclients.testing import AllenAIEmulator, AutonomousAIEmulator, OpenAIEmulator, Reply
 from llmclients.testing.openai import error_event, text_chunks
-from llmclients.transport import Request, Transport
 
 KEY = "sk-live-0123456789abcdef"
 HEADERS = {
@@ -230,7 +230,7 @@ def test_base_url_credentials_alone_send_basic_auth_and_are_masked(emulator):
 
 def test_a_json_error_in_a_200_is_masked_with_the_transports_secrets(emulator):
     from llmclients import media
-    from llmclients.reading import StreamState
+    from llmclients._core.state import StreamState
 
     client = openai_client(emulator, proxy="http://u:proxy-secret@127.0.0.1:9")
     echo = json.dumps({"error": {"message": f"you sent {ECHO} via proxy-secret", "code": "proxy-secret"}})

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmclients.body.dechunk import Dechunker
+from llmclients._http.body.dechunk import Dechunker
 from llmclients.errors import MalformedStreamError, StreamInterruptedError
 
 

@@ -4,7 +4,8 @@ import pickle
 import pytest
 
 from llmclients import InvalidMessagesError
-from llmclients.types import Completion, Usage, normalize_messages
+from llmclients._core.messages import normalize_messages
+from llmclients._core.values import Completion, Usage
 
 
 def test_a_string_is_one_user_turn():

@@ -1,8 +1,8 @@
 """asyncio wrappers around the blocking clients.
 
-The package holds the public classes (:mod:`~llmclients.aio.client`), each
-stream's channel between its thread and the loop (:mod:`~llmclients.aio.channel`)
-and the thread pool (:mod:`~llmclients.aio.pool`).
+The package holds the public classes (:mod:`~llmclients.aio._client`), each
+stream's channel between its thread and the loop (:mod:`~llmclients.aio._channel`)
+and the thread pool (:mod:`~llmclients.aio._pool`).
 
 ::
 
@@ -30,7 +30,7 @@ Then, if the body is chunked (as streamed replies are) and the loop can watch
 sockets, the thread hands the stream to the **event loop** and is free: the
 loop watches the socket (``add_reader``) and, whenever it is readable, reads
 what has arrived through the same body reader and decoders, without blocking
-(:meth:`~llmclients.stream.Stream.set_nonblocking`); the read, idle and total
+(:meth:`~llmclients._core.stream.Stream.set_nonblocking`); the read, idle and total
 timeouts run on loop timers. A body the loop cannot read so (close-delimited
 or sized, or a loop without ``add_reader``, as on Windows' proactor) is read by
 its thread to the end.
@@ -81,7 +81,7 @@ at once and stops the reading. A stream the loop reads is closed there and
 then (its socket unwatched first). A stream its thread reads: the buffer is
 dropped, and the loop shuts the stream's socket down, which wakes a thread
 blocked in ``recv``; the thread then closes its
-:class:`~llmclients.stream.Stream` itself. (``Stream.close()`` must not be
+:class:`~llmclients._core.stream.Stream` itself. (``Stream.close()`` must not be
 called from the loop then: closing the generator that another thread is
 running raises ``ValueError``.) The socket is shut down only while the
 response still owns its connection, never once it has gone back to the pool
@@ -115,8 +115,9 @@ and ``~/.netrc`` from the environment: it does so on every request.
 
 from __future__ import annotations
 
-from .client import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_STREAMS, AsyncClient, AsyncConversation, AsyncStream
-from .pool import THREAD_NAME
+from .._public import expose
+from ._client import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_STREAMS, AsyncClient, AsyncConversation, AsyncStream
+from ._pool import THREAD_NAME
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -126,3 +127,5 @@ __all__ = [
     "AsyncConversation",
     "AsyncStream",
 ]
+
+expose(globals(), __name__, __all__)

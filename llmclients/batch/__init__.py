@@ -23,20 +23,21 @@ after. A 429 pauses every worker for ``Retry-After`` (or a backoff), not
 just the one that met it. The workers are threads over the one client, so
 its connections are reused.
 
-The package holds one part in each module: :mod:`~llmclients.batch.records`
+The package holds one part in each module: :mod:`~llmclients.batch._records`
 (the input: :class:`Record`, :func:`read_records`, :func:`as_records`),
-:mod:`~llmclients.batch.results` (the output: :class:`Result`,
+:mod:`~llmclients.batch._results` (the output: :class:`Result`,
 :class:`ResultFile`, resuming and :func:`compact`),
-:mod:`~llmclients.batch.pacing` (the rate limits: :class:`Pacer`) and
-:mod:`~llmclients.batch.running` (:func:`run`, :class:`BatchRun` and the
+:mod:`~llmclients.batch._pacing` (the rate limits: :class:`Pacer`) and
+:mod:`~llmclients.batch._running` (:func:`run`, :class:`BatchRun` and the
 retry policy). This module re-exports their names.
 """
 
 from __future__ import annotations
 
-from .pacing import Pacer, TokenBucket, estimate_tokens, parse_duration
-from .records import JSONL_SUFFIXES as JSONL_SUFFIXES
-from .records import (
+from .._public import expose
+from ._pacing import Pacer, TokenBucket, estimate_tokens, parse_duration
+from ._records import JSONL_SUFFIXES as JSONL_SUFFIXES
+from ._records import (
     BadRecordError,
     Record,
     as_records,
@@ -44,9 +45,9 @@ from .records import (
     read_records,
     record_from,
 )
-from .records import PathLike as PathLike
-from .results import Result, ResultFile, answered_ids, compact, iter_results
-from .running import BatchRun, Stats, retry_after, retryable, run
+from ._records import PathLike as PathLike
+from ._results import Result, ResultFile, answered_ids, compact, iter_results
+from ._running import BatchRun, Stats, retry_after, retryable, run
 
 # JSONL_SUFFIXES and PathLike (which llmclients.celery imports) stay
 # importable from here, as when llmclients.batch was one module, but are
@@ -73,3 +74,5 @@ __all__ = [
     "retryable",
     "run",
 ]
+
+expose(globals(), __name__, __all__)

@@ -27,7 +27,7 @@ no network needed. ``batch`` is :mod:`llmclients.batch` as a command: a
 progress bar on stderr on a terminal (with the ``llmclients[batch]`` extra),
 a one-line summary at the end; SIGINT or SIGTERM stops sending, lets the
 calls in flight finish for ``--grace`` seconds, and exits 130 or 143. ``chat`` on a terminal with no prompt is an interactive
-session (:mod:`llmclients.cli.repl`).
+session (:mod:`llmclients.cli._repl`).
 
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
 ``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
@@ -53,11 +53,11 @@ Errors are one line on stderr. Exit codes:
     143  stopped by SIGTERM; the text received is already printed
 
 The package holds one part of the command in each module:
-:mod:`~llmclients.cli.common` (exit codes, errors, settings),
-:mod:`~llmclients.cli.parser` (the arguments), :mod:`~llmclients.cli.chat`
-with :mod:`~llmclients.cli.conversations` and :mod:`~llmclients.cli.client`,
-:mod:`~llmclients.cli.info` (``providers``, ``models``, ``check``,
-``emulate``), :mod:`~llmclients.cli.batch` and :mod:`~llmclients.cli.logs`
+:mod:`~llmclients.cli._common` (exit codes, errors, settings),
+:mod:`~llmclients.cli._parser` (the arguments), :mod:`~llmclients.cli._chat`
+with :mod:`~llmclients.cli._conversations` and :mod:`~llmclients.cli._client`,
+:mod:`~llmclients.cli._info` (``providers``, ``models``, ``check``,
+``emulate``), :mod:`~llmclients.cli._batch` and :mod:`~llmclients.cli._logs`
 (redaction, ``--debug``). This module runs them: :func:`main`.
 """
 
@@ -72,10 +72,11 @@ import threading
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from .. import errors
-from .batch import batch_command
-from .chat import chat_command, print_usage_error
-from .client import open_client, options_from_args
-from .common import (
+from .._public import expose
+from ._batch import batch_command
+from ._chat import chat_command, print_usage_error
+from ._client import open_client, options_from_args
+from ._common import (
     ENVIRONMENT,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -94,8 +95,8 @@ from .common import (
     one_line,
     provenance,
 )
-from .conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
-from .info import (
+from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._info import (
     CHECK_PROMPT,
     EMULATOR_MODEL,
     check_command,
@@ -103,8 +104,8 @@ from .info import (
     models_command,
     providers_command,
 )
-from .logs import configure_logging, redact
-from .parser import CHECK_TIMEOUT, build_parser
+from ._logs import configure_logging, redact
+from ._parser import CHECK_TIMEOUT, build_parser
 
 # llmclients.cli was one module: these are the names it held, which
 # the tests import from here.
@@ -134,6 +135,8 @@ __all__ = [
     "redact",
     "save_conversation",
 ]
+
+expose(globals(), __name__, __all__)
 
 #: Each command's function, by the command's name.
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {

@@ -115,17 +115,18 @@ from typing import (
 )
 
 from .. import errors
+from .._core.images import data_url, sniff_image
+from .._core.messages import normalize_messages
+from .._core.provider import Provider
+from .._core.values import Message, Messages
 from ..aio import AsyncClient
 from ..conversation import STATE_VERSION
-from ..images import data_url, sniff_image
-from ..prompt import format_prompt, last_user_message
-from ..provider import Provider
+from ..providers._prompt import format_prompt, last_user_message
 from ..providers.allenai import MODEL_HOSTS, STREAM_PATH, VISION_MODELS, new_turn_images
 from ..providers.allenai import AllenAI as _AllenAIClient
 from ..providers.aura import Aura as _AuraClient
 from ..providers.autonomous import ENDPOINTS
 from ..providers.autonomous import AutonomousAI as _AutonomousAIClient
-from ..types import Message, Messages, normalize_messages
 
 __all__ = [
     "AllenAI",

@@ -19,8 +19,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Tuple, Type
 
+from .._core.provider import Provider
 from ..errors import InvalidRequestError
-from ..provider import Provider
 
 __all__ = [
     "BUILTIN",

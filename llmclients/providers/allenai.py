@@ -59,8 +59,7 @@ from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequ
 from urllib.parse import unquote_to_bytes
 
 from .. import errors
-from ..masking import excerpt
-from .kit import Message, Provider, Request, StreamState, format_prompt, last_user_message, load_json
+from .kit import Message, Provider, Request, StreamState, excerpt, format_prompt, last_user_message, load_json
 
 STREAM_PATH = "/v4/message/stream"
 

@@ -59,8 +59,8 @@ shared ones as ``**options`` (:class:`ClientOptions`); its signature, in
 
 from __future__ import annotations
 
-from ..config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
-from ..decoding import (
+from .._core.choices import ChoiceBuilder
+from .._core.framing import (
     MAX_EVENT_SIZE,
     Decoder,
     NDJSONDecoder,
@@ -68,8 +68,29 @@ from ..decoding import (
     SSEEvent,
     TextDecoder,
     WholeDecoder,
+    iter_ndjson,
+    iter_sse,
     load_json,
 )
+from .._core.messages import (
+    PART_CAPABILITIES,
+    ROLES,
+    content_text,
+    features_of,
+    image_part,
+    normalize_messages,
+)
+from .._core.options import ClientOptions
+from .._core.provider import Provider
+from .._core.state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
+from .._core.stream import Stream
+from .._core.values import Choice, Completion, Message, Messages, ToolCall, Usage, parse_json
+from .._http.config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
+from .._http.masking import excerpt
+from .._http.request import Request
+from .._http.status_errors import error_message
+from .._http.transport import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .._public import expose
 from ..errors import (
     AuthenticationError,
     BlockedError,
@@ -85,28 +106,9 @@ from ..errors import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from ..events import ChoiceBuilder, Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
-from ..prompt import format_prompt, last_user_message
-from ..provider import ClientOptions, Provider
-from ..reading import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
-from ..stream import Stream
-from ..transport import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Request
-from ..types import (
-    PART_CAPABILITIES,
-    ROLES,
-    Choice,
-    Completion,
-    Message,
-    Messages,
-    ToolCall,
-    Usage,
-    content_text,
-    features_of,
-    image_part,
-    normalize_messages,
-    parse_json,
-)
+from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from . import ProviderEntry, register
+from ._prompt import format_prompt, last_user_message
 
 __all__ = [
     "CLASS_DEFAULT",
@@ -159,12 +161,18 @@ __all__ = [
     "Usage",
     "WholeDecoder",
     "content_text",
+    "error_message",
+    "excerpt",
     "features_of",
     "format_prompt",
     "image_part",
+    "iter_ndjson",
+    "iter_sse",
     "last_user_message",
     "load_json",
     "normalize_messages",
     "parse_json",
     "register",
 ]
+
+expose(globals(), __name__, __all__)

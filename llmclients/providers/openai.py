@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
 import requests
 
-from ..status import error_message
 from .kit import (
     ChoiceBuilder,
     ClientOptions,
@@ -63,6 +62,7 @@ from .kit import (
     StreamInterruptedError,
     StreamState,
     Usage,
+    error_message,
     load_json,
 )
 
@@ -130,7 +130,7 @@ class OpenAICompatible(Provider):
         server); ``model`` is the default for calls (there is no built-in one).
         ``timeout``, ``retry``, ``proxy``, ``headers``, ``max_retries``,
         ``session``, ``pool_size``, ``verify`` and ``max_reply_size`` are every client's: see
-        :class:`~llmclients.provider.Provider`. ``include_usage=False`` leaves
+        :class:`~llmclients._core.provider.Provider`. ``include_usage=False`` leaves
         out ``stream_options`` for old servers that reject it.
         """
         super().__init__(**options)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterator, Mapping, Optional, Type
 
+from .._public import expose
 from ..providers import PROVIDERS, entries, get_entry
-from .server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "emulator_for",
     "wire_sample",
 ]
+
+expose(globals(), __name__, __all__)
 
 
 class _Emulators(Mapping[str, str]):

@@ -69,7 +69,7 @@ from email.parser import BytesHeaderParser
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl
 
-from .server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 STREAM_PATH = "/v4/message/stream"

@@ -55,7 +55,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..providers.aura import estimate_tokens
-from .server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
+from ._server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 #: Model ids the route has a tokenizer for (openchat-ui 0a98709 ``types/openai.ts``).

@@ -28,7 +28,7 @@ import json
 import time
 from typing import Any, Dict, Iterable, List, Optional
 
-from .server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 BASE_PATH = "/api/v1/ai"

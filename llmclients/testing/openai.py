@@ -12,8 +12,8 @@ breaks the API's rules (400, see *Validation* below), a model outside
 ``models`` when that is set (404 ``model_not_found``).
 
 Scripting other stream shapes (``Reply(events=...)``) and the builders of
-such events are in :mod:`llmclients.testing.openai_events`; what the emulator
-refuses with a 400 is in :mod:`llmclients.testing.openai_validation`. The
+such events are in :mod:`llmclients.testing._openai_events`; what the emulator
+refuses with a 400 is in :mod:`llmclients.testing._openai_validation`. The
 builders can be imported from here too.
 """
 
@@ -23,7 +23,8 @@ import json
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .openai_events import (
+from .._public import expose
+from ._openai_events import (
     BOM,
     OPENROUTER_PROCESSING,
     TOOL_CALL_SHAPES,
@@ -41,8 +42,8 @@ from .openai_events import (
     usage_chunk,
     with_system_fingerprint,
 )
-from .openai_validation import Invalid, validate
-from .server import Emulator, RecordedRequest, Rejection, Reply
+from ._openai_validation import Invalid, validate
+from ._server import Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "usage_chunk",
     "with_system_fingerprint",
 ]
+
+expose(globals(), __name__, __all__)
 
 DEFAULT_MODEL = "emulator-1"
 

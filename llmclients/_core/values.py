@@ -1,0 +1,357 @@
+"""The values of a call: the messages it sends (:data:`Message`,
+:data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
+:class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
+reads a reply's text or a tool call's arguments as JSON)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ..errors import InvalidJSONError
+
+__all__ = [
+    "Choice",
+    "Completion",
+    "Message",
+    "Messages",
+    "ToolCall",
+    "Usage",
+    "parse_json",
+]
+
+
+#: One chat turn as the OpenAI API spells it: ``{"role": "user", "content": "Hi"}``;
+#: ``content`` may also be a list of content parts, or None beside ``tool_calls``.
+Message = Dict[str, Any]
+#: What every ``stream()`` and ``complete()`` accepts: one user turn, or a list of turns.
+Messages = Union[str, Sequence[Mapping[str, Any]]]
+
+
+class _Counts(NamedTuple):
+    """The three counts every service reports: :class:`Usage`'s tuple face."""
+
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    total_tokens: Optional[int] = None
+
+
+#: The counts beyond the three, kept as attributes of a :class:`Usage`.
+_MORE_FIELDS = ("cached_tokens", "reasoning_tokens", "cost", "raw")
+
+
+class Usage(_Counts):
+    """Token counts, when the service reports them.
+
+    As a tuple it is ``(prompt_tokens, completion_tokens, total_tokens)``, as
+    in 0.1: ``prompt, completion, total = usage`` unpacks it, ``usage[0]`` and
+    ``len(usage)`` work, and it equals that 3-tuple. ``cached_tokens``
+    (``prompt_tokens_details``), ``reasoning_tokens``
+    (``completion_tokens_details``) and ``cost`` (OpenRouter) are attributes,
+    read where a server sends them; ``raw`` is the usage object as it arrived.
+    Two usages are equal when all their counts are; ``raw``, a record of the
+    wire, is not part of the value.
+    """
+
+    cached_tokens: Optional[int]
+    reasoning_tokens: Optional[int]
+    cost: Optional[float]
+    raw: Optional[Mapping[str, Any]]
+
+    def __new__(
+        cls,
+        prompt_tokens: Optional[int] = None,
+        completion_tokens: Optional[int] = None,
+        total_tokens: Optional[int] = None,
+        cached_tokens: Optional[int] = None,
+        reasoning_tokens: Optional[int] = None,
+        cost: Optional[float] = None,
+        raw: Optional[Mapping[str, Any]] = None,
+    ) -> Usage:
+        self = super().__new__(cls, prompt_tokens, completion_tokens, total_tokens)
+        more = self.__dict__
+        more["cached_tokens"] = cached_tokens
+        more["reasoning_tokens"] = reasoning_tokens
+        more["cost"] = cost
+        more["raw"] = raw
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        def count(source: Any, key: str) -> Optional[int]:
+            value = source.get(key) if isinstance(source, Mapping) else None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        cost = data.get("cost")
+        return cls(
+            count(data, "prompt_tokens"),
+            count(data, "completion_tokens"),
+            count(data, "total_tokens"),
+            count(data.get("prompt_tokens_details"), "cached_tokens"),
+            count(data.get("completion_tokens_details"), "reasoning_tokens"),
+            float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            dict(data),
+        )
+
+    def _all(self) -> Tuple[Any, ...]:
+        """Every field, in order, ``raw`` last."""
+        return (*self, *(self.__dict__.get(name) for name in _MORE_FIELDS))
+
+    # Immutable, as the NamedTuple it was.
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"can't set attribute {name!r} of a Usage; use _replace()")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"can't delete attribute {name!r} of a Usage")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        if isinstance(other, Usage):
+            return self._all()[:6] == other._all()[:6]
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    # The 3-tuple's hash: equal to a tuple it equals, and alike for equal usages.
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._every, self._all()))
+        return f"Usage({fields})"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (Usage, self._all())
+
+    def __copy__(self) -> Usage:
+        return self
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Usage:
+        fields = list(self._all())
+        fields[-1] = copy.deepcopy(fields[-1], memo)
+        return Usage(*fields)
+
+    def _replace(self, **changes: Any) -> Usage:
+        """A copy with ``changes``, to any field (the three counts and the attributes)."""
+        unknown = set(changes) - set(self._every)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        return Usage(*(changes.get(name, value) for name, value in zip(self._every, self._all())))
+
+    _every = ("prompt_tokens", "completion_tokens", "total_tokens", *_MORE_FIELDS)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The counts that are known, as JSON-ready values (``raw`` left out)."""
+        return {
+            name: value
+            for name, value in zip(self._every, self._all())
+            if value is not None and name != "raw"
+        }
+
+
+class ToolCall(NamedTuple):
+    """A function call the model asked for. ``arguments`` is the JSON text as sent."""
+
+    id: str
+    name: str
+    arguments: str
+    type: str = "function"
+
+    def parsed(self) -> Any:
+        """The arguments as Python values; :class:`~llmclients.errors.InvalidJSONError` if they are not JSON."""
+        return parse_json(self.arguments or "{}", f"the arguments of tool call {self.name!r}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` item."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+def parse_json(text: str, what: str, finish_reason: Optional[str] = None) -> Any:
+    """``json.loads(text)``, or an :class:`InvalidJSONError` that says why not."""
+    if finish_reason == "length":
+        raise InvalidJSONError(
+            f"{what} was cut off by the token limit (finish_reason='length') after "
+            f"{len(text)} characters; raise max_tokens",
+            text=text,
+        )
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidJSONError(f"{what} is not valid JSON: {exc}", text=text) from None
+
+
+class Choice:
+    """One of several answers (``n`` > 1): its index, text, reasoning, tool calls, finish reason."""
+
+    __slots__ = ("finish_reason", "index", "logprobs", "reasoning", "refusal", "text", "tool_calls")
+
+    def __init__(
+        self,
+        index: int,
+        text: str = "",
+        *,
+        reasoning: str = "",
+        refusal: str = "",
+        tool_calls: Sequence[ToolCall] = (),
+        finish_reason: Optional[str] = None,
+        logprobs: Sequence[Any] = (),
+    ) -> None:
+        self.index = index
+        self.text = text
+        self.reasoning = reasoning
+        self.refusal = refusal
+        self.tool_calls = list(tool_calls)
+        self.finish_reason = finish_reason
+        self.logprobs = list(logprobs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Choice):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Choice(index={self.index}, text={self.text!r}, finish_reason={self.finish_reason!r})"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The answer as JSON-ready values."""
+        return {
+            "index": self.index,
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "refusal": self.refusal,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "logprobs": copy.deepcopy(self.logprobs),
+        }
+
+
+class Completion:
+    """A whole reply. ``str(completion)`` is its text.
+
+    Besides ``text``: ``reasoning`` (the model's thinking, when the server
+    sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
+    ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
+    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
+    (the token entries, in order), ``extra`` (top-level keys the server added,
+    such as ``system_fingerprint`` or llama.cpp's ``timings``) and ``choices``
+    (every answer when ``n`` > 1; the first is this one).
+    """
+
+    __slots__ = (
+        "choices",
+        "extra",
+        "finish_reason",
+        "logprobs",
+        "model",
+        "provider",
+        "reasoning",
+        "refusal",
+        "request_id",
+        "response_id",
+        "text",
+        "tool_calls",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        text: str,
+        finish_reason: Optional[str],
+        usage: Optional[Usage],
+        model: Optional[str],
+        provider: str,
+        *,
+        reasoning: str = "",
+        refusal: str = "",
+        tool_calls: Sequence[ToolCall] = (),
+        logprobs: Sequence[Any] = (),
+        response_id: Optional[str] = None,
+        request_id: Optional[str] = None,
+        extra: Optional[Mapping[str, Any]] = None,
+        choices: Sequence[Choice] = (),
+    ) -> None:
+        self.text = text
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.model = model
+        self.provider = provider
+        self.reasoning = reasoning
+        self.refusal = refusal
+        self.tool_calls = list(tool_calls)
+        self.logprobs = list(logprobs)
+        self.response_id = response_id
+        self.request_id = request_id
+        self.extra = dict(extra or {})
+        self.choices = list(choices)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the token limit cut the reply short (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
+
+    def json(self) -> Any:
+        """The reply's text parsed as JSON (for ``response_format`` replies).
+
+        Raises :class:`~llmclients.errors.InvalidJSONError` when the model
+        refused, when the token limit cut the reply, or when the text is not JSON;
+        its ``text`` holds what arrived.
+        """
+        if self.refusal:
+            raise InvalidJSONError(f"the model refused instead of answering: {self.refusal}", text=self.text)
+        return parse_json(self.text, "the reply", self.finish_reason)
+
+    def message(self) -> Message:
+        """The reply as the assistant message that continues a conversation."""
+        message: Message = {"role": "assistant", "content": self.text or (None if self.tool_calls else "")}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return message
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The whole reply as JSON-ready values, for a log line or a queue.
+
+        Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
+        None), tool calls are in OpenAI's message shape (``id``, ``type``,
+        ``function``: ``name``, ``arguments``), ``choices`` one dict each.
+        """
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict() if self.usage else None,
+            "model": self.model,
+            "provider": self.provider,
+            "reasoning": self.reasoning,
+            "refusal": self.refusal,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "logprobs": copy.deepcopy(self.logprobs),
+            "response_id": self.response_id,
+            "request_id": self.request_id,
+            "extra": copy.deepcopy(self.extra),
+            "choices": [choice.to_dict() for choice in self.choices],
+        }
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Completion):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ["text", "finish_reason", "usage", "model", "provider"]
+        shown += [name for name in ("reasoning", "tool_calls", "refusal") if getattr(self, name)]
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"Completion({fields})"

@@ -1,0 +1,194 @@
+"""The ``chat`` command: one prompt, its reply streamed to stdout (or printed
+whole, or as one JSON object with ``--json``); on a terminal with no prompt,
+the interactive chat of :mod:`llmclients.cli._repl`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from .. import errors
+from .._core.stream import Stream
+from ..events import ReasoningDelta, TextDelta
+from ._client import model_for, open_client, options_from_args
+from ._common import (
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    Terminated,
+    UsageError,
+    exit_code,
+    explanation,
+    fail,
+    logger,
+    one_line,
+)
+from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+
+__all__ = ["chat_command", "options_from_args", "print_usage_error"]
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    if args.prompt is None and sys.stdin.isatty():
+        if args.json:
+            raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
+        from ._repl import run as run_session
+
+        return run_session(args)
+    prompt = _read_prompt(args.prompt)
+    state = load_conversation(args.conversation) if args.conversation else None
+    provider = args.provider or (state or {}).get("provider") or "openai"
+    if args.conversation:
+        check_conversation_file(args, provider, state)
+    reply = _Reply(
+        provider,
+        as_json=args.json,
+        echo=not (args.json or args.no_stream),
+        show_reasoning=args.show_reasoning and not args.json,
+    )
+    options = options_from_args(args)
+    try:
+        with open_client(provider, args) as client:
+            if args.conversation:
+                conversation = conversation_for(client, state, args)
+                reply.model = conversation.model
+                _stream(reply, lambda: conversation.stream(prompt, **options))
+                save_conversation(args.conversation, conversation.to_dict())
+            else:
+                messages = [{"role": "user", "content": prompt}]
+                if args.system:
+                    messages.insert(0, {"role": "system", "content": args.system})
+                reply.model = model = model_for(client, args)
+                _stream(reply, lambda: client.stream(messages, model=model, **options))
+    except Terminated:
+        return reply.failed(EXIT_SIGTERM, "Terminated", "stopped by SIGTERM")
+    except KeyboardInterrupt:
+        return reply.failed(EXIT_SIGINT, "Interrupted", "stopped by Ctrl-C")
+    except errors.LLMClientError as exc:
+        return reply.failed(exit_code(exc), type(exc).__name__, f"{exc}{explanation(exc, args)}")
+    return reply.succeeded()
+
+
+def _read_prompt(argument: Optional[str]) -> str:
+    if argument is None or argument == "-":
+        if argument is None and sys.stdin.isatty():
+            raise UsageError("no prompt: give it as an argument, or pipe it in with - (chat - < prompt.txt)")
+        prompt = sys.stdin.read().rstrip("\n")
+    else:
+        prompt = argument
+    if not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt
+
+
+def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
+    reply.started = time.monotonic()
+    with open_stream() as stream:
+        for event in stream.events():
+            if isinstance(event, TextDelta):
+                if event.choice == 0:
+                    reply.add(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reply.add_reasoning(event.text)
+    reply.finish(stream)
+
+
+class _Reply:
+    """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
+
+    def __init__(self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False) -> None:
+        self.provider = provider
+        self.as_json = as_json
+        self.echo = echo
+        self.show_reasoning = show_reasoning
+        self.reasoning_shown = False
+        self.details: Dict[str, Any] = {}
+        self.parts: List[str] = []
+        self.started = time.monotonic()
+        self.first_delta: Optional[float] = None
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Dict[str, Any]] = None
+        self.model: Optional[str] = None
+
+    def add(self, text: str) -> None:
+        if self.first_delta is None:
+            self.first_delta = time.monotonic() - self.started
+            logger.debug("first delta after %.3fs", self.first_delta)
+        self.parts.append(text)
+        if self.echo:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def add_reasoning(self, text: str) -> None:
+        if self.show_reasoning:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            self.reasoning_shown = True
+
+    def finish(self, stream: Stream) -> None:
+        self.finish_reason = stream.finish_reason
+        self.usage = stream.usage.to_dict() if stream.usage else None
+        self.model = stream.model or self.model
+        self.details = {
+            "reasoning": stream.reasoning,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in stream.tool_calls],
+            "refusal": stream.refusal or None,
+            "response_id": stream.response_id,
+            "request_id": stream.request_id,
+        }
+        if self.reasoning_shown:
+            sys.stderr.write("\n")
+        if not self.as_json:
+            for call in stream.tool_calls:
+                print(f"llmclients: the model calls {call.name}({call.arguments})", file=sys.stderr)
+        logger.debug(
+            "reply ended after %.3fs: finish_reason=%s usage=%s model=%s",
+            time.monotonic() - self.started,
+            self.finish_reason,
+            self.usage,
+            self.model,
+        )
+
+    def succeeded(self) -> int:
+        if self.as_json:
+            self._print_json(None)
+        elif self.echo:
+            sys.stdout.write("\n")
+        else:
+            print("".join(self.parts))
+        sys.stdout.flush()
+        return EXIT_OK
+
+    def failed(self, code: int, kind: str, message: str) -> int:
+        """End the output cleanly (the text received stays printed) and report the error."""
+        if self.as_json:
+            self._print_json({"type": kind, "message": one_line(message), "exit_code": code})
+        elif self.parts:
+            sys.stdout.write("\n" if self.echo else "".join(self.parts) + "\n")
+            sys.stdout.flush()
+        return fail(code, f"{kind}: {message}")
+
+    def _print_json(self, error: Optional[Dict[str, Any]]) -> None:
+        result = {
+            "text": "".join(self.parts),
+            "finish_reason": self.finish_reason,
+            "usage": self.usage,
+            "model": self.model,
+            "provider": self.provider,
+            "elapsed": round(time.monotonic() - self.started, 3),
+            "time_to_first_delta": None if self.first_delta is None else round(self.first_delta, 3),
+            **self.details,
+            "error": error,
+        }
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def print_usage_error(provider: str, message: str) -> None:
+    """``chat --json``'s answer to a usage error: its JSON object, with no reply in it."""
+    _Reply(provider, as_json=True, echo=False)._print_json(
+        {"type": "UsageError", "message": one_line(message), "exit_code": EXIT_USAGE}
+    )
