@@ -20,9 +20,11 @@ import pytest
 import requests
 
 import llmclients
-from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream, pool
+from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream
+from llmclients.aio import _pool as pool
 from llmclients.aio._channel import Channel, Waker
-from llmclients.testing import OpenAIEmulator, Reply, server
+from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing import _server as server
 
 MODEL = "emulator-1"
 

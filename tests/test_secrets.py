@@ -229,7 +229,7 @@ def test_base_url_credentials_alone_send_basic_auth_and_are_masked(emulator):
 
 
 def test_a_json_error_in_a_200_is_masked_with_the_transports_secrets(emulator):
-    from llmclients import media
+    from llmclients._core import content_type as media
     from llmclients._core.state import StreamState
 
     client = openai_client(emulator, proxy="http://u:proxy-secret@127.0.0.1:9")
