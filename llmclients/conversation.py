@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Protocol
 from ._core.messages import normalize_messages
 from ._core.state import OnComplete, StreamState
 from ._core.stream import Stream
-from ._core.values import Completion, Message, Messages, ToolCall
+from ._core.values import Completion, Message, Messages, ToolCall, assistant_message
 from .errors import InvalidMessagesError, InvalidRequestError
 
 __all__ = [
@@ -92,11 +92,7 @@ class Conversation:
             history = self.messages + normalize_messages(message)
 
         def commit(text: str, state: StreamState) -> None:
-            reply: Message = {"role": "assistant", "content": text}
-            calls = state.first.tool_calls
-            if calls:
-                reply["content"] = text or None
-                reply["tool_calls"] = [call.to_dict() for call in calls]
+            reply = assistant_message(text, state.first.tool_calls, state.message_fields)
             self.messages = history + [reply]
             self.thread = state.thread
 

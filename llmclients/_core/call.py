@@ -217,7 +217,9 @@ class Call:
                 try:
                     yield from self._read(_batches(exchange.body.reads(), exchange.decoder), exchange.parse_event)
                     break
-                except errors.StreamInterruptedError as exc:
+                except (errors.StreamInterruptedError, errors.HTTPStatusError) as exc:
+                    # A cut body, or an in-stream error that says what an error status
+                    # would (Anthropic's overloaded_error): retried as the status is.
                     if parts or self.state.progress[0]:
                         raise  # deltas were shown: a retry would show them twice
                     exchange.response.close()

@@ -136,6 +136,8 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
+    #: True when the server lists the models it serves (:meth:`served_models`).
+    lists_models: ClassVar[bool] = False
     #: The ``timeout`` a client gets when it is given none.
     default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
     #: Statuses this service answers when it is busy, retried like 429 and
@@ -248,6 +250,11 @@ class Provider:
     def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
         """The capabilities that ``options`` need (tools, reasoning, ...)."""
         return frozenset()
+
+    def served_models(self) -> List[str]:
+        """The ids of the models the server serves, asked of it (where
+        :attr:`lists_models`); else the models this provider knows."""
+        return list(self.models)
 
     def explain_status_error(self, exc: errors.HTTPStatusError) -> errors.HTTPStatusError:
         """The error to raise for an error status; a provider may reword it

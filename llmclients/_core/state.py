@@ -71,6 +71,7 @@ class StreamState:
         "extra",
         "finish_reason",
         "first",
+        "message_fields",
         "model",
         "pending",
         "progress",
@@ -87,6 +88,9 @@ class StreamState:
         self.thread: Dict[str, Any] = thread if thread is not None else {}
         self.response_id: Optional[str] = None
         self.extra: Dict[str, Any] = {}
+        #: Keys for the assistant message that continues the conversation: what
+        #: the service needs back unchanged (Anthropic's thinking blocks, say).
+        self.message_fields: Dict[str, Any] = {}
         #: Events not yet handed on; yielded only while ``emit`` (an events() reader) is on.
         self.pending: List[Any] = []
         self.emit = False

@@ -98,6 +98,12 @@ class ReplyView:
         return self._call.state.extra if self._call is not None else {}
 
     @property
+    def message_fields(self) -> Dict[str, Any]:
+        """What the service needs back in the assistant turn that continues the
+        conversation (see :meth:`Completion.message`)."""
+        return self._call.state.message_fields if self._call is not None else {}
+
+    @property
     def done(self) -> bool:
         """True once the stream reached its protocol's end."""
         return self._call.state.done if self._call is not None else False
@@ -239,6 +245,7 @@ def completion_of(stream: ReplyView) -> Completion:
         request_id=stream.request_id,
         extra=stream.extra,
         choices=choices if len(choices) > 1 else (),
+        message_fields=stream.message_fields,
     )
 
 

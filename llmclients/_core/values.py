@@ -18,6 +18,7 @@ __all__ = [
     "Messages",
     "ToolCall",
     "Usage",
+    "assistant_message",
     "parse_json",
 ]
 
@@ -243,8 +244,10 @@ class Completion:
     ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
     ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
-    such as ``system_fingerprint`` or llama.cpp's ``timings``) and ``choices``
-    (every answer when ``n`` > 1; the first is this one).
+    such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
+    (every answer when ``n`` > 1; the first is this one) and
+    ``message_fields`` (what the service needs back in the assistant turn that
+    continues the conversation, kept by :meth:`message`).
     """
 
     __slots__ = (
@@ -252,6 +255,7 @@ class Completion:
         "extra",
         "finish_reason",
         "logprobs",
+        "message_fields",
         "model",
         "provider",
         "reasoning",
@@ -279,6 +283,7 @@ class Completion:
         request_id: Optional[str] = None,
         extra: Optional[Mapping[str, Any]] = None,
         choices: Sequence[Choice] = (),
+        message_fields: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.text = text
         self.finish_reason = finish_reason
@@ -293,6 +298,14 @@ class Completion:
         self.request_id = request_id
         self.extra = dict(extra or {})
         self.choices = list(choices)
+        self.message_fields = dict(message_fields or {})
+
+    def __setstate__(self, state: Any) -> None:
+        """A pickle made before a field existed loads with its default."""
+        self.message_fields = {}
+        for part in state if isinstance(state, tuple) else (state,):
+            for name, value in (part or {}).items():
+                setattr(self, name, value)
 
     @property
     def truncated(self) -> bool:
@@ -312,10 +325,7 @@ class Completion:
 
     def message(self) -> Message:
         """The reply as the assistant message that continues a conversation."""
-        message: Message = {"role": "assistant", "content": self.text or (None if self.tool_calls else "")}
-        if self.tool_calls:
-            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
-        return message
+        return assistant_message(self.text, self.tool_calls, self.message_fields)
 
     def to_dict(self) -> Dict[str, Any]:
         """The whole reply as JSON-ready values, for a log line or a queue.
@@ -338,6 +348,7 @@ class Completion:
             "request_id": self.request_id,
             "extra": copy.deepcopy(self.extra),
             "choices": [choice.to_dict() for choice in self.choices],
+            "message_fields": copy.deepcopy(self.message_fields),
         }
 
     def __str__(self) -> str:
@@ -355,3 +366,14 @@ class Completion:
         shown += [name for name in ("reasoning", "tool_calls", "refusal") if getattr(self, name)]
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"Completion({fields})"
+
+
+def assistant_message(text: str, tool_calls: Sequence[ToolCall], fields: Mapping[str, Any]) -> Message:
+    """The assistant turn of a reply: its text (None beside tool calls, when
+    there is none), its tool calls in OpenAI's shape, and the ``fields`` a
+    provider keeps for the service (:attr:`Completion.message_fields`)."""
+    message: Message = {"role": "assistant", "content": text or (None if tool_calls else "")}
+    if tool_calls:
+        message["tool_calls"] = [call.to_dict() for call in tool_calls]
+    message.update(copy.deepcopy(dict(fields)))
+    return message

@@ -15,7 +15,6 @@ from .. import errors
 from .._core.provider import Provider
 from .._http.transport import redact_url
 from ..providers import get_provider_class
-from ..providers.openai import OpenAICompatible
 from ._common import UsageError, env_setting, logger
 
 __all__ = ["model_for", "open_client"]
@@ -75,7 +74,7 @@ def model_for(client: Provider, args: argparse.Namespace) -> Optional[str]:
     if model or client.default_model:
         return model
     served: List[str] = []
-    if isinstance(client, OpenAICompatible):
+    if client.lists_models:
         try:
             served = client.served_models()
         except (errors.HTTPStatusError, errors.MalformedStreamError) as exc:
@@ -83,7 +82,7 @@ def model_for(client: Provider, args: argparse.Namespace) -> Optional[str]:
     if len(served) == 1:
         logger.debug("the server serves one model, %s: using it", served[0])
         return served[0]
-    listed = f" (the server serves {len(served)}: llmclients models -p openai lists them)" if served else ""
+    listed = f" (the server serves {len(served)}: llmclients models -p {client.name} lists them)" if served else ""
     raise UsageError(
         f"{client.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL{listed}"
     )

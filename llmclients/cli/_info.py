@@ -15,7 +15,6 @@ from typing import List, Optional, Tuple, Type
 from .. import errors
 from .._core.provider import Provider
 from ..providers import get_provider_class, provider_names
-from ..providers.openai import OpenAICompatible
 from ._client import model_for, open_client
 from ._common import EXIT_OK, EXIT_SERVICE, UsageError, describe, env_setting
 
@@ -63,16 +62,15 @@ def _capabilities(cls: Type[Provider]) -> str:
 def models_command(args: argparse.Namespace) -> int:
     names = [args.provider] if args.provider else provider_names()
     asks_a_server = args.emulate or args.base_url
-    if args.provider and args.provider != "openai" and asks_a_server and "base_url" not in args.from_env:
-        raise UsageError(
-            f"{args.provider}'s models are listed by llmclients; only an openai server lists its own"
-        )
+    listing = [name for name in provider_names() if get_provider_class(name).lists_models]
+    if args.provider and asks_a_server and "base_url" not in args.from_env and args.provider not in listing:
+        servers = ", ".join(listing[:-1]) + (" or " if len(listing) > 1 else "") + listing[-1]
+        raise UsageError(f"{args.provider}'s models are listed by llmclients; only an {servers} server lists its own")
     rows = [["PROVIDER", "MODEL", "ALIASES"]]
     for name in names:
         cls = get_provider_class(name)
-        if name == "openai" and asks_a_server:
+        if cls.lists_models and asks_a_server:
             with open_client(name, args) as client:
-                assert isinstance(client, OpenAICompatible)
                 rows.extend([name, model, ""] for model in client.served_models())
         elif not cls.models:
             rows.append(

@@ -136,6 +136,8 @@ class OpenAICompatible(Provider):
         super().__init__(**options)
         self.include_usage = include_usage
 
+    lists_models = True
+
     def served_models(self) -> List[str]:
         """The ids of the models the server serves (``GET {base_url}/models``), in its order.
 
