@@ -132,7 +132,8 @@ class Call:
             if not self.info.url:
                 self.info.url = redact_url(request.url)
             if self.observers:
-                self._notify("on_request", RequestEvent(self.info, request.method, self.info.url, self.attempts))
+                event = RequestEvent(self.info, request.method, redact_url(request.url), self.attempts)
+                self._notify("on_request", event)
             try:
                 response = self.transport.send(request, self.budget.deadline)
             except _RETRIED as exc:
