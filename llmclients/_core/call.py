@@ -132,8 +132,7 @@ class Call:
             if not self.info.url:
                 self.info.url = redact_url(request.url)
             if self.observers:
-                event = RequestEvent(self.info, request.method, redact_url(request.url), self.attempts)
-                self._notify("on_request", event)
+                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts))
             try:
                 response = self.transport.send(request, self.budget.deadline)
             except _RETRIED as exc:
@@ -141,14 +140,10 @@ class Call:
                     raise
                 continue
             if self.observers:
-                event = ResponseEvent(
-                    self.info,
-                    response.status_code,
-                    request_id_of(response.headers),
-                    self.attempts,
-                    self.info.elapsed(),
+                headers = ResponseEvent(
+                    self.info, response.status_code, request_id_of(response.headers), self.attempts, self.info.elapsed()
                 )
-                self._notify("on_response", event)
+                self._notify("on_response", headers)
             return response
 
     def _exchange(self) -> Exchange:
