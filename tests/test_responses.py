@@ -465,3 +465,19 @@ def test_the_emulator_answers_a_bad_request_as_openai_does(body: Dict[str, Any],
     error = answer.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
+
+
+def test_the_fixture_and_what_the_official_client_does_with_error_events(
+    responses_emulator: ResponsesEmulator,
+) -> None:
+    """openai-python raises for OpenAI's nested error event, and passes the flat
+    one on as an ordinary event (openai-python #2487); llmclients raises for both."""
+    client = openai.OpenAI(base_url=responses_emulator.base_url, api_key="sk-test", max_retries=0)
+    for nested in (True, False):
+        responses_emulator.enqueue(*[Reply(events=[error_event("invalid_prompt", "no", nested=nested)])] * 2)
+        with pytest.raises((openai.APIError, RuntimeError)), client.responses.stream(model="m", input="Hi") as stream:
+            for _ in stream:
+                pass
+            stream.get_final_response()
+        with pytest.raises(errors.ProviderError):
+            client_of(responses_emulator).complete("Hi")

@@ -19,7 +19,8 @@ Scripting (``Reply(events=[...])``), in order:
 * :func:`failed` ends the reply with ``response.failed``;
 * bytes go out as they are (a cut event, a keep-alive).
 
-``Reply(finish_reason=None)`` ends the body without a terminal event.
+``Reply(finish_reason=None)`` ends the body without a terminal event, as
+does an ``error`` event scripted last (the API ends the stream there).
 ``ResponsesEmulator(llama_server=True)`` leaves out ``sequence_number`` and
 ``output_index``, as llama.cpp's server does (it also ends a reply cut by
 ``max_output_tokens`` with ``response.completed``: script that with
@@ -303,8 +304,8 @@ class _Script:
             else:
                 yield self.event(dict(item))
         finish = self.reply.finish_reason
-        if finish is None:
-            return  # a body cut before its terminal event
+        if finish is None or (items and isinstance(items[-1], dict) and items[-1].get("type") == "error"):
+            return  # a body cut before its terminal event, or ended by an error event
         if finish in ("length", "content_filter"):
             reason = "max_output_tokens" if finish == "length" else "content_filter"
             response = self.response("incomplete", incomplete_details={"reason": reason})
