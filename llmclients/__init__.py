@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from .providers.aura import Aura
     from .providers.autonomous import AutonomousAI
     from .providers.openai import OpenAICompatible
+    from .providers.responses import OpenAIResponses
 
 __version__ = "0.2.0"
 
@@ -109,6 +110,7 @@ __all__ = [
     "NotFoundError",
     "Observer",
     "OpenAICompatible",
+    "OpenAIResponses",
     "OversizedEventError",
     "Provider",
     "ProviderError",

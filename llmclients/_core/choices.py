@@ -105,6 +105,24 @@ class ChoiceBuilder:
         self.pending.append(ToolCallDelta(position, id or None, name or None, arguments, self.index))
         self.progress[0] += 1
 
+    def set_tool_call_arguments(self, wire_index: Optional[int], arguments: str) -> None:
+        """Make the arguments of the call at ``wire_index`` exactly ``arguments``:
+        for protocols whose closing event repeats a call's whole arguments
+        (OpenAI's Responses API), which are trusted over the fragments. What is
+        missing is added as one more fragment; a whole that contradicts the
+        fragments replaces them."""
+        position = self._position(wire_index, None)
+        if position < 0:
+            return
+        call = self._calls[position]
+        joined = "".join(call.arguments)
+        if joined == arguments:
+            return
+        if arguments.startswith(joined):
+            self.add_tool_call(wire_index, None, None, arguments[len(joined) :])
+        else:
+            call.arguments[:] = [arguments]
+
     def _position(self, wire_index: Optional[int], id: Optional[str]) -> int:
         """Where the fragment's call is in the reply, or -1 for a new call."""
         if wire_index is None:

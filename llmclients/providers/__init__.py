@@ -107,6 +107,11 @@ register(
     emulator="llmclients.testing.autonomous:AutonomousAIEmulator",
 )
 register("aura", "llmclients.providers.aura:Aura", emulator="llmclients.testing.aura:AuraEmulator")
+register(
+    "responses",
+    "llmclients.providers.responses:OpenAIResponses",
+    emulator="llmclients.testing.responses:ResponsesEmulator",
+)
 
 #: The providers llmclients ships, which every process knows (others come from :func:`register`).
 BUILTIN: Tuple[str, ...] = tuple(_REGISTRY)

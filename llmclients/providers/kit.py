@@ -103,6 +103,7 @@ from ..errors import (
     ModelNotFoundError,
     ProviderError,
     RateLimitError,
+    ServerError,
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "Retry",
     "SSEDecoder",
     "SSEEvent",
+    "ServerError",
     "Stream",
     "StreamInterruptedError",
     "StreamState",

@@ -39,7 +39,8 @@ Protocol:
 The chunk reader is this module's functions (:func:`chunk_of`,
 :func:`read_chunk`, :func:`read_completion`, :func:`check_finished`,
 :func:`stream_error`); other providers whose services send OpenAI's chunks
-(:mod:`~llmclients.providers.autonomous`) read them with these.
+(:mod:`~llmclients.providers.autonomous`) read them with these, and
+:func:`list_models` reads OpenAI's model list for any provider.
 """
 
 from __future__ import annotations
@@ -145,12 +146,7 @@ class OpenAICompatible(Provider):
         an error status, and :class:`MalformedStreamError` for a body that is
         not OpenAI's ``{"data": [{"id": ...}, ...]}``.
         """
-        headers = {"Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = Request("GET", f"{self.base_url}/models", headers=headers)
-        with self.new_call("models") as call:
-            return _model_ids(call.send(request), request)
+        return list_models(self)
 
     def features_of_options(self, options: Mapping[str, Any]) -> FrozenSet[str]:
         needed = set()
@@ -369,6 +365,18 @@ def stream_error(error: Any) -> ProviderError:
             f"the server reported an error: {message}", reason=str(reason) if reason else None
         )
     return ProviderError(f"the server reported an error: {error}")
+
+
+def list_models(client: Provider) -> List[str]:
+    """``GET {base_url}/models`` of ``client`` (with its key as ``Authorization:
+    Bearer``): the model ids in the server's order. Every provider whose server
+    lists models OpenAI's way (:mod:`~llmclients.providers.responses`) asks with this."""
+    headers = {"Accept": "application/json"}
+    if client.api_key:
+        headers["Authorization"] = f"Bearer {client.api_key}"
+    request = Request("GET", f"{client.base_url}/models", headers=headers)
+    with client.new_call("models") as call:
+        return _model_ids(call.send(request), request)
 
 
 def _model_ids(response: requests.Response, request: Request) -> List[str]:

@@ -39,6 +39,7 @@ __all__ = [
     "RecordedRequest",
     "Rejection",
     "Reply",
+    "ResponsesEmulator",
     "WireSample",
     "emulator_class",
     "emulator_for",

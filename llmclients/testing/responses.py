@@ -1,0 +1,503 @@
+"""An emulator of OpenAI's Responses API (``POST /v1/responses``, named SSE events).
+
+It answers ``stream: true`` as OpenAI does: ``response.created``,
+``response.in_progress``, then each output item (``response.output_item.added``,
+its parts and deltas, their ``.done`` events, ``response.output_item.done``),
+then one terminal event, ``response.completed`` (or ``response.incomplete``
+for ``Reply(finish_reason="length")`` and ``"content_filter"``) carrying the
+whole response with its ``output`` and ``usage``; every event has its
+``sequence_number``. ``stream: false`` gets the whole response object.
+
+Scripting (``Reply(events=[...])``), in order:
+
+* :func:`message` (text deltas), :func:`reasoning` (a summary's deltas, or with
+  ``raw=True`` ``response.reasoning_text.delta`` as open models send),
+  :func:`function_call` (a call's arguments in the fragments given, empty ones
+  and splits inside a word included): output items, numbered as they come;
+* :func:`error_event` (an ``error`` event, nested as OpenAI sends it or flat as
+  the reference and other servers do) and any other event as a dict;
+* :func:`failed` ends the reply with ``response.failed``;
+* bytes go out as they are (a cut event, a keep-alive).
+
+``Reply(finish_reason=None)`` ends the body without a terminal event, as
+does an ``error`` event scripted last (the API ends the stream there).
+``ResponsesEmulator(llama_server=True)`` leaves out ``sequence_number`` and
+``output_index``, as llama.cpp's server does (it also ends a reply cut by
+``max_output_tokens`` with ``response.completed``: script that with
+``finish_reason="stop"``).
+
+It refuses what OpenAI refuses, with OpenAI's error body (``{"error":
+{"message", "type", "param", "code"}}``): another path (404), a missing or
+wrong key when ``api_key`` is set (401), a body that is not a JSON object, a
+missing ``model``, an unknown field, a malformed input item, tool or text
+format, a ``function_call_output`` without its call (400), a model outside
+``models`` (404).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+
+from .._public import expose
+from ._server import Emulator, RecordedRequest, Rejection, Reply
+from .wire import WireSample
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Failed",
+    "Output",
+    "ResponsesEmulator",
+    "error_event",
+    "failed",
+    "function_call",
+    "message",
+    "reasoning",
+]
+
+expose(globals(), __name__, __all__)
+
+DEFAULT_MODEL = "emulator-1"
+RESPONSE_ID = "resp_emulator"
+
+#: The request fields the API knows (response_create_params.py).
+_FIELDS = frozenset(
+    {
+        "background", "conversation", "include", "input", "instructions", "max_output_tokens",
+        "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt",
+        "prompt_cache_key", "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier",
+        "store", "stream", "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs",
+        "top_p", "truncation", "user",
+    }
+)  # fmt: skip
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning", "item_reference")
+_ROLES = ("user", "assistant", "system", "developer")
+_INPUT_PARTS = ("input_text", "input_image", "input_file")
+_OUTPUT_PARTS = ("output_text", "refusal")
+_FORMATS = ("text", "json_schema", "json_object")
+
+
+@dataclass
+class Output:
+    """One output item to stream: ``kind`` is "message", "reasoning",
+    "raw_reasoning" or "function_call"; ``pieces`` its deltas."""
+
+    kind: str
+    pieces: Sequence[str]
+    name: str = ""
+    call_id: str = ""
+
+
+@dataclass
+class Failed:
+    """Ends the reply with ``response.failed`` carrying ``error``."""
+
+    error: Dict[str, Any] = field(default_factory=dict)
+
+
+def message(pieces: Sequence[str]) -> Output:
+    """An assistant message whose text streams in ``pieces``."""
+    return Output("message", list(pieces))
+
+
+def reasoning(pieces: Sequence[str], *, raw: bool = False) -> Output:
+    """A reasoning item: its summary in ``pieces``, or with ``raw`` its
+    reasoning text (``response.reasoning_text.delta``)."""
+    return Output("raw_reasoning" if raw else "reasoning", list(pieces))
+
+
+def function_call(name: str, fragments: Sequence[str], call_id: str = "") -> Output:
+    """A function call whose arguments stream in ``fragments`` (split anywhere, empty ones too)."""
+    return Output("function_call", list(fragments), name=name, call_id=call_id)
+
+
+def error_event(code: str, message: str, *, nested: bool = True, param: Optional[str] = None) -> Dict[str, Any]:
+    """An ``error`` event: nested (``{"error": {...}}``) as OpenAI's API sends
+    it, or flat (``{"code", "message", "param"}``) as its reference says."""
+    if nested:
+        error = {"type": "invalid_request_error" if code != "server_error" else "server_error",
+                 "code": code, "message": message, "param": param}  # fmt: skip
+        return {"type": "error", "error": error}
+    return {"type": "error", "code": code, "message": message, "param": param}
+
+
+def failed(code: str, message: str) -> Failed:
+    """``response.failed`` with ``response.error`` ``{code, message}``."""
+    return Failed({"code": code, "message": message})
+
+
+def _error(message: str, code: Optional[str] = None, param: Optional[str] = None,
+           type_: str = "invalid_request_error") -> Dict[str, Any]:  # fmt: skip
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _invalid(message: str, param: Optional[str], code: str = "invalid_value") -> Rejection:
+    return Rejection(400, _error(message, code=code, param=param))
+
+
+def _missing(param: str) -> Rejection:
+    return _invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+
+
+def _one_of(value: Any, allowed: Sequence[str], param: str) -> None:
+    if value not in allowed:
+        supported = ", ".join(f"'{a}'" for a in allowed)
+        raise _invalid(f"Invalid value: '{value}'. Supported values are: {supported}.", param)
+
+
+class ResponsesEmulator(Emulator):
+    """Stands in for a server of OpenAI's Responses API; ``Reply.events`` takes
+    :class:`Output` items, :class:`Failed`, event dicts and bytes."""
+
+    provider = "responses"
+    content_type = "text/event-stream; charset=utf-8"
+    keepalive_bytes = b": keep-alive\n\n"
+    base_path = "/v1"
+    wire = WireSample(
+        prologue=b'event: response.created\ndata: {"type": "response.created", "response": '
+        b'{"id": "resp_emulator", "object": "response", "status": "in_progress", "model": "emulator-1", '
+        b'"output": []}}\n\n',
+        text_event=b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", '
+        b'"item_id": "msg_0", "output_index": 0, "content_index": 0, "delta": "%s"}\n\n',
+        epilogue=b'event: response.completed\ndata: {"type": "response.completed", "response": '
+        b'{"id": "resp_emulator", "object": "response", "status": "completed", "model": "emulator-1", '
+        b'"output": [], "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}}\n\n',
+        garbage=b"event: response.output_text.delta\ndata: {not json\n\n",
+        keepalive=b": keep-alive\n\n",
+        cut=2600,
+        model=DEFAULT_MODEL,
+        content_types=(
+            None,
+            "text/plain; charset=utf-8",
+            "Text/Event-Stream; Charset=UTF-8",
+            "application/octet-stream",
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        models: Sequence[str] = (),
+        llama_server: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """``llama_server=True`` sends events as llama.cpp's server does: without
+        ``sequence_number`` and ``output_index``."""
+        super().__init__(**kwargs)
+        self.api_key = api_key
+        self.models = list(models)
+        self.llama_server = llama_server
+
+    # --- requests -----------------------------------------------------------------------
+
+    def check(self, request: RecordedRequest) -> None:
+        route = (request.method, request.path.split("?")[0])
+        if route not in (("POST", "/v1/responses"), ("GET", "/v1/models")):
+            raise Rejection(
+                404, _error(f"Unknown request URL: {request.method} {request.path}", code="unknown_url")
+            )
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            raise Rejection(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+        if request.method == "GET":
+            return
+        try:
+            body = request.json()
+        except ValueError:
+            raise Rejection(400, _error("We could not parse the JSON body of your request.")) from None
+        if not isinstance(body, dict):
+            raise Rejection(400, _error("The request body must be a JSON object."))
+        if "model" not in body:
+            raise _missing("model")
+        for key in body:
+            if key not in _FIELDS:
+                raise _invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+        _check_input(body.get("input"))
+        _check_tools(body.get("tools"))
+        _check_text(body.get("text"))
+        tokens = body.get("max_output_tokens")
+        if tokens is not None and (not isinstance(tokens, int) or tokens < 16):
+            raise _invalid(
+                f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, "
+                f"but got {tokens} instead.",
+                "max_output_tokens",
+                "integer_below_min_value",
+            )
+        if self.models and body["model"] not in self.models:
+            raise Rejection(404, _error(f"The model `{body['model']}` does not exist.", code="model_not_found"))
+
+    def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
+        if request.method == "GET":
+            names = self.models or [DEFAULT_MODEL]
+            return Reply(body={"object": "list", "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "llmclients"} for name in names
+            ]})  # fmt: skip
+        return None
+
+    def make_default_reply(self, request: RecordedRequest) -> Reply:
+        items = request.json().get("input")
+        said = items if isinstance(items, str) else ""
+        if isinstance(items, list) and items and isinstance(items[-1], dict):
+            last = items[-1]
+            if last.get("type") == "function_call_output":
+                said = f"The tool returned: {last.get('output')}"
+            else:
+                said = _text_of(last.get("content"))
+        return Reply(
+            text=f"This is the llmclients emulator speaking the OpenAI Responses protocol. You said: {said}",
+            delay=0.03,
+        )
+
+    # --- replies ------------------------------------------------------------------------
+
+    def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
+        if not request.json().get("stream"):
+            return {"Content-Type": "application/json"}
+        return {"Content-Type": self.content_type, "Cache-Control": "no-cache"}
+
+    def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
+        for item in reply.events or ():
+            if not isinstance(item, (Output, Failed, dict, bytes)):
+                raise TypeError(
+                    "Reply.events items must be Output (message(), reasoning(), function_call()), "
+                    f"Failed, event dicts or bytes, not {type(item).__name__}"
+                )
+        body = request.json()
+        script = _Script(body, reply, self.llama_server)
+        if body.get("stream"):
+            return script.events()
+        return [json.dumps(script.whole()).encode()]
+
+
+class _Script:
+    """One reply's events, numbered, and the response they add up to."""
+
+    def __init__(self, body: Mapping[str, Any], reply: Reply, llama_server: bool) -> None:
+        self.body = body
+        self.reply = reply
+        self.llama_server = llama_server
+        self.sequence = 0
+        self.output: List[Dict[str, Any]] = []
+        self.written = 0
+
+    def whole(self) -> Dict[str, Any]:
+        for _ in self.events():
+            pass
+        return self.response("completed" if self.reply.finish_reason != "length" else "incomplete")
+
+    def events(self) -> Iterator[bytes]:
+        yield self.event({"type": "response.created", "response": self.response("in_progress")})
+        yield self.event({"type": "response.in_progress", "response": self.response("in_progress")})
+        items: Sequence[Any] = self.reply.events if self.reply.events is not None else [
+            message(self.reply.pieces())
+        ]  # fmt: skip
+        for item in items:
+            if isinstance(item, bytes):
+                yield item
+            elif isinstance(item, Output):
+                yield from self.item(item)
+            elif isinstance(item, Failed):
+                response = self.response("failed", error=item.error)
+                yield self.event({"type": "response.failed", "response": response})
+                return
+            else:
+                yield self.event(dict(item))
+        finish = self.reply.finish_reason
+        if finish is None or (items and isinstance(items[-1], dict) and items[-1].get("type") == "error"):
+            return  # a body cut before its terminal event, or ended by an error event
+        if finish in ("length", "content_filter"):
+            reason = "max_output_tokens" if finish == "length" else "content_filter"
+            response = self.response("incomplete", incomplete_details={"reason": reason})
+            yield self.event({"type": "response.incomplete", "response": response})
+        else:
+            yield self.event({"type": "response.completed", "response": self.response("completed")})
+
+    def item(self, item: Output) -> Iterator[bytes]:
+        index = len(self.output)
+        joined = "".join(item.pieces)
+        self.written += sum(1 for piece in item.pieces if piece)
+        if item.kind == "message":
+            item_id = f"msg_{index}"
+            done = {"id": item_id, "type": "message", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": joined, "annotations": []}]}  # fmt: skip
+            at = {"item_id": item_id, "output_index": index, "content_index": 0}
+            yield self.added(index, dict(done, status="in_progress", content=[]))
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield self.event({"type": "response.content_part.added", **at, "part": part})
+            for piece in item.pieces:
+                yield self.event({"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []})
+            yield self.event({"type": "response.output_text.done", **at, "text": joined, "logprobs": []})
+            yield self.event({"type": "response.content_part.done", **at, "part": done["content"][0]})
+        elif item.kind == "function_call":
+            item_id = f"fc_{index}"
+            done = {"id": item_id, "type": "function_call", "status": "completed", "name": item.name,
+                    "call_id": item.call_id or f"call_{index}", "arguments": joined}  # fmt: skip
+            at = {"item_id": item_id, "output_index": index}
+            yield self.added(index, dict(done, status="in_progress", arguments=""))
+            for piece in item.pieces:
+                yield self.event({"type": "response.function_call_arguments.delta", **at, "delta": piece})
+            yield self.event(
+                {"type": "response.function_call_arguments.done", **at, "name": item.name, "arguments": joined}
+            )
+        else:
+            item_id = f"rs_{index}"
+            raw = item.kind == "raw_reasoning"
+            text = {"type": "reasoning_text" if raw else "summary_text", "text": joined}
+            done = {"id": item_id, "type": "reasoning", "summary": [] if raw else [text]}
+            if raw:
+                done["content"] = [text]
+            yield self.added(index, dict(done, summary=[], **({"content": []} if raw else {})))
+            if raw:
+                at = {"item_id": item_id, "output_index": index, "content_index": 0}
+                for piece in item.pieces:
+                    yield self.event({"type": "response.reasoning_text.delta", **at, "delta": piece})
+                yield self.event({"type": "response.reasoning_text.done", **at, "text": joined})
+            else:
+                at = {"item_id": item_id, "output_index": index, "summary_index": 0}
+                empty = {"type": "summary_text", "text": ""}
+                yield self.event({"type": "response.reasoning_summary_part.added", **at, "part": empty})
+                for piece in item.pieces:
+                    yield self.event({"type": "response.reasoning_summary_text.delta", **at, "delta": piece})
+                yield self.event({"type": "response.reasoning_summary_text.done", **at, "text": joined})
+                yield self.event({"type": "response.reasoning_summary_part.done", **at, "part": text})
+        self.output.append(done)
+        yield self.event({"type": "response.output_item.done", "output_index": index, "item": done})
+
+    def added(self, index: int, item: Dict[str, Any]) -> bytes:
+        return self.event({"type": "response.output_item.added", "output_index": index, "item": item})
+
+    def event(self, event: Dict[str, Any]) -> bytes:
+        if self.llama_server:
+            event.pop("output_index", None)
+        elif "sequence_number" not in event:
+            event["sequence_number"] = self.sequence
+        self.sequence += 1
+        data = json.dumps(event, ensure_ascii=False)
+        return f"event: {event.get('type', 'message')}\ndata: {data}\n\n".encode()
+
+    def response(self, status: str, **more: Any) -> Dict[str, Any]:
+        response: Dict[str, Any] = {
+            "id": RESPONSE_ID,
+            "object": "response",
+            "created_at": 0,
+            "status": status,
+            "model": self.body.get("model") or DEFAULT_MODEL,
+            "output": list(self.output) if status != "in_progress" else [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "error": None,
+            "incomplete_details": None,
+            "store": self.body.get("store", True),
+        }
+        response.update(more)
+        if status not in ("in_progress", "failed"):
+            response["usage"] = self.reply.usage or self.usage()
+        return response
+
+    def usage(self) -> Dict[str, Any]:
+        items = self.body.get("input")
+        prompt = len(items.split()) if isinstance(items, str) else sum(
+            len(_text_of(item.get("content")).split()) for item in items or () if isinstance(item, dict)
+        )  # fmt: skip
+        return {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": self.written,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + self.written,
+        }
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+# --- what the API refuses ---------------------------------------------------------------
+
+
+def _check_input(items: Any) -> None:
+    if items is None or isinstance(items, str):
+        return
+    if not isinstance(items, list):
+        raise _invalid("Invalid type for 'input': expected one of a string or array of input items.", "input",
+                       "invalid_type")  # fmt: skip
+    calls = set()
+    for n, item in enumerate(items):
+        where = f"input[{n}]"
+        if not isinstance(item, dict):
+            raise _invalid(f"Invalid type for '{where}': expected an object.", where, "invalid_type")
+        kind = item.get("type", "message")
+        _one_of(kind, _ITEM_TYPES, f"{where}.type")
+        if kind == "message":
+            _check_message(item, where)
+        elif kind == "function_call":
+            for key in ("call_id", "name", "arguments"):
+                if not isinstance(item.get(key), str):
+                    raise _missing(f"{where}.{key}")
+            calls.add(item["call_id"])
+        elif kind == "function_call_output":
+            if not isinstance(item.get("call_id"), str):
+                raise _missing(f"{where}.call_id")
+            if "output" not in item:
+                raise _missing(f"{where}.output")
+            if item["call_id"] not in calls:
+                raise _invalid(
+                    f"No tool call found for function call output with call_id {item['call_id']}.", "input"
+                )
+
+
+def _check_message(item: Mapping[str, Any], where: str) -> None:
+    if "role" not in item:
+        raise _missing(f"{where}.role")
+    _one_of(item["role"], _ROLES, f"{where}.role")
+    content = item.get("content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _missing(f"{where}.content")
+    allowed = _OUTPUT_PARTS if item["role"] == "assistant" else _INPUT_PARTS
+    for m, part in enumerate(content):
+        at = f"{where}.content[{m}]"
+        if not isinstance(part, dict):
+            raise _invalid(f"Invalid type for '{at}': expected an object.", at, "invalid_type")
+        _one_of(part.get("type"), allowed, f"{at}.type")
+        if part["type"] in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise _missing(f"{at}.text")
+        if part["type"] == "input_image" and not (part.get("image_url") or part.get("file_id")):
+            raise _invalid(f"Invalid '{at}': an input_image needs an image_url or a file_id.", at)
+        if part["type"] == "input_image" and part.get("image_url") is not None and not isinstance(
+            part["image_url"], str
+        ):
+            raise _invalid(f"Invalid type for '{at}.image_url': expected a string.", f"{at}.image_url",
+                           "invalid_type")  # fmt: skip
+
+
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise _invalid("Invalid type for 'tools': expected an array.", "tools", "invalid_type")
+    for n, tool in enumerate(tools):
+        if not isinstance(tool, dict) or "type" not in tool:
+            raise _missing(f"tools[{n}].type")
+        if tool["type"] == "function" and not isinstance(tool.get("name"), str):
+            raise _missing(f"tools[{n}].name")  # what the API says to a chat completions tool
+
+
+def _check_text(text: Any) -> None:
+    if text is None:
+        return
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if fmt is None:
+        return
+    _one_of(fmt.get("type") if isinstance(fmt, dict) else None, _FORMATS, "text.format.type")
+    if fmt["type"] == "json_schema":
+        for key in ("name", "schema"):
+            if key not in fmt:
+                raise _missing(f"text.format.{key}")
