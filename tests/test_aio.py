@@ -24,7 +24,7 @@ from llmclients.aio import THREAD_NAME, AsyncClient, AsyncStream
 from llmclients.aio import _pool as pool
 from llmclients.aio._channel import Channel, Waker
 from llmclients.testing import OpenAIEmulator, Reply
-from llmclients.testing import _server as server
+from llmclients.testing import _serving as server
 
 MODEL = "emulator-1"
 
@@ -61,7 +61,7 @@ def no_thread_left() -> Iterator[None]:
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIEmulator]:
     # socketserver listens with a backlog of 5: beyond that, simultaneous
     # connects lose their SYN and retry it a second later.
-    monkeypatch.setattr(server._Server, "request_queue_size", 128)
+    monkeypatch.setattr(server.Server, "request_queue_size", 128)
     with OpenAIEmulator() as emulator:
         yield emulator
 

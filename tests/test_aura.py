@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -347,21 +348,54 @@ def test_a_budget_too_small_for_the_question_is_refused_before_sending(emulator,
 
 def test_the_budget_counts_the_system_prompt(emulator, client):
     question = "What is 2+2?"  # 6 tokens by the estimate
-    # The server's default prompt is 37 tokens: 768 + 37 + 6 = 811 at least.
-    with pytest.raises(errors.InvalidRequestError, match="at least 811"):
-        client.stream(question, max_tokens=810)
+    # The server's default prompt is 39 tokens: 768 + 39 + 6, and 35% of the 6 estimated (3).
+    with pytest.raises(errors.InvalidRequestError, match="at least 816"):
+        client.stream(question, max_tokens=815)
     emulator.enqueue(Reply(text="4"))
-    assert client.complete(question, max_tokens=811).text == "4"
-    # A prompt of its own counts instead: 75 tokens.
-    with pytest.raises(errors.InvalidRequestError, match="at least 849"):
+    assert client.complete(question, max_tokens=816).text == "4"
+    # A prompt of its own counts instead: 75 tokens, estimated too (768 + 81 + 29).
+    with pytest.raises(errors.InvalidRequestError, match="at least 878"):
         client.stream(
             [{"role": "system", "content": "Answer now. " * 25}, {"role": "user", "content": question}],
-            max_tokens=848,
+            max_tokens=877,
         )
     emulator.enqueue(Reply(text="4"))
     client.complete(question, max_tokens=900)
     assert emulator.upstream[-1]["messages"] == [{"role": "user", "content": question}]
     assert len(emulator.requests) == 2
+
+
+def _route_keeps_the_question(token_limit: int, prompt_tokens: int, question_tokens: int) -> bool:
+    """openchat-ui's rule (PROTOCOLS.md, Aura): walking from the newest message, keep one
+    while tokens(prompt) + tokens(kept) + tokens(message) + 768 <= tokenLimit."""
+    return prompt_tokens + 0 + question_tokens + 768 <= token_limit
+
+
+def _suggested_minimum(client: Aura, messages) -> int:
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        client.stream(messages, max_tokens=1)
+    return int(re.search(r"Use at least (\d+)", str(caught.value)).group(1))
+
+
+def test_the_suggested_budget_keeps_the_question_by_the_route_s_own_arithmetic(emulator, client):
+    # Token counts by the tokenizers the route ran (tests/data/aura_tokens.json): the
+    # larger of the two models' counts; the default prompt is 37 to mistral's, and the
+    # live route counted about 2 more ("Use at least 811" dropped "What is 2+2?").
+    texts = json.loads((pathlib.Path(__file__).parent / "data" / "aura_tokens.json").read_text("utf-8"))["texts"]
+    tokens = {entry["text"]: max(entry["mistral"], entry["llama3"]) for entry in texts}
+    default_prompt = texts[0]["mistral"] + 2
+    custom_prompt = texts[1]["text"]  # "You are ChatGPT, ..."
+    questions = [entry["text"] for entry in texts[2:]]
+    assert "What is 2+2?" in questions and len(questions) >= 30
+    for question in questions:
+        suggested = _suggested_minimum(client, question)
+        assert _route_keeps_the_question(suggested, default_prompt, tokens[question]), question
+        with_prompt = [{"role": "system", "content": custom_prompt}, {"role": "user", "content": question}]
+        suggested = _suggested_minimum(client, with_prompt)
+        assert _route_keeps_the_question(suggested, tokens[custom_prompt], tokens[question]), question
+    assert emulator.requests == []  # every one refused before sending
+    emulator.enqueue(Reply(text="4"))
+    assert client.complete("What is 2+2?", max_tokens=_suggested_minimum(client, "What is 2+2?")).text == "4"
 
 
 def test_a_budget_that_holds_the_question_but_not_the_history_trims_it(emulator, client):

@@ -19,6 +19,7 @@ from test_cli import CLI, LIMIT, MODEL, chat, clean_env, eventually, one_line, p
 
 from llmclients.cli._parser import build_parser
 from llmclients.testing import OpenAIEmulator, Reply
+from llmclients.testing.openai import choices_chunks, reasoning_chunks
 
 # --- URL mistakes --------------------------------------------------------------------------
 
@@ -271,3 +272,93 @@ def test_a_server_that_lists_no_models_still_asks_for_one():
         thread.join(5)
     assert result.returncode == 2
     assert "openai has no default model: name one with -m MODEL" in result.stderr
+
+
+# --- against a real llama-server: what users met ----------------------------------------------
+
+
+def test_a_reply_cut_off_while_reasoning_is_one_line_and_exit_3(openai_emulator):
+    openai_emulator.enqueue(
+        Reply(events=reasoning_chunks(["Let me think", " it over"], finish_reason="length"))
+    )
+    result = chat(openai_emulator, "Hi")
+    assert result.returncode == 3 and result.stdout == ""
+    assert one_line(result.stderr).startswith(
+        "llmclients: NoAnswer: the token limit ended the reply while the model was still reasoning "
+        "(20 characters of reasoning, no answer): raise --max-tokens"
+    )
+    assert "Warning" not in result.stderr and ".py:" not in result.stderr
+
+
+def test_a_reply_cut_off_while_reasoning_is_an_error_in_json(openai_emulator):
+    openai_emulator.enqueue(Reply(events=reasoning_chunks(["Hmm"], finish_reason="length")))
+    result = chat(openai_emulator, "--json", "Hi")
+    assert result.returncode == 3 and result.stderr.count("\n") == 1
+    reply = json.loads(result.stdout)
+    assert reply["text"] == "" and reply["reasoning"] == "Hmm" and reply["finish_reason"] == "length"
+    assert reply["error"]["type"] == "NoAnswer" and reply["error"]["exit_code"] == 3
+
+
+def test_a_reasoning_reply_that_answers_still_exits_0(openai_emulator):
+    openai_emulator.enqueue(Reply(events=reasoning_chunks(["Hmm"], then_text=["4"], finish_reason="length")))
+    result = chat(openai_emulator, "What is 2+2?")
+    assert result.returncode == 0 and result.stdout == "4\n" and result.stderr == ""
+
+
+def test_an_option_the_openai_provider_does_not_know_goes_to_the_server(openai_emulator):
+    result = chat(
+        openai_emulator,
+        "-o",
+        "chat_template_kwargs",
+        '{"enable_thinking": false}',
+        "-o",
+        "extra_body",
+        '{"top_k": 20}',
+        "Hi",
+    )
+    assert result.returncode == 0, result.stderr
+    body = openai_emulator.last_request.json()
+    assert body["chat_template_kwargs"] == {"enable_thinking": False} and body["top_k"] == 20
+    assert "extra_body" not in body
+
+
+def test_an_option_another_provider_does_not_know_is_still_refused():
+    result = run("chat", "-p", "aura", "--emulate", "-o", "chat_template_kwargs", "{}", "Hi")
+    assert result.returncode == 2 and "does not take 'chat_template_kwargs'" in result.stderr
+
+
+def test_models_of_a_server_without_p_lists_only_that_server_s():
+    with OpenAIEmulator(models=["qwen3-8b.gguf"]) as emulator:
+        result = run("models", "--base-url", emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["PROVIDER", "MODEL", "ALIASES"],
+        ["openai", "qwen3-8b.gguf"],
+    ]
+    emulated = run("models", "--emulate")
+    assert emulated.returncode == 0, emulated.stderr
+    assert {line.split()[0] for line in emulated.stdout.splitlines()[1:]} == {"openai"}
+
+
+def test_every_choice_is_printed_under_its_label(openai_emulator):
+    for flags in ([], ["--no-stream"]):
+        openai_emulator.enqueue(Reply(events=choices_chunks(["Hello there", "Hi again"])))
+        result = chat(openai_emulator, "-o", "n", "2", *flags, "Hi")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "--- choice 0 ---\nHello there\n--- choice 1 ---\nHi again\n", flags
+        assert openai_emulator.last_request.json()["n"] == 2
+
+
+def test_json_has_every_choice(openai_emulator):
+    openai_emulator.enqueue(Reply(events=choices_chunks(["Hello there", "Hi again"])))
+    result = chat(openai_emulator, "-o", "n", "2", "--json", "Hi")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["text"] == "Hello there"
+    assert [(c["index"], c["text"], c["finish_reason"]) for c in reply["choices"]] == [
+        (0, "Hello there", "stop"),
+        (1, "Hi again", "stop"),
+    ]
+    openai_emulator.enqueue(Reply(text="One"))
+    single = json.loads(chat(openai_emulator, "--json", "Hi").stdout)
+    assert [c["text"] for c in single["choices"]] == ["One"]

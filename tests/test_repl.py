@@ -262,3 +262,17 @@ def test_an_allenai_thread_goes_on_for_the_whole_session():
         assert chat.err.getvalue() == ""  # type: ignore[attr-defined]
         assert len(emulator.requests) == 2
         assert chat.conversation.thread and len(chat.conversation.messages) == 4
+
+
+def test_a_turn_cut_off_while_reasoning_says_so_in_one_line(openai_emulator, recwarn):
+    openai_emulator.enqueue(Reply(events=reasoning_chunks(["Hmm"], finish_reason="length")), Reply(text="4"))
+    chat = session(client_of(openai_emulator), ["What is 2+2?", "Again"])
+    assert chat.loop() == 0
+    err = chat.err.getvalue()  # type: ignore[attr-defined]
+    assert err.startswith(
+        "llmclients: NoAnswer: the token limit ended the reply while the model was still reasoning"
+    )
+    assert err.count("\n") == 1
+    # No empty line for the turn that answered nothing; the next turn's answer follows.
+    assert chat.out.getvalue().splitlines()[1:2] == ["4"]  # type: ignore[attr-defined]
+    assert not [w for w in recwarn if issubclass(w.category, llmclients.ReasoningCutOffWarning)]

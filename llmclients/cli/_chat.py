@@ -1,6 +1,7 @@
 """The ``chat`` command: one prompt, its reply streamed to stdout (or printed
-whole, or as one JSON object with ``--json``); on a terminal with no prompt,
-the interactive chat of :mod:`llmclients.cli._repl`."""
+whole, or as one JSON object with ``--json``; every choice of ``-o n N``,
+each under its label); on a terminal with no prompt, the interactive chat of
+:mod:`llmclients.cli._repl`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors
 from .._core.stream import Stream
 from ..events import ReasoningDelta, TextDelta
-from ._client import model_for, open_client, options_from_args
+from ._client import model_for, open_client, options_from_args, pass_through
 from ._common import (
     EXIT_OK,
+    EXIT_SERVICE,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     EXIT_USAGE,
@@ -25,7 +27,9 @@ from ._common import (
     explanation,
     fail,
     logger,
+    no_answer,
     one_line,
+    quiet_cut_off,
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
 
@@ -44,15 +48,17 @@ def chat_command(args: argparse.Namespace) -> int:
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
         check_conversation_file(args, provider, state)
+    options = options_from_args(args)
     reply = _Reply(
         provider,
         as_json=args.json,
         echo=not (args.json or args.no_stream),
         show_reasoning=args.show_reasoning and not args.json,
+        several=_asks_several(options),
     )
-    options = options_from_args(args)
     try:
         with open_client(provider, args) as client:
+            options = pass_through(client, options)
             if args.conversation:
                 conversation = conversation_for(client, state, args)
                 reply.model = conversation.model
@@ -85,9 +91,15 @@ def _read_prompt(argument: Optional[str]) -> str:
     return prompt
 
 
+def _asks_several(options: Dict[str, Any]) -> bool:
+    """Whether the call asks for several choices (``-o n 2``)."""
+    n = options.get("n")
+    return isinstance(n, int) and not isinstance(n, bool) and n > 1
+
+
 def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
     reply.started = time.monotonic()
-    with open_stream() as stream:
+    with quiet_cut_off(), open_stream() as stream:
         for event in stream.events():
             if isinstance(event, TextDelta):
                 if event.choice == 0:
@@ -100,8 +112,16 @@ def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
 class _Reply:
     """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
 
-    def __init__(self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False) -> None:
+    def __init__(
+        self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False, several: bool = False
+    ) -> None:
         self.provider = provider
+        #: Several choices asked for: each is printed under its label.
+        self.several = several
+        #: The choices after the first: (index, text), printed after it.
+        self.others: List[Tuple[int, str]] = []
+        #: What to say of a reply that answered nothing (:func:`no_answer`), else None.
+        self.unanswered: Optional[str] = None
         self.as_json = as_json
         self.echo = echo
         self.show_reasoning = show_reasoning
@@ -118,6 +138,8 @@ class _Reply:
         if self.first_delta is None:
             self.first_delta = time.monotonic() - self.started
             logger.debug("first delta after %.3fs", self.first_delta)
+        if self.echo and self.several and not self.parts:
+            sys.stdout.write(_label(0))
         self.parts.append(text)
         if self.echo:
             sys.stdout.write(text)
@@ -130,6 +152,7 @@ class _Reply:
             self.reasoning_shown = True
 
     def finish(self, stream: Stream) -> None:
+        choices = stream.choices
         self.finish_reason = stream.finish_reason
         self.usage = stream.usage.to_dict() if stream.usage else None
         self.model = stream.model or self.model
@@ -139,7 +162,10 @@ class _Reply:
             "refusal": stream.refusal or None,
             "response_id": stream.response_id,
             "request_id": stream.request_id,
+            "choices": [choice.to_dict() for choice in choices],
         }
+        self.others = [(choice.index, choice.text) for choice in choices[1:]]
+        self.unanswered = no_answer(stream)
         if self.reasoning_shown:
             sys.stderr.write("\n")
         if not self.as_json:
@@ -154,14 +180,22 @@ class _Reply:
         )
 
     def succeeded(self) -> int:
+        if self.unanswered:
+            return self.failed(EXIT_SERVICE, "NoAnswer", self.unanswered)
         if self.as_json:
             self._print_json(None)
-        elif self.echo:
-            sys.stdout.write("\n")
         else:
-            print("".join(self.parts))
+            self._print_text()
         sys.stdout.flush()
         return EXIT_OK
+
+    def _print_text(self) -> None:
+        """The end of choice 0 (or all of it, unless it streamed), then the other choices."""
+        if (self.several or self.others) and not (self.echo and self.parts):
+            sys.stdout.write(_label(0))
+        sys.stdout.write("\n" if self.echo else "".join(self.parts) + "\n")
+        for index, text in self.others:
+            sys.stdout.write(_label(index) + text + "\n")
 
     def failed(self, code: int, kind: str, message: str) -> int:
         """End the output cleanly (the text received stays printed) and report the error."""
@@ -185,6 +219,10 @@ class _Reply:
             "error": error,
         }
         print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def _label(index: int) -> str:
+    return f"--- choice {index} ---\n"
 
 
 def print_usage_error(provider: str, message: str) -> None:

@@ -1,14 +1,15 @@
 """The client a command talks to: :func:`open_client` makes it as the flags
 and environment say (or serves an emulator for it), :func:`model_for`
 picks the model to ask it for, and :func:`options_from_args` the options
-to send with each call."""
+to send with each call (:func:`pass_through` sends the ones the provider
+does not know in its ``extra_body``)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -17,7 +18,7 @@ from .._http.transport import redact_url
 from ..providers import get_provider_class
 from ._common import UsageError, env_setting, logger
 
-__all__ = ["model_for", "open_client"]
+__all__ = ["model_for", "open_client", "pass_through"]
 
 
 @contextlib.contextmanager
@@ -82,7 +83,9 @@ def model_for(client: Provider, args: argparse.Namespace) -> Optional[str]:
     if len(served) == 1:
         logger.debug("the server serves one model, %s: using it", served[0])
         return served[0]
-    listed = f" (the server serves {len(served)}: llmclients models -p {client.name} lists them)" if served else ""
+    listed = (
+        f" (the server serves {len(served)}: llmclients models -p {client.name} lists them)" if served else ""
+    )
     raise UsageError(
         f"{client.name} has no default model: name one with -m MODEL or LLMCLIENTS_MODEL{listed}"
     )
@@ -104,3 +107,20 @@ def options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
         except ValueError:
             options[key] = value  # a plain word: a string option
     return options
+
+
+def pass_through(client: Provider, options: Dict[str, Any]) -> Dict[str, Any]:
+    """``options``, those that ``client`` does not know moved into its
+    ``extra_body`` when it has one (the OpenAI-compatible provider): what the
+    user typed goes to the server as it is (llama.cpp's ``chat_template_kwargs``,
+    vLLM's ``top_k``). An ``extra_body`` given with ``-o`` wins over them."""
+    if "extra_body" not in client.options:
+        return options
+    unknown = {key: value for key, value in options.items() if key not in client.options}
+    given = options.get("extra_body") or {}
+    if not unknown or not isinstance(given, Mapping):
+        return options  # nothing to move, or an extra_body the provider will refuse itself
+    logger.debug("sending %s in extra_body: %s does not know them", ", ".join(unknown), client.name)
+    kept = {key: value for key, value in options.items() if key in client.options}
+    kept["extra_body"] = {**unknown, **given}
+    return kept

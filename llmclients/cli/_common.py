@@ -1,6 +1,7 @@
 """What every ``llmclients`` command shares: exit codes, :class:`UsageError`
 and :class:`Terminated`, the settings the environment gives (and which gave
-which), and how an error becomes one line on stderr and an exit code.
+which), how an error becomes one line on stderr and an exit code, and what
+to say of a reply that answered nothing.
 
 The command modules import this one, never the package's ``__init__``.
 """
@@ -8,14 +9,17 @@ The command modules import this one, never the package's ``__init__``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import sys
-from typing import Any, Dict, Optional
+import warnings
+from typing import Any, Dict, Iterator, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
+from .._core.stream import Stream
 from .._http.transport import redact_url
 from ._logs import redact
 
@@ -38,9 +42,11 @@ __all__ = [
     "explanation",
     "fail",
     "logger",
+    "no_answer",
     "one_line",
     "positive_number",
     "provenance",
+    "quiet_cut_off",
     "seconds",
 ]
 
@@ -171,3 +177,32 @@ def exit_code(exc: errors.LLMClientError) -> int:
     if isinstance(exc, errors.StreamInterruptedError):
         return EXIT_INTERRUPTED
     return EXIT_SERVICE
+
+
+@contextlib.contextmanager
+def quiet_cut_off() -> Iterator[None]:
+    """No :class:`~llmclients.errors.ReasoningCutOffWarning` inside: Python would
+    print it with its source line; the command says it in one line (:func:`no_answer`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", errors.ReasoningCutOffWarning)
+        yield
+
+
+def no_answer(stream: Stream) -> Optional[str]:
+    """What to say of a reply that the token limit ended before any answer (no
+    text, tool call or refusal in any choice), or None for one that answered."""
+    choices = stream.choices
+    answered = stream.text or stream.tool_calls or stream.refusal
+    if (
+        answered
+        or any(c.text or c.tool_calls or c.refusal for c in choices)
+        or stream.finish_reason != "length"
+    ):
+        return None
+    if stream.reasoning:
+        return (
+            "the token limit ended the reply while the model was still reasoning "
+            f"({len(stream.reasoning)} characters of reasoning, no answer): "
+            "raise --max-tokens, or lower -o reasoning_effort"
+        )
+    return "the token limit ended the reply before any answer: raise --max-tokens"

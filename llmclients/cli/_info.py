@@ -60,12 +60,16 @@ def _capabilities(cls: Type[Provider]) -> str:
 
 
 def models_command(args: argparse.Namespace) -> int:
-    names = [args.provider] if args.provider else provider_names()
     asks_a_server = args.emulate or args.base_url
+    # A server (a base URL, or --emulate) speaks one provider's protocol, openai's
+    # unless -p says another: list what it serves, not every provider's list too.
+    names = [args.provider or "openai"] if args.provider or asks_a_server else provider_names()
     listing = [name for name in provider_names() if get_provider_class(name).lists_models]
     if args.provider and asks_a_server and "base_url" not in args.from_env and args.provider not in listing:
         servers = ", ".join(listing[:-1]) + (" or " if len(listing) > 1 else "") + listing[-1]
-        raise UsageError(f"{args.provider}'s models are listed by llmclients; only an {servers} server lists its own")
+        raise UsageError(
+            f"{args.provider}'s models are listed by llmclients; only an {servers} server lists its own"
+        )
     rows = [["PROVIDER", "MODEL", "ALIASES"]]
     for name in names:
         cls = get_provider_class(name)

@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("KEY", "VALUE"),
-        help='any provider option; VALUE is JSON when it parses (-o response_format \'{"type":"json_object"}\')',
+        help="any provider option; VALUE is JSON when it parses (-o response_format "
+        '\'{"type":"json_object"}\'; -o n 2 prints every choice); for openai, an option '
+        "llmclients does not know goes to the server as typed, in extra_body "
+        "(-o chat_template_kwargs '{\"enable_thinking\":false}')",
     )
     chat.add_argument("--seed", type=int, metavar="N", help="a sampling seed, for repeatable replies")
     chat.add_argument(
@@ -97,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("providers", parents=[common], help="list the providers and their status")
 
-    models = commands.add_parser("models", parents=[common], help="list the models of the providers")
+    models = commands.add_parser(
+        "models",
+        parents=[common],
+        help="list the models of the providers (with --base-url or --emulate: only that server's)",
+    )
     models.add_argument(
         "-p", "--provider", type=str.lower, metavar="PROVIDER", help="only this provider's (any case)"
     )

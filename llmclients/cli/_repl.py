@@ -31,8 +31,8 @@ from .. import errors
 from .._core.provider import Provider
 from ..conversation import Conversation
 from ..events import ReasoningDelta, TextDelta
-from ._client import open_client, options_from_args
-from ._common import EXIT_OK, Terminated, UsageError, one_line
+from ._client import open_client, options_from_args, pass_through
+from ._common import EXIT_OK, Terminated, UsageError, no_answer, one_line, quiet_cut_off
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
 
 PROMPT = "> "
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         session = Session(
             client,
             conversation,
-            options=options_from_args(args),
+            options=pass_through(client, options_from_args(args)),
             path=args.conversation,
             show_reasoning=args.show_reasoning,
         )
@@ -167,7 +167,7 @@ class Session:
         """Stream the reply to ``prompt``; an error or Ctrl-C ends the turn, not the session."""
         printed = reasoned = False
         try:
-            with self.conversation.stream(prompt, **self.options) as stream:
+            with quiet_cut_off(), self.conversation.stream(prompt, **self.options) as stream:
                 for event in stream.events():
                     if isinstance(event, ReasoningDelta) and self.show_reasoning:
                         self.err.write(event.text)
@@ -189,7 +189,10 @@ class Session:
             self._end_line(printed)
             self._warn(f"{type(exc).__name__}: {exc}")
             return
-        self._end_line(True)
+        unanswered = no_answer(stream)
+        self._end_line(printed or not unanswered)
+        if unanswered:
+            self._warn(f"NoAnswer: {unanswered}")
         for call in stream.tool_calls:
             self._warn(f"the model calls {call.name}({call.arguments})")
         if self.path:

@@ -12,15 +12,18 @@
 
 After them comes ``data: [DONE]\\n\\n`` **only if** ``reply.finish_reason`` is
 not None (it is ``"stop"`` by default: pass ``finish_reason=None`` to end the
-stream without it, e.g. after :func:`error_event` ``("field")``, which sends
-its own). Nothing else is added: no role chunk, no usage chunk. Each item is
-one write (and, with chunked framing, one HTTP chunk), so ``delay``,
+stream without it, e.g. after
+:func:`~llmclients.testing._openai_servers.error_event` ``("field")``, which
+sends its own). Nothing else is added: no role chunk, no usage chunk. Each
+item is one write (and, with chunked framing, one HTTP chunk), so ``delay``,
 ``stall_after``, ``drop_after``, ``gzip`` and the framings act on them as on
 the text events. A ``stream: false`` request with scripted events gets the
 ``chat.completion`` the chunks add up to (content, reasoning, tool calls,
 finish reasons, usage).
 
-The builders below return such lists; join them with ``+``::
+The builders below return such lists, and so do those of what particular
+servers send (llama.cpp's final chunks, each server's in-stream errors), in
+:mod:`llmclients.testing._openai_servers`; join them with ``+``::
 
     emulator.enqueue(Reply(events=[BOM] + text_chunks(["Hel", "lo"], finish_reason=None)
                            + llamacpp_final_chunks(5, 2)))
@@ -40,12 +43,10 @@ __all__ = [
     "Event",
     "SplitChunk",
     "choices_chunks",
-    "error_event",
-    "exceed_context_error",
-    "llamacpp_final_chunks",
-    "llamacpp_timings",
+    "finish_chunk",
     "reasoning_chunks",
     "serialize",
+    "sse_json",
     "text_chunks",
     "tool_call_chunks",
     "usage_chunk",
@@ -87,7 +88,7 @@ def _chunk(choice: Dict[str, Any], split: bool = False) -> Dict[str, Any]:
     return SplitChunk(chunk) if split else chunk
 
 
-def _finish(index: int, reason: str) -> Dict[str, Any]:
+def finish_chunk(index: int, reason: str) -> Dict[str, Any]:
     return _chunk(_choice({}, index, reason))
 
 
@@ -122,7 +123,7 @@ def text_chunks(
     The role chunk is ``{"role": "assistant", "content": ""}``; each piece is
     ``{"content": piece}``; the finish chunk has an empty delta and
     ``finish_reason`` (left out when None, e.g. to append
-    :func:`llamacpp_final_chunks`); ``role=False`` leaves out the role chunk.
+    ``llamacpp_final_chunks``); ``role=False`` leaves out the role chunk.
     With ``logprobs`` each piece's choice carries ``logprobs: {"content":
     [{token, logprob, bytes, top_logprobs}], "refusal": None}`` as OpenAI sends
     for ``logprobs: true`` (one token per piece; ``top_logprobs`` entries, the
@@ -139,7 +140,7 @@ def text_chunks(
         )
         events.append(_chunk(_choice({"content": piece}, index, None, lp)))
     if finish_reason is not None:
-        events.append(_finish(index, finish_reason))
+        events.append(finish_chunk(index, finish_reason))
     return events
 
 
@@ -173,7 +174,7 @@ def reasoning_chunks(
         delta = {"content": piece, key: None} if null_content else {"content": piece}
         events.append(_chunk(_choice(delta, index)))
     if finish_reason is not None:
-        events.append(_finish(index, finish_reason))
+        events.append(finish_chunk(index, finish_reason))
     return events
 
 
@@ -339,7 +340,7 @@ def tool_call_chunks(
                 has_multibyte = any(ord(char) > 0x7F for char in piece)
                 send(_call_entry(position, None, None, piece), split_chunk=split and has_multibyte)
     if finish_reason is not None:
-        events.append(_finish(index, finish_reason))
+        events.append(finish_chunk(index, finish_reason))
     return events
 
 
@@ -363,9 +364,9 @@ def choices_chunks(
             if step < len(choice_pieces):
                 events.append(_chunk(_choice({"content": choice_pieces[step]}, i)))
             if step == len(choice_pieces) - 1 and finish_reason is not None:
-                events.append(_finish(i, finish_reason))
+                events.append(finish_chunk(i, finish_reason))
     if finish_reason is not None:
-        events.extend(_finish(i, finish_reason) for i, p in enumerate(pieces) if not p)
+        events.extend(finish_chunk(i, finish_reason) for i, p in enumerate(pieces) if not p)
     return events
 
 
@@ -413,148 +414,10 @@ def with_system_fingerprint(events: Iterable[Event], fingerprint: str = "fp_emul
     return out
 
 
-def llamacpp_timings(
-    prompt_n: int,
-    predicted_n: int,
-    *,
-    prompt_ms: float = 12.5,
-    predicted_ms: float = 40.0,
-    cache_n: int = 0,
-) -> Dict[str, Any]:
-    """llama.cpp server's ``timings`` object (``result_timings::to_json``):
-    ``cache_n``, ``prompt_n``, ``prompt_ms``, ``prompt_per_token_ms``,
-    ``prompt_per_second``, ``predicted_n``, ``predicted_ms``,
-    ``predicted_per_token_ms``, ``predicted_per_second``."""
-
-    def per_token(ms: float, n: int) -> float:
-        return ms / n if n else 0.0
-
-    def per_second(ms: float, n: int) -> float:
-        return 1e3 / ms * n if ms else 0.0
-
-    return {
-        "cache_n": cache_n,
-        "prompt_n": prompt_n,
-        "prompt_ms": prompt_ms,
-        "prompt_per_token_ms": per_token(prompt_ms, prompt_n),
-        "prompt_per_second": per_second(prompt_ms, prompt_n),
-        "predicted_n": predicted_n,
-        "predicted_ms": predicted_ms,
-        "predicted_per_token_ms": per_token(predicted_ms, predicted_n),
-        "predicted_per_second": per_second(predicted_ms, predicted_n),
-    }
-
-
-def llamacpp_final_chunks(
-    prompt_n: int,
-    predicted_n: int,
-    *,
-    include_usage: bool = False,
-    finish_reason: str = "stop",
-    index: int = 0,
-    prompt_ms: float = 12.5,
-    predicted_ms: float = 40.0,
-    cache_n: int = 0,
-) -> List[Event]:
-    """The end of a llama.cpp server chat stream (``to_json_oaicompat_chat_stream``).
-
-    A finish chunk (empty delta), then, with ``include_usage``, a
-    ``choices: []`` chunk with ``usage``; the last of them carries
-    :func:`llamacpp_timings`. Put after :func:`text_chunks` with
-    ``finish_reason=None``.
-    """
-    events: List[Event] = [_finish(index, finish_reason)]
-    if include_usage:
-        events.append(usage_chunk(prompt_n, predicted_n))
-    last = events[-1]
-    assert isinstance(last, dict)
-    last["timings"] = llamacpp_timings(
-        prompt_n, predicted_n, prompt_ms=prompt_ms, predicted_ms=predicted_ms, cache_n=cache_n
-    )
-    return events
-
-
-#: The forms :func:`error_event` can take.
-ERROR_FORMS = ("event", "flat", "field", "data")
-
-
-def _sse_json(prefix: bytes, data: Any, compact: bool = False) -> bytes:
+def sse_json(prefix: bytes, data: Any, compact: bool = False) -> bytes:
+    """``prefix`` and ``data`` as JSON (UTF-8, not escaped), ending the event."""
     separators = (",", ":") if compact else (", ", ": ")
     return prefix + json.dumps(data, ensure_ascii=False, separators=separators).encode("utf-8") + b"\n\n"
-
-
-def error_event(
-    form: str,
-    message: str = "The server had an error while processing your request.",
-    *,
-    type: Optional[str] = None,
-    code: Union[int, str, None] = None,
-) -> List[Event]:
-    """An error in the middle of a stream, as a real server sends it.
-
-    ``"data"``
-        ``data: {"error": {"message", "type", "param": null, "code"}}`` --
-        OpenAI (type ``server_error`` by default), and newer vLLM and llama.cpp
-        (whose ``error`` objects have a numeric ``code``).
-    ``"flat"``
-        ``data: {"object": "error", "message", "type", "param": null,
-        "code"}`` -- vLLM before it nested its ``ErrorResponse`` under
-        ``error`` (type ``BadRequestError``, code 400 by default).
-    ``"field"``
-        ``error: {"code", "message", "type"}`` then ``data: [DONE]`` --
-        older llama.cpp server builds (``server_sent_event(sink, "error",
-        ...)``: an SSE *field* named ``error``, which the SSE standard says
-        to ignore; newer builds send the ``"data"`` form); code 500, type
-        ``server_error`` by default. It sends its own ``[DONE]``: script it
-        with ``finish_reason=None``.
-    ``"event"``
-        ``event: error`` and ``data: {"message"}`` (no ``error`` key): a named
-        SSE event, as some gateways send (not checked against a specific
-        server).
-    """
-    if form == "data":
-        return [
-            _sse_json(
-                b"data: ",
-                {"error": {"message": message, "type": type or "server_error", "param": None, "code": code}},
-                compact=True,
-            )
-        ]
-    if form == "flat":
-        body = {
-            "object": "error",
-            "message": message,
-            "type": type or "BadRequestError",
-            "param": None,
-            "code": 400 if code is None else code,
-        }
-        return [_sse_json(b"data: ", body)]
-    if form == "field":
-        body = {"code": 500 if code is None else code, "message": message, "type": type or "server_error"}
-        return [_sse_json(b"error: ", body, compact=True), b"data: [DONE]\n\n"]
-    if form == "event":
-        return [_sse_json(b"event: error\ndata: ", {"message": message}, compact=True)]
-    raise ValueError(f"form must be one of {ERROR_FORMS}, not {form!r}")
-
-
-def exceed_context_error(n_prompt_tokens: int, n_ctx: int) -> Dict[str, Any]:
-    """llama.cpp server's answer to a prompt longer than its context, for
-    ``Reply(status=400, body=...)``: ``{"error": {"code": 400, "message":
-    "request (N tokens) exceeds the available context size (M tokens), try
-    increasing it", "type": "exceed_context_size_error", "n_prompt_tokens",
-    "n_ctx"}}``."""
-    return {
-        "error": {
-            "code": 400,
-            "message": (
-                f"request ({n_prompt_tokens} tokens) exceeds the available context size "
-                f"({n_ctx} tokens), try increasing it"
-            ),
-            "type": "exceed_context_size_error",
-            "n_prompt_tokens": n_prompt_tokens,
-            "n_ctx": n_ctx,
-        }
-    }
 
 
 def serialize(item: Event, envelope: Mapping[str, Any]) -> Iterator[bytes]:
@@ -562,7 +425,7 @@ def serialize(item: Event, envelope: Mapping[str, Any]) -> Iterator[bytes]:
     if isinstance(item, bytes):
         yield item
         return
-    data = _sse_json(b"data: ", {**{k: v for k, v in envelope.items() if k not in item}, **item})
+    data = sse_json(b"data: ", {**{k: v for k, v in envelope.items() if k not in item}, **item})
     if isinstance(item, SplitChunk):
         lead = next((i for i, byte in enumerate(data) if byte >= 0xC0), None)
         if lead is not None:

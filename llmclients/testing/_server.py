@@ -3,8 +3,10 @@
 :class:`Emulator` is the machinery every provider's emulator shares: a
 threaded server on 127.0.0.1 (or ``::1``), a queue of :class:`Reply` scripts,
 the body's framing (chunked, close-delimited or sized), pacing, gzip, faults,
-and a record of every request received. A subclass supplies the protocol:
-which requests the real server accepts, and the bytes of each event.
+and a record of every request received (:class:`RecordedRequest`). A
+subclass supplies the protocol: which requests the real server accepts
+(:class:`Rejection`), and the bytes of each event. The server, its handler
+and the socket writes are in ``_serving``.
 """
 
 from __future__ import annotations
@@ -12,20 +14,32 @@ from __future__ import annotations
 import gzip as _gzip
 import json
 import re
-import select
-import socket
 import ssl
-import struct
 import threading
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from email.message import Message as _Headers
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Set, Union
+from http.server import ThreadingHTTPServer
+from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Union
 
+from ._serving import (
+    ClientGone,
+    Connections,
+    Dropped,
+    Handler,
+    IPv6Server,
+    Server,
+    chunk,
+    close_socket,
+    pause,
+    send,
+    write_head,
+)
 from .wire import WireSample
+
+__all__ = ["FRAMINGS", "Dropped", "Emulator", "Handler", "RecordedRequest", "Rejection", "Reply"]
 
 #: Framings a reply body can take.
 FRAMINGS = ("chunked", "close", "length")
@@ -134,21 +148,6 @@ class Rejection(Exception):
         self.reply = Reply(status=status, body=body, headers=dict(headers or {}))
 
 
-class _ClientGone(Exception):
-    """The client closed the connection (or the emulator is stopping)."""
-
-
-class Dropped(_ClientGone):
-    """A fault drops the connection: the exchange is recorded as "dropped"
-    first and the socket closed after, so a client that sees the close always
-    finds the outcome already written."""
-
-    def __init__(self, sock: socket.socket, *, reset: bool) -> None:
-        super().__init__()
-        self.sock = sock
-        self.reset = reset
-
-
 class Emulator:
     """Base class of the protocol emulators; use one of the subclasses.
 
@@ -188,11 +187,7 @@ class Emulator:
         self.write_times: List[float] = []
         self._queue: Deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._open: Set[socket.socket] = set()
-        #: How many TCP connections the server has accepted.
-        self.connections_accepted = 0
-        self._stopping = threading.Event()
+        self._connections = Connections(self._lock, self._receive)
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -201,8 +196,8 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             return self
-        handler = type("Handler", (Handler,), {"emulator": self})
-        server_class = _IPv6Server if ":" in self.host else _Server
+        handler = type("Handler", (Handler,), {"connections": self._connections})
+        server_class = IPv6Server if ":" in self.host else Server
         self._server = server_class((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         if self.ssl_context is not None:
@@ -224,11 +219,9 @@ class Emulator:
         """Stop serving and close every open connection; returns within about a second."""
         if self._server is None:
             return
-        self._stopping.set()
+        self._connections.stopping.set()
         self._server.shutdown()
-        with self._lock:
-            for sock in list(self._open):
-                close_socket(sock, reset=False)
+        self._connections.close_all()
         self._server.server_close()
         assert self._thread is not None
         self._thread.join(timeout=2)
@@ -265,22 +258,19 @@ class Emulator:
 
     @property
     def open_connections(self) -> int:
-        with self._lock:
-            return len(self._open)
+        return self._connections.count()
+
+    @property
+    def connections_accepted(self) -> int:
+        """How many TCP connections the server has accepted."""
+        return self._connections.accepted
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no client connection is open; True if that happened in time.
 
         The default leaves room for a loaded machine: it returns as soon as
         the connections are closed, and only a test that fails waits it out."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._open:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
+        return self._connections.wait_idle(timeout)
 
     # --- what a protocol subclass provides ------------------------------------------
 
@@ -311,6 +301,9 @@ class Emulator:
                 return self._queue.popleft()
         return self.default_reply or self.make_default_reply(request)
 
+    def _receive(self, handler: Handler, method: str, path: str, headers: _Headers, body: bytes) -> None:
+        self._serve(handler, RecordedRequest(method, path, headers, body))
+
     def _serve(self, handler: Handler, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
@@ -333,7 +326,7 @@ class Emulator:
             request.outcome = "dropped"
             handler.close_connection = True
             close_socket(dropped.sock, reset=dropped.reset)
-        except _ClientGone:
+        except ClientGone:
             request.outcome = "client closed"
             handler.close_connection = True
         finally:
@@ -389,7 +382,7 @@ class Emulator:
             self._stall(handler, reply, compress, sent)
         tail = compress.flush() if compress else b""
         if reply.framing == "chunked":
-            tail = (_chunk(tail) if tail else b"") + b"0\r\n\r\n"
+            tail = (chunk(tail) if tail else b"") + b"0\r\n\r\n"
         self._write(handler, tail, reply, sent)
 
     def _emit(self, handler: Handler, reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
@@ -398,13 +391,13 @@ class Emulator:
         if not event:
             return
         if reply.framing == "chunked":
-            event = _chunk(event)
+            event = chunk(event)
         self._write(handler, event, reply, sent)
         self.write_times.append(time.perf_counter())
 
     def _stall(self, handler: Handler, reply: Reply, compress: Any, sent: List[int]) -> None:
         deadline = time.monotonic() + reply.stall
-        while not self._stopping.is_set():
+        while not self._connections.stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -415,115 +408,18 @@ class Emulator:
 
     def _sleep(self, handler: Handler, seconds: float) -> None:
         """Pause, but notice at once when the client hangs up or the server stops."""
-        deadline = time.monotonic() + seconds
-        sock = handler.connection
-        while not self._stopping.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
-            if readable:
-                try:
-                    # The socket's own bytes, also under TLS (whose recv takes no flags).
-                    if not socket.socket.recv(sock, 1, socket.MSG_PEEK):
-                        raise _ClientGone()
-                except OSError:
-                    raise _ClientGone() from None
-                time.sleep(min(left, 0.01))  # bytes from the client: not a hang-up
-        raise _ClientGone()
+        pause(handler, seconds, self._connections.stopping)
 
     def _write_head(self, handler: Handler, status: int, headers: Dict[str, str], reply: Reply) -> None:
         if reply.head_delay:
             self._sleep(handler, reply.head_delay)
-        handler.send_response(status)
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.flush_headers()
+        write_head(handler, status, headers)
 
     def _write(self, handler: Handler, data: bytes, reply: Reply, sent: Optional[List[int]] = None) -> None:
         counter = sent if sent is not None else [0]
         if reply.drop_after is not None and counter[0] + len(data) >= reply.drop_after:
             data = data[: max(0, reply.drop_after - counter[0])]
-            self._send(handler, data)
+            send(handler, data)
             raise Dropped(handler.connection, reset=reply.reset)
-        self._send(handler, data)
+        send(handler, data)
         counter[0] += len(data)
-
-    def _send(self, handler: Handler, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            handler.connection.sendall(data)
-        except OSError:
-            raise _ClientGone() from None
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def close_socket(sock: socket.socket, *, reset: bool) -> None:
-    try:
-        if reset:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        else:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's backlog of 5 drops the SYNs of simultaneous connects
-    # beyond it, and the clients retry only a second later.
-    request_queue_size = 256
-
-
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class Handler(BaseHTTPRequestHandler):
-    emulator: ClassVar[Emulator]
-    protocol_version = "HTTP/1.1"
-    # Without TCP_NODELAY each small event can wait ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
-    server_version = "llmclients-emulator"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._open.add(self.connection)
-            self.emulator.connections_accepted += 1
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        with self.emulator._idle:
-            self.emulator._open.discard(self.connection)
-            self.emulator._idle.notify_all()
-
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except OSError:
-            self.close_connection = True
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.emulator._serve(self, RecordedRequest(self.command, self.path, self.headers, body))
-
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
-        pass

@@ -12,7 +12,8 @@ breaks the API's rules (400, see *Validation* below), a model outside
 ``models`` when that is set (404 ``model_not_found``).
 
 Scripting other stream shapes (``Reply(events=...)``) and the builders of
-such events are in :mod:`llmclients.testing._openai_events`; what the emulator
+such events are in :mod:`llmclients.testing._openai_events` (what particular
+servers send in :mod:`llmclients.testing._openai_servers`); what the emulator
 refuses with a 400 is in :mod:`llmclients.testing._openai_validation`. The
 builders can be imported from here too.
 """
@@ -31,10 +32,6 @@ from ._openai_events import (
     Event,
     SplitChunk,
     choices_chunks,
-    error_event,
-    exceed_context_error,
-    llamacpp_final_chunks,
-    llamacpp_timings,
     reasoning_chunks,
     serialize,
     text_chunks,
@@ -42,6 +39,7 @@ from ._openai_events import (
     usage_chunk,
     with_system_fingerprint,
 )
+from ._openai_servers import error_event, exceed_context_error, llamacpp_final_chunks, llamacpp_timings
 from ._openai_validation import Invalid, validate
 from ._server import Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
@@ -68,7 +66,6 @@ __all__ = [
 expose(globals(), __name__, __all__)
 
 DEFAULT_MODEL = "emulator-1"
-
 
 
 def _error(
