@@ -107,6 +107,11 @@ register(
     emulator="llmclients.testing.autonomous:AutonomousAIEmulator",
 )
 register("aura", "llmclients.providers.aura:Aura", emulator="llmclients.testing.aura:AuraEmulator")
+register(
+    "anthropic",
+    "llmclients.providers.anthropic:Anthropic",
+    emulator="llmclients.testing.anthropic:AnthropicEmulator",
+)
 
 #: The providers llmclients ships, which every process knows (others come from :func:`register`).
 BUILTIN: Tuple[str, ...] = tuple(_REGISTRY)
