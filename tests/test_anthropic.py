@@ -529,6 +529,14 @@ def post(emulator: AnthropicEmulator, body: Any, **headers: str) -> requests.Res
             {"model": "m", "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 4000}, "messages": [{"role": "user", "content": "Hi"}]},
             "must be greater than `thinking.budget_tokens`",
         ),
+        (
+            {"model": "m", "max_tokens": 5000, "thinking": {"type": "enabled", "budget_tokens": 1024}, "temperature": 0.5, "messages": [{"role": "user", "content": "Hi"}]},
+            "`temperature` may only be set to 1",
+        ),
+        (
+            {"model": "m", "max_tokens": 5000, "thinking": {"type": "enabled", "budget_tokens": 1024}, "tool_choice": {"type": "any"}, "messages": [{"role": "user", "content": "Hi"}]},
+            "forces tool use",
+        ),
     ],
 )
 def test_bad_requests_get_the_api_error_body(emulator, body, message):
@@ -537,6 +545,24 @@ def test_bad_requests_get_the_api_error_body(emulator, body, message):
     error = response.json()
     assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
     assert message in error["error"]["message"]
+
+
+def test_only_the_last_tool_turn_needs_its_thinking_block(emulator):
+    def turn(n):
+        call = {"type": "tool_use", "id": f"toolu_{n}", "name": "f", "input": {}}
+        return [
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": "ok"}]},
+        ]
+
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    body = {"model": "m", "max_tokens": 5000, "thinking": thinking, "stream": True}
+    signed = {"type": "thinking", "thinking": "t", "signature": sign("t")}
+    first, last = turn(1), turn(2)
+    last[0]["content"].insert(0, signed)
+    assert post(emulator, {**body, "messages": [{"role": "user", "content": "Hi"}, *first, *last]}).status_code == 200
+    response = post(emulator, {**body, "messages": [{"role": "user", "content": "Hi"}, *last, *first]})
+    assert "must start with a thinking block" in response.json()["error"]["message"]
 
 
 def test_a_missing_or_wrong_key_is_401(emulator):

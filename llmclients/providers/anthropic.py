@@ -177,7 +177,8 @@ class Anthropic(Provider):
             needed.add("reasoning")
         return frozenset(needed)
 
-    def headers(self, accept: str) -> Dict[str, str]:
+    def request_headers(self, accept: str) -> Dict[str, str]:
+        """The API's headers: the key, its version, and what the answer is to be."""
         headers = {"Accept": accept, "anthropic-version": API_VERSION}
         if self.api_key:
             headers["x-api-key"] = self.api_key
@@ -194,7 +195,7 @@ class Anthropic(Provider):
         body.update(_options(options))
         body["stream"] = True
         body.update(extra)
-        return Request("POST", f"{self._root}/v1/messages", headers=self.headers("text/event-stream"), json=body)
+        return Request("POST", f"{self._root}/v1/messages", headers=self.request_headers("text/event-stream"), json=body)
 
     def parse_event(self, data: Any, state: StreamState) -> Optional[str]:
         event = load_json(data.data if data.__class__ is SSEEvent else data)
@@ -242,7 +243,7 @@ class Anthropic(Provider):
         after: Optional[str] = None
         for _ in range(_MODEL_PAGES):
             url = f"{self._root}/v1/models?limit=1000" + (f"&after_id={after}" if after else "")
-            request = Request("GET", url, headers=self.headers("application/json"))
+            request = Request("GET", url, headers=self.request_headers("application/json"))
             with self.new_call("models") as call:
                 page = _model_page(call.send(request), request)
             ids += [entry["id"] for entry in page["data"] if isinstance(entry.get("id"), str)]
@@ -444,7 +445,9 @@ def _tool_choice(choice: Any, parallel: Optional[bool]) -> Optional[Dict[str, An
 
 # --- the events ------------------------------------------------------------------------------
 # state.notes holds, per open content block index, what the block's stop needs:
-# ("tool", position of the call) or ("thinking", where its reasoning starts).
+# ("tool", the call's position, the start block's input) or ("thinking", where
+# its reasoning starts in state.first.reasoning, its signature); and "usage",
+# the counts so far.
 
 
 def _message_start(event: Dict[str, Any], state: StreamState) -> None:

@@ -432,8 +432,22 @@ def _validate(body: Any) -> None:
     if not isinstance(messages, list) or not messages:
         raise _Invalid("messages: at least one message is required")
     thinking_on = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    if thinking_on:
+        _validate_with_thinking(body)
+    last_assistant = max((n for n, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1)
     for n, message in enumerate(messages):
-        _validate_message(n, message, messages, thinking_on)
+        _validate_message(n, message, messages, thinking_on and n == last_assistant)
+
+
+def _validate_with_thinking(body: Mapping[str, Any]) -> None:
+    """What the API refuses beside thinking: sampling it does not allow, a forced tool."""
+    if body.get("temperature") not in (None, 1, 1.0):
+        raise _Invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    if body.get("top_k") is not None:
+        raise _Invalid("`top_k` must be unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise _Invalid("Thinking may not be enabled when tool_choice forces tool use.")
 
 
 def _validate_thinking(thinking: Any, max_tokens: int) -> None:
@@ -460,7 +474,8 @@ def _validate_system(system: Any) -> None:
             raise _Invalid(f"system.{n}: Input should be a text block")
 
 
-def _validate_message(n: int, message: Any, messages: List[Any], thinking_on: bool) -> None:
+def _validate_message(n: int, message: Any, messages: List[Any], final_with_thinking: bool) -> None:
+    """One turn; ``final_with_thinking``: the last assistant turn of a request with thinking on."""
     where = f"messages.{n}"
     if not isinstance(message, dict):
         raise _Invalid(f"{where}: Input should be a valid dictionary")
@@ -485,7 +500,7 @@ def _validate_message(n: int, message: Any, messages: List[Any], thinking_on: bo
     for m, block in enumerate(content):
         _validate_block(f"{where}.content.{m}", block, role)
     if role == "assistant":
-        _validate_thinking_blocks(where, content, thinking_on)
+        _validate_thinking_blocks(where, content, final_with_thinking)
         uses = [block["id"] for block in content if block["type"] == "tool_use"]
         following = messages[n + 1] if n + 1 < len(messages) else None
         answered = {
@@ -558,9 +573,10 @@ def _validate_image(where: str, source: Any) -> None:
         raise _Invalid(f"{where}.image.source: Input tag does not match any of the expected tags: 'base64', 'url', 'file'")
 
 
-def _validate_thinking_blocks(where: str, content: List[Dict[str, Any]], thinking_on: bool) -> None:
-    """With thinking on, an assistant turn that calls tools starts with its thinking block, as the API wants it back."""
-    if not thinking_on or not any(block["type"] == "tool_use" for block in content):
+def _validate_thinking_blocks(where: str, content: List[Dict[str, Any]], final_with_thinking: bool) -> None:
+    """With thinking on, the last assistant turn, if it calls tools, starts
+    with its thinking block: the API wants it back (earlier turns' it drops)."""
+    if not final_with_thinking or not any(block["type"] == "tool_use" for block in content):
         return
     if content[0]["type"] not in ("thinking", "redacted_thinking"):
         raise _Invalid(
