@@ -72,6 +72,7 @@ from .providers import entries, get_client, get_provider_class, provider_names
 
 if TYPE_CHECKING:
     from .providers.allenai import AllenAI
+    from .providers.anthropic import Anthropic
     from .providers.aura import Aura
     from .providers.autonomous import AutonomousAI
     from .providers.openai import OpenAICompatible
@@ -81,6 +82,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "AllenAI",
+    "Anthropic",
     "Aura",
     "AuthenticationError",
     "AutonomousAI",

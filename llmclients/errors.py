@@ -31,7 +31,7 @@
     │   ├── RateLimitError              429 (.retry_after, on every status error, from Retry-After)
     │   ├── RedirectError               a 3xx not followed (another origin, https→http, or a method
     │   │                               change); .location, and the message says what base_url to set
-    │   └── ServerError                 5xx
+    │   └── ServerError                 5xx (and Anthropic's 529 "overloaded")
     ├── StreamError                     the response started but its body went wrong
     │   ├── StreamInterruptedError      the connection broke before the stream's end
     │   ├── MalformedStreamError        bytes that are not the protocol (bad JSON, bad framing, an HTML page)
@@ -227,6 +227,8 @@ class TotalTimeout(RequestTimeoutError):
 class HTTPStatusError(LLMClientError):
     """The service answered with an error status."""
 
+    should_retry: Optional[bool] = None
+
     def __init__(
         self,
         message: str,
@@ -248,8 +250,11 @@ class HTTPStatusError(LLMClientError):
         self.param = param
         #: The ``x-request-id`` (or ``request-id``) response header: what a service's support asks for.
         self.request_id = request_id
-        #: Seconds the service asked to wait (``Retry-After``), or None.
+        #: Seconds the service asked to wait (``retry-after-ms``, else ``Retry-After``), or None.
         self.retry_after: Optional[float] = None
+        #: What the service said of retrying (``x-should-retry: true|false``,
+        #: Anthropic's and OpenAI's): it overrides the status; None if it said nothing.
+        self.should_retry: Optional[bool] = None
         #: The ``x-ratelimit-*`` response headers, names lower-cased (empty if none).
         self.rate_limits: Dict[str, str] = {}
 
@@ -258,8 +263,9 @@ class ContextLengthError(HTTPStatusError):
     """The prompt (with the tokens asked for) does not fit the model's context window.
 
     Recognised from OpenAI (``code: context_length_exceeded``), llama.cpp
-    (``type: exceed_context_size_error``) and vLLM (its "maximum context length"
-    message). ``prompt_tokens`` and ``context_tokens`` hold the counts when the
+    (``type: exceed_context_size_error``), vLLM (its "maximum context length"
+    message) and Anthropic ("prompt is too long", and the stop reason
+    ``model_context_window_exceeded``). ``prompt_tokens`` and ``context_tokens`` hold the counts when the
     server gave them.
     """
 

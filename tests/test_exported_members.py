@@ -22,6 +22,7 @@ from llmclients._public import MOVED
 EXPORTED: Dict[str, List[str]] = {
     "llmclients": [
         "AllenAI",
+        "Anthropic",
         "Aura",
         "AuthenticationError",
         "AutonomousAI",
@@ -209,6 +210,15 @@ EXPORTED: Dict[str, List[str]] = {
         "provider_names",
         "register",
     ],
+    "llmclients.providers.anthropic": [
+        "API_VERSION",
+        "Anthropic",
+        "DEFAULT_MAX_TOKENS",
+        "ERROR_TYPES",
+        "FINISH_REASONS",
+        "THINKING_BUDGETS",
+        "to_anthropic",
+    ],
     "llmclients.providers.kit": [
         "AuthenticationError",
         "BlockedError",
@@ -234,6 +244,7 @@ EXPORTED: Dict[str, List[str]] = {
         "Messages",
         "ModelNotFoundError",
         "NDJSONDecoder",
+        "NotFoundError",
         "OnComplete",
         "PART_CAPABILITIES",
         "Provider",
@@ -276,6 +287,7 @@ EXPORTED: Dict[str, List[str]] = {
     ],
     "llmclients.testing": [
         "AllenAIEmulator",
+        "AnthropicEmulator",
         "AuraEmulator",
         "AutonomousAIEmulator",
         "Emulator",
@@ -288,6 +300,23 @@ EXPORTED: Dict[str, List[str]] = {
         "emulator_class",
         "emulator_for",
         "wire_sample",
+    ],
+    "llmclients.testing.anthropic": [
+        "AnthropicEmulator",
+        "DEFAULT_MODEL",
+        "error_body",
+        "error_event",
+        "message_delta",
+        "message_start",
+        "message_stop",
+        "ping",
+        "redacted_thinking_block",
+        "reply_events",
+        "serialize",
+        "sign",
+        "text_block",
+        "thinking_block",
+        "tool_use_block",
     ],
     "llmclients.testing.openai": [
         "BOM",

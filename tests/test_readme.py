@@ -12,8 +12,9 @@ invisible on the rendered page, that says why::
 
 The servers the README names (``http://localhost:11434/v1``,
 ``http://localhost:8000/v1``) are swapped for an OpenAI emulator's URL,
-``http://localhost:8080/v1`` (a Responses API server) for a Responses emulator's, and
-gpt4free-style classes are pointed at their emulators. ``run_tool``,
+``http://localhost:8080/v1`` (a Responses API server) for a Responses emulator's,
+``llmclients.Anthropic``'s default (``https://api.anthropic.com``) for an
+Anthropic emulator's, and gpt4free-style classes are pointed at their emulators. ``run_tool``,
 ``save`` and ``retry_later`` stand for the reader's own code. Functions named
 ``test_*`` that a block defines are called, as pytest would.
 """
@@ -28,8 +29,9 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple
 
 import pytest
 
+import llmclients
 from llmclients.compat import g4f
-from llmclients.testing import OpenAIEmulator, Reply, ResponsesEmulator, emulator_for
+from llmclients.testing import AnthropicEmulator, OpenAIEmulator, Reply, ResponsesEmulator, emulator_for
 from llmclients.testing.openai import tool_call_chunks
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
@@ -137,7 +139,8 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
     namespace: Dict[str, Any] = {"__name__": "readme", **the_readers_own_code()}
     scripts = _scripts()
     ran = 0
-    with OpenAIEmulator() as emulator, ResponsesEmulator() as responses, compat_emulators():
+    with OpenAIEmulator() as emulator, ResponsesEmulator() as responses, compat_emulators(), AnthropicEmulator() as claude:
+        monkeypatch.setattr(llmclients.Anthropic, "default_base_url", claude.base_url)
         for block in BLOCKS:
             if block.illustration:
                 continue

@@ -143,6 +143,9 @@ class Provider:
     #: Statuses this service answers when it is busy, retried like 429 and
     #: 502/503/504 (Anthropic's 529 "overloaded", say), on top of the retry's.
     retry_statuses: ClassVar[FrozenSet[int]] = frozenset()
+    #: The environment variable the command line reads this service's key
+    #: from (``ANTHROPIC_API_KEY``, say), before ``LLMCLIENTS_API_KEY``; None: that one only.
+    api_key_env: ClassVar[Optional[str]] = None
 
     def __init__(
         self,

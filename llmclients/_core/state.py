@@ -92,9 +92,10 @@ class StreamState:
         #: Keys for the assistant message that continues the conversation: what
         #: the service needs back unchanged (Anthropic's thinking blocks, say).
         self.message_fields: Dict[str, Any] = {}
-        #: The provider's own notes while it reads this stream (which call a
-        #: fragment belongs to, say): never shown, gone with the stream.
-        self.notes: Dict[str, Any] = {}
+        #: The provider's own notes while it reads this reply (which call a
+        #: fragment belongs to, the content blocks open by index, say): never
+        #: shown, gone with the state.
+        self.notes: Dict[Any, Any] = {}
         #: Events not yet handed on; yielded only while ``emit`` (an events() reader) is on.
         self.pending: List[Any] = []
         self.emit = False

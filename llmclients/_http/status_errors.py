@@ -33,6 +33,8 @@ __all__ = [
     "rate_limits_of",
     "refused_by_proxy",
     "request_id_of",
+    "retry_after_of",
+    "should_retry_of",
     "status_error",
 ]
 
@@ -115,11 +117,31 @@ def status_error(
         param=facts.get("param"),
         request_id=request_id_of(response.headers),
     )
-    error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error.retry_after = retry_after_of(response.headers)
+    error.should_retry = should_retry_of(response.headers)
     error.rate_limits = rate_limits_of(response.headers)
     if isinstance(error, errors.ContextLengthError):
         error.prompt_tokens, error.context_tokens = _context_counts(facts, excerpt)
     return mask_error(error, secrets)
+
+
+def retry_after_of(headers: Mapping[str, str]) -> Optional[float]:
+    """Seconds to wait before a retry: ``retry-after-ms`` (Anthropic's and
+    OpenAI's, in milliseconds) if it is a number, else ``Retry-After``."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+def should_retry_of(headers: Mapping[str, str]) -> Optional[bool]:
+    """``x-should-retry``: True or False where the service says, which wins
+    over what the status would mean; None where it is absent or neither."""
+    value = headers.get("x-should-retry", "").strip().lower()
+    return True if value == "true" else False if value == "false" else None
 
 
 def rate_limits_of(headers: Mapping[str, str]) -> Dict[str, str]:
@@ -154,6 +176,8 @@ def error_facts(body: bytes) -> Dict[str, Any]:
     return facts
 
 
+#: Anthropic: "prompt is too long: 208310 tokens > 200000 maximum".
+_ANTHROPIC_CONTEXT = re.compile(r"prompt is too long: (\d+) tokens > (\d+) maximum")
 #: vLLM: "This model's maximum context length is 4096 tokens. However, you
 #: requested 5000 tokens (4000 in the messages, 1000 in the completion)..."
 _VLLM_CONTEXT = re.compile(
@@ -166,7 +190,8 @@ def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) ->
         return False
     if facts.get("code") == "context_length_exceeded" or facts.get("type") == "exceed_context_size_error":
         return True
-    return "maximum context length" in excerpt or "context length exceeded" in excerpt.lower()
+    lowered = excerpt.lower()
+    return "maximum context length" in excerpt or "context length exceeded" in lowered or "prompt is too long" in lowered
 
 
 def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[int], Optional[int]]:
@@ -176,6 +201,9 @@ def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[in
     match = _VLLM_CONTEXT.search(excerpt)
     if match:
         return int(match.group(2)), int(match.group(1))
+    match = _ANTHROPIC_CONTEXT.search(excerpt)
+    if match:
+        return int(match.group(1)), int(match.group(2))
     return None, None
 
 

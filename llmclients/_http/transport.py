@@ -86,8 +86,11 @@ class Budget:
         wait would break the budget or the deadline)."""
         if isinstance(exc, _NEVER_RETRIED):
             return None
-        if isinstance(exc, errors.HTTPStatusError) and exc.status_code not in self.statuses:
-            return None
+        if isinstance(exc, errors.HTTPStatusError):
+            # x-should-retry, where the service sent it, decides over the status.
+            verdict = exc.should_retry
+            if verdict is False or (verdict is None and exc.status_code not in self.statuses):
+                return None
         retry = _counted(self.retry, request, exc)
         if retry is None:
             return None

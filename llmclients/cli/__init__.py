@@ -32,7 +32,8 @@ session (:mod:`llmclients.cli._repl`).
 Settings come from flags, else from the environment: ``LLMCLIENTS_PROVIDER``,
 ``LLMCLIENTS_MODEL``, ``LLMCLIENTS_BASE_URL``, ``LLMCLIENTS_TIMEOUT``,
 ``LLMCLIENTS_PROXY`` and ``LLMCLIENTS_API_KEY`` (which has no flag: a key on a
-command line shows in ``ps``). ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
+command line shows in ``ps``; a provider's own variable, ``ANTHROPIC_API_KEY``
+for ``-p anthropic``, comes before it). ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
 are honoured. ``--debug`` (or ``LLMCLIENTS_LOG=debug``; ``info`` shows only
 retries) logs requests and retries to stderr with secrets masked, and
 request bodies too. A usage error names the variable a wrong setting came
@@ -88,6 +89,7 @@ from ._common import (
     EXIT_USAGE,
     Terminated,
     UsageError,
+    api_keys,
     apply_environment,
     describe,
     exit_code,
@@ -157,7 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args = build_parser().parse_args(argv)
             apply_environment(args)
             level = "debug" if args.debug else os.environ.get("LLMCLIENTS_LOG", "")
-            configure_logging(level, secrets=[os.environ.get("LLMCLIENTS_API_KEY", "")])
+            configure_logging(level, secrets=api_keys())
             command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
             return command(args)
     except UsageError as exc:

@@ -27,7 +27,8 @@ def open_client(provider: str, args: argparse.Namespace, **kwargs: Any) -> Itera
     ``--emulate``, of its emulator, served for as long as the block runs."""
     cls = get_provider_class(provider)
     kwargs["proxy"] = args.proxy
-    kwargs["api_key"] = env_setting("LLMCLIENTS_API_KEY")
+    # The service's own variable (ANTHROPIC_API_KEY), else the command's.
+    kwargs["api_key"] = (cls.api_key_env and env_setting(cls.api_key_env)) or env_setting("LLMCLIENTS_API_KEY")
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
     with contextlib.ExitStack() as stack:

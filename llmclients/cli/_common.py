@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_USAGE",
     "Terminated",
     "UsageError",
+    "api_keys",
     "apply_environment",
     "describe",
     "env_setting",
@@ -138,7 +139,13 @@ def fail(code: int, message: str) -> int:
 
 
 def one_line(message: str) -> str:
-    return redact(" ".join(message.split()), [os.environ.get("LLMCLIENTS_API_KEY", "")])
+    return redact(" ".join(message.split()), api_keys())
+
+
+def api_keys() -> List[str]:
+    """The keys in the environment, to mask wherever text is shown: every
+    ``*_API_KEY`` variable's (``LLMCLIENTS_API_KEY``, a provider's own ``ANTHROPIC_API_KEY``)."""
+    return [value for name, value in os.environ.items() if name.endswith("_API_KEY") and value]
 
 
 def describe(exc: errors.LLMClientError, args: Optional[argparse.Namespace] = None) -> str:

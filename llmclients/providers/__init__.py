@@ -108,6 +108,11 @@ register(
 )
 register("aura", "llmclients.providers.aura:Aura", emulator="llmclients.testing.aura:AuraEmulator")
 register(
+    "anthropic",
+    "llmclients.providers.anthropic:Anthropic",
+    emulator="llmclients.testing.anthropic:AnthropicEmulator",
+)
+register(
     "responses",
     "llmclients.providers.responses:OpenAIResponses",
     emulator="llmclients.testing.responses:ResponsesEmulator",

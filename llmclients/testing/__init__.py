@@ -32,6 +32,7 @@ from .wire import WireSample
 
 __all__ = [
     "AllenAIEmulator",
+    "AnthropicEmulator",
     "AuraEmulator",
     "AutonomousAIEmulator",
     "Emulator",
