@@ -166,7 +166,11 @@ def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) ->
         return False
     if facts.get("code") == "context_length_exceeded" or facts.get("type") == "exceed_context_size_error":
         return True
-    return "maximum context length" in excerpt or "context length exceeded" in excerpt.lower()
+    lowered = excerpt.lower()
+    # vLLM's, OpenAI's and Ollama's (truncate: false) wordings.
+    return "maximum context length" in excerpt or any(
+        words in lowered for words in ("context length exceeded", "exceeds the context length")
+    )
 
 
 def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[int], Optional[int]]:
