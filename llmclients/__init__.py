@@ -37,6 +37,7 @@ from .errors import (
     ConnectError,
     ConnectTimeout,
     ContextLengthError,
+    ContextTruncatedWarning,
     DecodingError,
     FallbackError,
     HTTPStatusError,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from .providers.allenai import AllenAI
     from .providers.aura import Aura
     from .providers.autonomous import AutonomousAI
+    from .providers.ollama import Ollama
     from .providers.openai import OpenAICompatible
 
 __version__ = "0.2.0"
@@ -90,6 +92,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ContextLengthError",
+    "ContextTruncatedWarning",
     "DecodingError",
     "Event",
     "Fallback",
@@ -108,6 +111,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFoundError",
     "Observer",
+    "Ollama",
     "OpenAICompatible",
     "OversizedEventError",
     "Provider",

@@ -107,6 +107,7 @@ register(
     emulator="llmclients.testing.autonomous:AutonomousAIEmulator",
 )
 register("aura", "llmclients.providers.aura:Aura", emulator="llmclients.testing.aura:AuraEmulator")
+register("ollama", "llmclients.providers.ollama:Ollama", emulator="llmclients.testing.ollama:OllamaEmulator")
 
 #: The providers llmclients ships, which every process knows (others come from :func:`register`).
 BUILTIN: Tuple[str, ...] = tuple(_REGISTRY)

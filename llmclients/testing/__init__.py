@@ -35,6 +35,7 @@ __all__ = [
     "AuraEmulator",
     "AutonomousAIEmulator",
     "Emulator",
+    "OllamaEmulator",
     "OpenAIEmulator",
     "RecordedRequest",
     "Rejection",
