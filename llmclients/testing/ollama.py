@@ -218,7 +218,8 @@ class OllamaEmulator(Emulator):
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}
-        text = str(last.get("content") or "")
+        words = str(last.get("content") or "").split(" ")
+        text = " ".join(words[:30]) + (" ..." if len(words) > 30 else "")  # a long prompt: its start
         images = len(last.get("images") or ())
         said = f"The tool {last.get('tool_name', '')} returned: {text}" if last.get("role") == "tool" else f"You said: {text}"
         if images:
