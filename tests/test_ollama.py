@@ -48,7 +48,9 @@ def sent(emulator: OllamaEmulator) -> Dict[str, Any]:
 
 
 def test_a_text_reply_streams_with_usage_durations_and_reason(client, ollama_emulator):
-    ollama_emulator.enqueue(Reply(deltas=["Hello", ", wörld 🎉"], usage={"prompt_tokens": 26, "completion_tokens": 2}))
+    ollama_emulator.enqueue(
+        Reply(deltas=["Hello", ", wörld 🎉"], usage={"prompt_tokens": 26, "completion_tokens": 2})
+    )
     with client.stream("Hi") as stream:
         assert list(stream) == ["Hello", ", wörld 🎉"]
     assert stream.text == "Hello, wörld 🎉"
@@ -62,7 +64,11 @@ def test_a_text_reply_streams_with_usage_durations_and_reason(client, ollama_emu
     assert request.path == "/api/chat"
     assert request.headers["Accept"] == "application/x-ndjson"
     assert "Authorization" not in request.headers
-    assert request.json() == {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    assert request.json() == {
+        "model": "llama3.2",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "stream": True,
+    }
 
 
 def test_options_go_where_ollama_reads_them(client, ollama_emulator):
@@ -114,7 +120,9 @@ def test_think_and_reasoning_effort_together_are_refused(client, ollama_emulator
 
 def test_response_format_is_format(client, ollama_emulator):
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-    client.complete("Hi", response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}})
+    client.complete(
+        "Hi", response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    )
     assert sent(ollama_emulator)["format"] == schema
     client.complete("Hi", response_format={"type": "json_object"})
     assert sent(ollama_emulator)["format"] == "json"
@@ -158,7 +166,11 @@ def test_messages_become_ollamas(client, ollama_emulator):
             "content": None,
             "thinking": "The user wants weather.",
             "tool_calls": [
-                {"id": "call_a", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}},
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                },
                 {"id": "call_b", "type": "function", "function": {"name": "clock", "arguments": ""}},
             ],
         },
@@ -170,7 +182,11 @@ def test_messages_become_ollamas(client, ollama_emulator):
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "system", "content": "Use metric units."},
-        {"role": "user", "content": "What is this?\nAnd the weather?", "images": [base64.b64encode(PNG).decode()]},
+        {
+            "role": "user",
+            "content": "What is this?\nAnd the weather?",
+            "images": [base64.b64encode(PNG).decode()],
+        },
         {
             "role": "assistant",
             "content": "",
@@ -235,7 +251,9 @@ def test_whole_tool_calls_get_ids_and_end_as_tool_calls(client, ollama_emulator)
         Reply(
             events=[
                 tool_call_line([(None, "weather", {"city": "Paris"})]),
-                tool_call_line([("call_x7", "weather", {"city": "Oslo, Norway", "unit": "°C"}), (None, "clock", {})]),
+                tool_call_line(
+                    [("call_x7", "weather", {"city": "Oslo, Norway", "unit": "°C"}), (None, "clock", {})]
+                ),
                 done_line("stop"),
             ]
         )
@@ -256,7 +274,9 @@ def test_tool_call_events_arrive_whole(client, ollama_emulator):
     with client.stream("Weather?", tools=[WEATHER_TOOL]) as stream:
         events = list(stream.events())
     calls = [event for event in events if isinstance(event, llmclients.ToolCallDelta)]
-    assert [(call.id, call.name, call.arguments) for call in calls] == [("call_0", "weather", '{"city": "Paris"}')]
+    assert [(call.id, call.name, call.arguments) for call in calls] == [
+        ("call_0", "weather", '{"city": "Paris"}')
+    ]
 
 
 def test_a_tool_loop_sends_the_result_under_the_tools_name(client, ollama_emulator):
@@ -274,7 +294,12 @@ def test_a_tool_loop_sends_the_result_under_the_tools_name(client, ollama_emulat
         "content": "",
         "tool_calls": [{"id": "call_0", "function": {"name": "weather", "arguments": {"city": "Paris"}}}],
     }
-    assert messages[2] == {"role": "tool", "tool_call_id": "call_0", "tool_name": "weather", "content": "sunny"}
+    assert messages[2] == {
+        "role": "tool",
+        "tool_call_id": "call_0",
+        "tool_name": "weather",
+        "content": "sunny",
+    }
 
 
 def test_length_is_length(client, ollama_emulator):
@@ -300,7 +325,9 @@ def test_a_reply_that_did_not_stream_is_read_whole(client, ollama_emulator):
         "prompt_eval_count": 5,
         "eval_count": 3,
     }
-    ollama_emulator.enqueue(Reply(raw=json.dumps(whole).encode(), headers={"Content-Type": "application/json"}))
+    ollama_emulator.enqueue(
+        Reply(raw=json.dumps(whole).encode(), headers={"Content-Type": "application/json"})
+    )
     reply = client.complete("Hi")
     assert (reply.text, reply.reasoning, reply.usage) == ("All at once.", "hm", (5, 3, 8))
 
@@ -329,7 +356,12 @@ def test_an_error_line_before_text_raises(client, ollama_emulator):
 
 
 def test_an_error_line_after_text_keeps_the_text(client, ollama_emulator):
-    ollama_emulator.enqueue(Reply(events=text_lines(["Half ", "a "]) + [error_line("an error was encountered while running the model")]))
+    ollama_emulator.enqueue(
+        Reply(
+            events=text_lines(["Half ", "a "])
+            + [error_line("an error was encountered while running the model")]
+        )
+    )
     given: List[str] = []
     with pytest.raises(errors.ProviderError) as caught:
         for text in client.stream("Hi"):
@@ -358,7 +390,9 @@ def test_a_busy_error_line_raises_a_server_error_when_retries_run_out(ollama_emu
 
 
 def test_an_over_long_prompt_refused_in_the_stream_is_a_context_error(client, ollama_emulator):
-    ollama_emulator.enqueue(Reply(events=[error_line("the input length exceeds the context length", status=400)]))
+    ollama_emulator.enqueue(
+        Reply(events=[error_line("the input length exceeds the context length", status=400)])
+    )
     with pytest.raises(errors.ContextLengthError):
         client.complete("Hi", truncate=False)
 
@@ -505,14 +539,21 @@ def post(emulator: OllamaEmulator, body: Any) -> requests.Response:
             "json: cannot unmarshal array into Go struct field Message.messages.content of type string",
         ),
         (
-            {"model": "m", "messages": [{"role": "user", "content": "Hi", "images": ["data:image/png;base64,AAAA"]}]},
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "Hi", "images": ["data:image/png;base64,AAAA"]}],
+            },
             "illegal base64 data at input byte 4",
         ),
         (
             {
                 "model": "m",
                 "messages": [
-                    {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}],
+                    }
                 ],
             },
             "json: cannot unmarshal string into Go struct field "
@@ -523,7 +564,10 @@ def post(emulator: OllamaEmulator, body: Any) -> requests.Response:
             'invalid think value: "very" (must be "high", "medium", "low", true, or false)',
         ),
         ({"model": "m", "messages": [], "top_logprobs": 21}, "top_logprobs must be between 0 and 20"),
-        ({"model": "m", "messages": [], "options": []}, "json: cannot unmarshal array into Go struct field ChatRequest.options"),
+        (
+            {"model": "m", "messages": [], "options": []},
+            "json: cannot unmarshal array into Go struct field ChatRequest.options",
+        ),
     ],
 )
 def test_the_emulator_refuses_bad_requests_in_ollamas_words(ollama_emulator, body, error):
@@ -544,7 +588,9 @@ def test_the_emulator_answers_a_load_request_and_a_whole_reply(ollama_emulator):
     load = post(ollama_emulator, {"model": "m", "messages": []})
     assert json.loads(load.text.splitlines()[0])["done_reason"] == "load"
     ollama_emulator.enqueue(Reply(events=thinking_lines(["a", "b"]) + text_lines(["Hi", "!"])))
-    whole = post(ollama_emulator, {"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": False})
+    whole = post(
+        ollama_emulator, {"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": False}
+    )
     assert whole.headers["Content-Type"] == "application/json; charset=utf-8"
     reply = whole.json()
     assert reply["message"] == {"role": "assistant", "content": "Hi!", "thinking": "ab"}
@@ -552,6 +598,8 @@ def test_the_emulator_answers_a_load_request_and_a_whole_reply(ollama_emulator):
 
 
 def test_the_emulator_counts_images_in_the_prompt(client, ollama_emulator):
-    reply = client.complete([{"role": "user", "content": [{"type": "text", "text": "What?"}, llmclients.image_part(PNG)]}])
+    reply = client.complete(
+        [{"role": "user", "content": [{"type": "text", "text": "What?"}, llmclients.image_part(PNG)]}]
+    )
     assert reply.text.endswith("You said: What? (1 image)")
     assert reply.usage.prompt_tokens == 1 + 768 + 10

@@ -100,7 +100,9 @@ _DONE_EXTRA = ("remote_model", "remote_host")
 _DEFAULT_CONTEXTS = frozenset({2048, 4096, 8192})
 #: What an in-stream error says when the server is too busy to take the request.
 _BUSY = re.compile(r"server busy|overloaded|maximum pending requests", re.I)
-_CONTEXT_WORDS = re.compile(r"exceeds the context length|context length exceeded|too long for the context", re.I)
+_CONTEXT_WORDS = re.compile(
+    r"exceeds the context length|context length exceeded|too long for the context", re.I
+)
 _MODEL_NOT_FOUND = re.compile(r"""model ["']?(.+?)["']? not found""")
 #: The most of a ``/api/tags`` answer read; a longer one is cut, and then is not JSON.
 _MODEL_LIST_LIMIT = 8 * 1024 * 1024
@@ -312,7 +314,9 @@ def ollama_messages(messages: List[Message]) -> List[Dict[str, Any]]:
             if isinstance(message.get("thinking"), str) and message["thinking"]:
                 out["thinking"] = message["thinking"]  # sent back as the reply gave it
             if message.get("tool_calls"):
-                out["tool_calls"] = [_tool_call(index, n, call, names) for n, call in enumerate(message["tool_calls"])]
+                out["tool_calls"] = [
+                    _tool_call(index, n, call, names) for n, call in enumerate(message["tool_calls"])
+                ]
         elif role == "tool":
             out["tool_call_id"] = message["tool_call_id"]
             name = names.get(message["tool_call_id"]) or message.get("name")
@@ -399,14 +403,18 @@ def _think(options: Dict[str, Any]) -> Any:
     effort = options.pop("reasoning_effort", None)
     if effort is not None:
         if think is not None:
-            raise InvalidRequestError("pass think or reasoning_effort, not both: they are one setting for Ollama")
+            raise InvalidRequestError(
+                "pass think or reasoning_effort, not both: they are one setting for Ollama"
+            )
         if effort not in _EFFORT_TO_THINK:
             raise InvalidRequestError(
                 f"reasoning_effort is {effort!r}; expected one of {', '.join(_EFFORT_TO_THINK)}"
             )
         return _EFFORT_TO_THINK[effort]
     if think is not None and not isinstance(think, bool) and think not in _THINK_LEVELS:
-        raise InvalidRequestError(f"think must be True, False or one of {', '.join(_THINK_LEVELS)}; not {think!r}")
+        raise InvalidRequestError(
+            f"think must be True, False or one of {', '.join(_THINK_LEVELS)}; not {think!r}"
+        )
     return think
 
 
@@ -490,7 +498,10 @@ def _read_message(message: Mapping[str, Any], state: StreamState) -> None:
         function = call.get("function") or {}
         arguments = function.get("arguments")
         state.first.add_tool_call(
-            position, call.get("id") or f"call_{position}", function.get("name") or "", {} if arguments is None else arguments
+            position,
+            call.get("id") or f"call_{position}",
+            function.get("name") or "",
+            {} if arguments is None else arguments,
         )
 
 

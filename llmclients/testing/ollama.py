@@ -169,7 +169,9 @@ class OllamaEmulator(Emulator):
         try:
             body = json.loads(request.body)
         except ValueError as exc:
-            raise Rejection(400, {"error": _go_syntax_error(request.body.decode("utf-8", "replace"), exc)}) from None
+            raise Rejection(
+                400, {"error": _go_syntax_error(request.body.decode("utf-8", "replace"), exc)}
+            ) from None
         problem = _type_error(body)
         if problem:
             raise Rejection(400, {"error": problem})
@@ -178,7 +180,9 @@ class OllamaEmulator(Emulator):
         if not body.get("model"):
             raise Rejection(400, {"error": "model is required"})
         if self.models and body["model"] not in self.models:
-            raise Rejection(404, {"error": f"model {json.dumps(body['model'])} not found, try pulling it first"})
+            raise Rejection(
+                404, {"error": f"model {json.dumps(body['model'])} not found, try pulling it first"}
+            )
 
     def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
         path = request.path.split("?")[0]
@@ -221,15 +225,23 @@ class OllamaEmulator(Emulator):
         words = str(last.get("content") or "").split(" ")
         text = " ".join(words[:30]) + (" ..." if len(words) > 30 else "")  # a long prompt: its start
         images = len(last.get("images") or ())
-        said = f"The tool {last.get('tool_name', '')} returned: {text}" if last.get("role") == "tool" else f"You said: {text}"
+        said = (
+            f"The tool {last.get('tool_name', '')} returned: {text}"
+            if last.get("role") == "tool"
+            else f"You said: {text}"
+        )
         if images:
             said += f" ({images} image{'s' if images > 1 else ''})"
-        return Reply(text=f"This is the llmclients emulator speaking Ollama's chat protocol. {said}", delay=0.03)
+        return Reply(
+            text=f"This is the llmclients emulator speaking Ollama's chat protocol. {said}", delay=0.03
+        )
 
     def events(self, reply: Reply, request: RecordedRequest) -> Iterable[bytes]:
         for item in reply.events or ():  # checked before the status line goes out
             if not isinstance(item, (dict, bytes)):
-                raise TypeError(f"Reply.events items must be dicts (lines) or bytes, not {type(item).__name__}")
+                raise TypeError(
+                    f"Reply.events items must be dicts (lines) or bytes, not {type(item).__name__}"
+                )
         return self._events(reply, request.json())
 
     def reply_headers(self, reply: Reply, request: RecordedRequest) -> Dict[str, str]:
@@ -365,7 +377,7 @@ def _type_error(body: Any) -> Optional[str]:
         return f'invalid think value: {json.dumps(think)} (must be "high", "medium", "low", true, or false)'
     output_format = body.get("format")
     if isinstance(output_format, str) and output_format not in ("", "json"):
-        return f"invalid format: {json.dumps(output_format)}; expected \"json\" or a valid JSON schema"
+        return f'invalid format: {json.dumps(output_format)}; expected "json" or a valid JSON schema'
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         return _unmarshal(tools, "ChatRequest.tools", "api.Tools")
