@@ -11,7 +11,8 @@ invisible on the rendered page, that says why::
     .. code-block:: python
 
 The servers the README names (``http://localhost:11434/v1``,
-``http://localhost:8000/v1``) are swapped for an OpenAI emulator's URL, and
+``http://localhost:8000/v1``) are swapped for an OpenAI emulator's URL, an
+Ollama server's root (``http://localhost:11434``) for an Ollama emulator's, and
 gpt4free-style classes are pointed at their emulators. ``run_tool``,
 ``save`` and ``retry_later`` stand for the reader's own code. Functions named
 ``test_*`` that a block defines are called, as pytest would.
@@ -28,11 +29,12 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple
 import pytest
 
 from llmclients.compat import g4f
-from llmclients.testing import OpenAIEmulator, Reply, emulator_for
+from llmclients.testing import OllamaEmulator, OpenAIEmulator, Reply, emulator_for
 from llmclients.testing.openai import tool_call_chunks
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 SERVERS = ("http://localhost:11434/v1", "http://localhost:8000/v1")
+OLLAMA_SERVER = "http://localhost:11434"  # swapped after SERVERS, whose first it starts
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000000000200019ef1a8c40000000049454e44ae426082"
@@ -135,13 +137,14 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
     namespace: Dict[str, Any] = {"__name__": "readme", **the_readers_own_code()}
     scripts = _scripts()
     ran = 0
-    with OpenAIEmulator() as emulator, compat_emulators():
+    with OpenAIEmulator() as emulator, OllamaEmulator() as ollama, compat_emulators():
         for block in BLOCKS:
             if block.illustration:
                 continue
             code = block.code
             for server in SERVERS:
                 code = code.replace(server, emulator.base_url)
+            code = code.replace(OLLAMA_SERVER, ollama.base_url)
             for marker, replies in scripts.items():
                 if marker in code:
                     emulator.enqueue(*replies)
@@ -157,6 +160,7 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
                 pytest.fail(f"README.rst, the block at line {block.line} fails: {type(exc).__name__}: {exc}")
             ran += 1
         assert not emulator._queue, "a scripted reply was not asked for"
+        assert ollama.requests, "the Ollama example did not reach its emulator"
     assert ran == len([block for block in BLOCKS if not block.illustration])
     # The tour streamed the emulator's answer; the tool loop answered the tool.
     requests_seen = [request.json() for request in emulator.requests]
