@@ -422,6 +422,15 @@ def test_a_missing_model_says_to_pull_it(ollama_emulator):
     assert caught.value.status_code == 404
 
 
+def test_think_for_a_model_that_does_not_think_says_so(ollama_emulator):
+    ollama_emulator.no_thinking = ["gemma3"]
+    client = llmclients.Ollama(base_url=ollama_emulator.base_url, model="gemma3")
+    with pytest.raises(errors.HTTPStatusError, match="Leave think and reasoning_effort out") as caught:
+        client.complete("Hi", reasoning_effort="low")
+    assert caught.value.status_code == 400 and '"gemma3" does not support thinking' in str(caught.value)
+    assert client.complete("Hi", think=False).text
+
+
 def test_a_think_level_for_a_model_without_levels_says_so(client, ollama_emulator):
     ollama_emulator.enqueue(
         Reply(status=400, body={"error": 'think value "high" is not supported for this model'})

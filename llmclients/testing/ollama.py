@@ -23,7 +23,8 @@ request body``), a body that is not JSON or whose fields have the wrong JSON
 type (400, with Go's ``encoding/json`` wording: a message's ``content`` must
 be a string, ``images`` base64 strings, a tool call's ``arguments`` an
 object), no model (400 ``model is required``), a ``think`` other than a bool
-or a level, ``top_logprobs`` outside 0..20, a model outside ``models`` when
+or a level, ``think`` for a model in ``no_thinking`` (400 ``"x" does not
+support thinking``), ``top_logprobs`` outside 0..20, a model outside ``models`` when
 that is set (404 ``model "x" not found, try pulling it first``), and without
 the key when ``api_key`` is set (401, as Ollama's cloud). ``GET /api/tags``
 lists ``models``; ``GET /`` says ``Ollama is running``.
@@ -145,14 +146,18 @@ class OllamaEmulator(Emulator):
         api_key: Optional[str] = None,
         models: Sequence[str] = (),
         num_ctx: int = 4096,
+        no_thinking: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         """``models``: the models the server has (others get 404; empty: any
-        name); ``num_ctx``: the context window of a request that sets none."""
+        name); ``num_ctx``: the context window of a request that sets none;
+        ``no_thinking``: models without the thinking capability, which
+        refuse ``think`` (but ``false``) with a 400, as Ollama does."""
         super().__init__(**kwargs)
         self.api_key = api_key
         self.models = list(models)
         self.num_ctx = num_ctx
+        self.no_thinking = list(no_thinking)
 
     # --- what Ollama accepts ------------------------------------------------------------
 
@@ -183,6 +188,8 @@ class OllamaEmulator(Emulator):
             raise Rejection(
                 404, {"error": f"model {json.dumps(body['model'])} not found, try pulling it first"}
             )
+        if body["model"] in self.no_thinking and body.get("think") not in (None, False):
+            raise Rejection(400, {"error": f"{json.dumps(body['model'])} does not support thinking"})
 
     def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
         path = request.path.split("?")[0]
