@@ -277,7 +277,7 @@ EXPORTED: Dict[str, List[str]] = {
         "parse_json",
         "register",
     ],
-    "llmclients.providers.ollama": ["DEFAULT_PORT", "Ollama", "host_url"],
+    "llmclients.providers.ollama": ["DEFAULT_PORT", "Ollama", "cut_sizes", "host_url"],
     "llmclients.testing": [
         "AllenAIEmulator",
         "AuraEmulator",

@@ -16,7 +16,7 @@ import requests
 import llmclients
 from llmclients import errors
 from llmclients.aio import AsyncClient
-from llmclients.providers.ollama import host_url
+from llmclients.providers.ollama import cut_sizes, host_url
 from llmclients.testing import OllamaEmulator, Reply
 from llmclients.testing.ollama import done_line, error_line, text_lines, thinking_lines, tool_call_line
 
@@ -460,6 +460,32 @@ def test_a_prompt_that_fits_does_not_warn(client, ollama_emulator):
 def test_a_prompt_cut_to_the_default_context_warns(client, ollama_emulator):
     with pytest.warns(llmclients.ContextTruncatedWarning, match="4096 tokens"):
         client.complete("word " * 5000)  # the emulator's context, as Ollama's default: 4096
+
+
+def test_a_prompt_cut_to_about_half_by_llama_server_warns(client, ollama_emulator):
+    ollama_emulator.context_shift = True
+    # The emulator keeps num_keep and a BOS token, as llama-server does for most models.
+    with pytest.warns(llmclients.ContextTruncatedWarning, match="counts 2051 after the cut"):
+        client.complete("word " * 5000, num_ctx=4096)
+    with pytest.warns(llmclients.ContextTruncatedWarning, match="4096 tokens; the prompt counts 2053"):
+        client.complete("word " * 5000, options={"num_keep": 8})  # the server's default context
+
+
+@pytest.mark.parametrize(
+    ("context", "keep", "sizes"),
+    [
+        (4096, 4, {4096, 4095, 2050, 2051}),  # logged: limit=2050 keep=4 (a BOS: 2051 keep=5)
+        (2048, 4, {2048, 2047, 1026, 1027}),
+        (2, 4, {2, 1}),
+    ],
+)
+def test_the_sizes_ollama_cuts_a_prompt_to(context, keep, sizes):
+    assert cut_sizes(context, keep) == sizes
+
+
+def test_truncate_false_makes_ollama_refuse_an_over_long_prompt(client, ollama_emulator):
+    with pytest.raises(errors.ContextLengthError, match="exceeds the context length"):
+        client.complete("word " * 500, num_ctx=64, truncate=False)
 
 
 def test_the_warning_can_be_an_error(client, ollama_emulator):

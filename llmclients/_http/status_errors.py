@@ -169,7 +169,12 @@ def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) ->
     lowered = excerpt.lower()
     # vLLM's, OpenAI's and Ollama's (truncate: false) wordings.
     return "maximum context length" in excerpt or any(
-        words in lowered for words in ("context length exceeded", "exceeds the context length")
+        words in lowered
+        for words in (
+            "context length exceeded",
+            "exceeds the context length",
+            "longer than the context length",
+        )
     )
 
 

@@ -30,10 +30,16 @@ Protocol (ollama/ollama ``api/types.go``, ``docs/api.md``, ``server/routes.go``)
   ``"status"`` when the runner gave one), and the body ends; before any line
   it is an error status with the same body.
 * Ollama cuts a prompt longer than the context window (``num_ctx``) without
-  an error: it drops the oldest messages (system ones kept), and the runner
-  cuts what still does not fit to exactly ``num_ctx`` tokens. The done line's
-  ``prompt_eval_count`` then equals ``num_ctx``: that is the one sign in the
-  reply, and this client warns (:class:`~llmclients.errors.ContextTruncatedWarning`).
+  an error (``truncate: false`` makes it refuse instead): it drops the
+  oldest messages (system ones kept), which leaves no sign, then cuts the
+  tokens that still do not fit from the front, keeping ``num_keep`` (4, one
+  more with a BOS token). Its runners cut to exactly ``num_ctx`` tokens (the
+  Go runners: ``runner/*/runner.go``, "truncating input prompt"), to
+  ``num_ctx - 1``, or, where llama-server runs the model with context shift
+  (``llm/llama_server.go``), to ``num_ctx - max((num_ctx - keep) // 2, 1)``,
+  about half. The done line's ``prompt_eval_count`` counts the prompt as
+  cut: one of those sizes is the only sign in the reply, and this client
+  warns on it (:class:`~llmclients.errors.ContextTruncatedWarning`).
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ from .kit import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["DEFAULT_PORT", "Ollama", "host_url"]
+__all__ = ["DEFAULT_PORT", "Ollama", "cut_sizes", "host_url"]
 
 #: Where ``ollama serve`` listens unless ``OLLAMA_HOST`` says otherwise.
 DEFAULT_PORT = 11434
@@ -97,11 +103,13 @@ _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_d
 _DONE_EXTRA = ("remote_model", "remote_host")
 #: Context sizes Ollama has given a model when the request set none: a prompt
 #: that counts exactly one of them was cut to fit it.
-_DEFAULT_CONTEXTS = frozenset({2048, 4096, 8192})
+_DEFAULT_CONTEXTS = (2048, 4096, 8192)
+#: Ollama's default ``num_keep``: the tokens a cut keeps at the prompt's start.
+_DEFAULT_KEEP = 4
 #: What an in-stream error says when the server is too busy to take the request.
 _BUSY = re.compile(r"server busy|overloaded|maximum pending requests", re.I)
 _CONTEXT_WORDS = re.compile(
-    r"exceeds the context length|context length exceeded|too long for the context", re.I
+    r"exceeds the context length|context length exceeded|longer than the context length", re.I
 )
 _MODEL_NOT_FOUND = re.compile(r"""model ["']?(.+?)["']? not found""")
 #: The most of a ``/api/tags`` answer read; a longer one is cut, and then is not JSON.
@@ -222,9 +230,10 @@ class Ollama(Provider):
         # The done line does not say how large the context was: the request
         # does. The check runs where the reply has ended, before the caller's.
         context = _context_asked(options, self.num_ctx)
+        keep = (options.get("options") or {}).get("num_keep", _DEFAULT_KEEP)
 
         def check(text: str, state: StreamState) -> None:
-            _warn_if_truncated(state, context)
+            _warn_if_truncated(state, context, keep if isinstance(keep, int) else _DEFAULT_KEEP)
             if on_complete is not None:
                 on_complete(text, state)
 
@@ -555,25 +564,37 @@ def stream_error(line: Mapping[str, Any]) -> Exception:
     return ProviderError(text, reason=str(status) if status else None)
 
 
-def _warn_if_truncated(state: StreamState, context: Optional[int]) -> None:
-    """Warn when the prompt counts as many tokens as the context holds: Ollama cut it to fit."""
+def _warn_if_truncated(state: StreamState, context: Optional[int], keep: int) -> None:
+    """Warn when the prompt counts as many tokens as Ollama cuts an over-long one to."""
     prompt = state.usage.prompt_tokens if state.usage is not None else None
     if prompt is None:
         return
     if context is not None:
-        cut = prompt >= context
-    else:
-        cut = prompt in _DEFAULT_CONTEXTS
-        context = prompt
+        cut = prompt >= context - 1 or prompt in cut_sizes(context, keep)
+    else:  # the server's default context, one of the sizes Ollama has used
+        context = next((size for size in _DEFAULT_CONTEXTS if prompt in cut_sizes(size, keep)), None)
+        cut = context is not None
     if cut:
         warnings.warn(
             ContextTruncatedWarning(
-                f"Ollama cut the prompt to its context window ({context} tokens): the model did not "
-                "see the start of the conversation. Pass num_ctx= (per call, or to Ollama(...)) "
-                "larger than the prompt"
+                f"Ollama cut the prompt to fit its context window ({context} tokens; the prompt counts "
+                f"{prompt} after the cut): the model did not see the start of the conversation. Pass "
+                "num_ctx= (per call, or to Ollama(...)) larger than the prompt"
             ),
             stacklevel=5,
         )
+
+
+def cut_sizes(context: int, keep: int = _DEFAULT_KEEP) -> FrozenSet[int]:
+    """The sizes Ollama's runners cut a prompt longer than ``context`` tokens
+    to, keeping ``keep`` tokens at its start (``num_keep``; one more where the
+    tokenizer adds a BOS): the whole context, one less, or what
+    llama-server's context shift leaves (about half)."""
+    sizes = {context, context - 1}
+    for kept in (keep, keep + 1):
+        kept = max(0, min(kept, context - 1))
+        sizes.add(context - max((context - kept) // 2, 1))
+    return frozenset(sizes)
 
 
 def _model_names(response: requests.Response, request: Request) -> List[str]:

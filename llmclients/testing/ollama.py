@@ -7,7 +7,9 @@ counts (``prompt_eval_count``, ``eval_count``) and the durations in
 nanoseconds; ``stream: false`` with the same reply as one JSON object. Its
 counts are words: a prompt longer than the context window (``num_ctx`` in
 ``options``, else :attr:`OllamaEmulator.num_ctx`) counts exactly that many,
-as Ollama's runner cuts it to fit.
+as Ollama's Go runners cut it to fit (about half, with ``context_shift``, as
+its llama-server route does), or is refused with ``truncate: false`` (400
+``the input length exceeds the context length``).
 
 ``Reply(events=...)`` scripts other shapes: dicts (lines, built with
 :func:`text_lines`, :func:`thinking_lines`, :func:`tool_call_line`,
@@ -147,17 +149,22 @@ class OllamaEmulator(Emulator):
         models: Sequence[str] = (),
         num_ctx: int = 4096,
         no_thinking: Sequence[str] = (),
+        context_shift: bool = False,
         **kwargs: Any,
     ) -> None:
         """``models``: the models the server has (others get 404; empty: any
         name); ``num_ctx``: the context window of a request that sets none;
         ``no_thinking``: models without the thinking capability, which
-        refuse ``think`` (but ``false``) with a 400, as Ollama does."""
+        refuse ``think`` (but ``false``) with a 400, as Ollama does;
+        ``context_shift``: cut an over-long prompt as Ollama's llama-server
+        route does (to about half of ``num_ctx``), not to ``num_ctx`` as its
+        Go runners do."""
         super().__init__(**kwargs)
         self.api_key = api_key
         self.models = list(models)
         self.num_ctx = num_ctx
         self.no_thinking = list(no_thinking)
+        self.context_shift = context_shift
 
     # --- what Ollama accepts ------------------------------------------------------------
 
@@ -188,6 +195,8 @@ class OllamaEmulator(Emulator):
             raise Rejection(
                 404, {"error": f"model {json.dumps(body['model'])} not found, try pulling it first"}
             )
+        if body.get("truncate") is False and self._prompt_size(body) > self._context(body):
+            raise Rejection(400, {"error": "the input length exceeds the context length"})
         if body["model"] in self.no_thinking and body.get("think") not in (None, False):
             raise Rejection(400, {"error": f"{json.dumps(body['model'])} does not support thinking"})
 
@@ -285,12 +294,25 @@ class OllamaEmulator(Emulator):
         prompt cut to the context window as Ollama's runner cuts it."""
         if reply.usage:
             return reply.usage.get("prompt_tokens", 0), reply.usage.get("completion_tokens", 0)
-        words = 0
+        prompt, context = self._prompt_size(body), self._context(body)
+        if prompt <= context:
+            return prompt, len(pieces)
+        if not self.context_shift:
+            return context, len(pieces)  # the Go runners: the whole context
+        keep = (body.get("options") or {}).get("num_keep", 4) + 1  # and a BOS token
+        return context - max((context - keep) // 2, 1), len(pieces)  # llama-server: about half
+
+    def _context(self, body: Mapping[str, Any]) -> int:
+        context: int = (body.get("options") or {}).get("num_ctx") or self.num_ctx
+        return context
+
+    @staticmethod
+    def _prompt_size(body: Mapping[str, Any]) -> int:
+        """The prompt's tokens, as words (an image: 768, as Ollama counts one), and 10 for the template."""
+        words = 10
         for message in body.get("messages") or ():
             words += len(str(message.get("content") or "").split()) + 768 * len(message.get("images") or ())
-        options = body.get("options") or {}
-        context = options.get("num_ctx") or self.num_ctx
-        return min(words + 10, context), len(pieces)
+        return words
 
 
 def _serialize(line: Mapping[str, Any], model: str) -> bytes:
