@@ -37,6 +37,7 @@ from .errors import (
     ConnectError,
     ConnectTimeout,
     ContextLengthError,
+    ContextTruncatedWarning,
     DecodingError,
     FallbackError,
     HTTPStatusError,
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from .providers.anthropic import Anthropic
     from .providers.aura import Aura
     from .providers.autonomous import AutonomousAI
+    from .providers.ollama import Ollama
     from .providers.openai import OpenAICompatible
     from .providers.responses import OpenAIResponses
 
@@ -93,6 +95,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ContextLengthError",
+    "ContextTruncatedWarning",
     "DecodingError",
     "Event",
     "Fallback",
@@ -111,6 +114,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFoundError",
     "Observer",
+    "Ollama",
     "OpenAICompatible",
     "OpenAIResponses",
     "OversizedEventError",

@@ -43,6 +43,7 @@
     FallbackError                       every client of a Fallback failed; .errors
 
     ReasoningCutOffWarning              (a warning) the token limit ended a reply while it was still reasoning
+    ContextTruncatedWarning             (a warning) the server cut the prompt to fit its context window (Ollama's num_ctx)
 
 Retries (see :class:`llmclients.Retry`) happen only before the first text
 delta; an error after it is raised with ``partial_text`` and never retried.
@@ -75,6 +76,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ContextLengthError",
+    "ContextTruncatedWarning",
     "DecodingError",
     "FallbackError",
     "HTTPStatusError",
@@ -350,6 +352,12 @@ class InvalidJSONError(LLMClientError, ValueError):
 
 class ReasoningCutOffWarning(UserWarning):
     """The token limit ended a reply while the model was still reasoning: its text is empty."""
+
+
+class ContextTruncatedWarning(UserWarning):
+    """The server cut the prompt to fit the model's context window and answered
+    anyway, without an error: the model never saw the start of it. Ollama does
+    this to any prompt longer than ``num_ctx``; raise ``num_ctx`` to keep it whole."""
 
 
 class FallbackError(LLMClientError):

@@ -11,7 +11,8 @@ invisible on the rendered page, that says why::
     .. code-block:: python
 
 The servers the README names (``http://localhost:11434/v1``,
-``http://localhost:8000/v1``) are swapped for an OpenAI emulator's URL,
+``http://localhost:8000/v1``) are swapped for an OpenAI emulator's URL, an
+Ollama server's root (``http://localhost:11434``) for an Ollama emulator's,
 ``http://localhost:8080/v1`` (a Responses API server) for a Responses emulator's,
 ``llmclients.Anthropic``'s default (``https://api.anthropic.com``) for an
 Anthropic emulator's, and gpt4free-style classes are pointed at their emulators. ``run_tool``,
@@ -31,12 +32,20 @@ import pytest
 
 import llmclients
 from llmclients.compat import g4f
-from llmclients.testing import AnthropicEmulator, OpenAIEmulator, Reply, ResponsesEmulator, emulator_for
+from llmclients.testing import (
+    AnthropicEmulator,
+    OllamaEmulator,
+    OpenAIEmulator,
+    Reply,
+    ResponsesEmulator,
+    emulator_for,
+)
 from llmclients.testing.openai import tool_call_chunks
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 SERVERS = ("http://localhost:11434/v1", "http://localhost:8000/v1")
 RESPONSES_SERVER = "http://localhost:8080/v1"
+OLLAMA_SERVER = "http://localhost:11434"  # swapped after SERVERS, whose first it starts
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000000000200019ef1a8c40000000049454e44ae426082"
@@ -139,7 +148,7 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
     namespace: Dict[str, Any] = {"__name__": "readme", **the_readers_own_code()}
     scripts = _scripts()
     ran = 0
-    with OpenAIEmulator() as emulator, ResponsesEmulator() as responses, compat_emulators(), AnthropicEmulator() as claude:
+    with OpenAIEmulator() as emulator, ResponsesEmulator() as responses, OllamaEmulator() as ollama, compat_emulators(), AnthropicEmulator() as claude:
         monkeypatch.setattr(llmclients.Anthropic, "default_base_url", claude.base_url)
         for block in BLOCKS:
             if block.illustration:
@@ -148,6 +157,7 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
             for server in SERVERS:
                 code = code.replace(server, emulator.base_url)
             code = code.replace(RESPONSES_SERVER, responses.base_url)
+            code = code.replace(OLLAMA_SERVER, ollama.base_url)
             for marker, replies in scripts.items():
                 if marker in code:
                     emulator.enqueue(*replies)
@@ -164,6 +174,7 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
             ran += 1
         assert not emulator._queue, "a scripted reply was not asked for"
         assert responses.requests, "the Responses example did not reach its emulator"
+        assert ollama.requests, "the Ollama example did not reach its emulator"
     assert ran == len([block for block in BLOCKS if not block.illustration])
     # The tour streamed the emulator's answer; the tool loop answered the tool.
     requests_seen = [request.json() for request in emulator.requests]

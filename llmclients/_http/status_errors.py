@@ -191,7 +191,16 @@ def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) ->
     if facts.get("code") == "context_length_exceeded" or facts.get("type") == "exceed_context_size_error":
         return True
     lowered = excerpt.lower()
-    return "maximum context length" in excerpt or "context length exceeded" in lowered or "prompt is too long" in lowered
+    # vLLM's, OpenAI's, Anthropic's and Ollama's (truncate: false) wordings.
+    return "maximum context length" in excerpt or any(
+        words in lowered
+        for words in (
+            "context length exceeded",
+            "exceeds the context length",
+            "longer than the context length",
+            "prompt is too long",
+        )
+    )
 
 
 def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[int], Optional[int]]:

@@ -112,6 +112,7 @@ register(
     "llmclients.providers.anthropic:Anthropic",
     emulator="llmclients.testing.anthropic:AnthropicEmulator",
 )
+register("ollama", "llmclients.providers.ollama:Ollama", emulator="llmclients.testing.ollama:OllamaEmulator")
 register(
     "responses",
     "llmclients.providers.responses:OpenAIResponses",

@@ -36,6 +36,7 @@ __all__ = [
     "AuraEmulator",
     "AutonomousAIEmulator",
     "Emulator",
+    "OllamaEmulator",
     "OpenAIEmulator",
     "RecordedRequest",
     "Rejection",
