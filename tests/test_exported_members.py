@@ -210,6 +210,7 @@ EXPORTED: Dict[str, List[str]] = {
         "get_client",
         "get_entry",
         "get_provider_class",
+        "message_keys",
         "provider_names",
         "register",
     ],

@@ -94,3 +94,26 @@ def test_a_completion_pickled_before_message_fields_loads() -> None:
     restored = state[0](*state[1])
     restored.__setstate__(old_state)
     assert restored.message_fields == {} and restored.text == "hi"
+
+
+def test_an_openai_server_never_gets_the_keys_other_providers_keep(emulator: OpenAIEmulator) -> None:
+    from llmclients.providers import message_keys
+
+    assert {"thinking_blocks", "thinking"} <= message_keys()
+    history = [
+        {"role": "user", "content": "Hi", "thinking": "a user's own key stays"},
+        {
+            "role": "assistant",
+            "content": "Hello",
+            "thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}],
+            "thinking": "t",
+        },
+        {"role": "user", "content": "Again"},
+    ]
+    emulator.enqueue(Reply(text="fine"))
+    with llmclients.OpenAICompatible(base_url=emulator.base_url, model="m") as client:
+        client.complete(history)
+    sent = emulator.last_request.json()["messages"]
+    assert sent[1] == {"role": "assistant", "content": "Hello"}
+    assert sent[0]["thinking"] == "a user's own key stays" and sent[2] == history[2]
+    assert history[1]["thinking"] == "t"  # the caller's list is left as it was

@@ -136,6 +136,10 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
+    #: The keys this provider adds to the assistant turns it answers
+    #: (:attr:`StreamState.message_fields`): what its service needs back. A
+    #: provider that sends messages as they are leaves out other providers'.
+    message_keys: ClassVar[FrozenSet[str]] = frozenset()
     #: True when the server lists the models it serves (:meth:`served_models`).
     lists_models: ClassVar[bool] = False
     #: The ``timeout`` a client gets when it is given none.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Tuple, Type
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Tuple, Type
 
 from .._core.provider import Provider
 from ..errors import InvalidRequestError
@@ -30,6 +30,7 @@ __all__ = [
     "get_client",
     "get_entry",
     "get_provider_class",
+    "message_keys",
     "provider_names",
     "register",
 ]
@@ -147,6 +148,16 @@ PROVIDERS: Mapping[str, str] = _Targets()
 def entries() -> List[ProviderEntry]:
     """Every registered provider's entry, in the order they were registered."""
     return list(_REGISTRY.values())
+
+
+def message_keys() -> FrozenSet[str]:
+    """The keys every registered provider adds to the assistant turns it
+    answers (:attr:`Provider.message_keys`): what a provider that sends
+    messages as they are must leave out of other services' turns."""
+    keys: FrozenSet[str] = frozenset()
+    for entry in entries():
+        keys |= entry.load().message_keys
+    return keys
 
 
 def provider_names() -> List[str]:

@@ -153,6 +153,7 @@ class Anthropic(Provider):
         }
     )
     lists_models = True
+    message_keys = frozenset({"thinking_blocks"})
     #: 529 "overloaded" is retried as 429 and 502/503/504 are.
     retry_statuses = frozenset({529})
     #: The variable the command line reads the key from (else ``LLMCLIENTS_API_KEY``).

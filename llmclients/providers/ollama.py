@@ -162,6 +162,7 @@ class Ollama(Provider):
     stream_types = frozenset({"application/x-ndjson"})
     capabilities = frozenset({"tools", "images", "reasoning"})
     lists_models = True
+    message_keys = frozenset({"thinking"})
     #: What ``stream()`` takes: OpenAI's names where Ollama has the setting,
     #: Ollama's own for the rest, and ``options`` for any other runner
     #: setting (``repeat_penalty``, ``num_gpu``, ...), sent as given.

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
 import requests
 
+from . import message_keys
 from .kit import (
     ChoiceBuilder,
     ClientOptions,
@@ -160,7 +161,7 @@ class OpenAICompatible(Provider):
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
     ) -> Request:
         _check_options(options)
-        body: Dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        body: Dict[str, Any] = {"model": model, "messages": _own(messages), "stream": True}
         stream_options = dict(options.pop("stream_options", None) or {})
         if self.include_usage:
             stream_options.setdefault("include_usage", True)
@@ -394,3 +395,18 @@ def _model_ids(response: requests.Response, request: Request) -> List[str]:
         raise MalformedStreamError(
             f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
         ) from None
+
+
+def _own(messages: List[Message]) -> List[Message]:
+    """``messages`` without the keys other providers keep in their assistant
+    turns (Anthropic's thinking blocks, Ollama's thinking): a history begun
+    with another service goes on here, and OpenAI refuses unknown keys."""
+    foreign = message_keys()
+    if not any(message.keys() & foreign for message in messages if message.get("role") == "assistant"):
+        return messages
+    return [
+        {key: value for key, value in message.items() if key not in foreign}
+        if message.get("role") == "assistant"
+        else message
+        for message in messages
+    ]
