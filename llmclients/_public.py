@@ -15,10 +15,9 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
-import inspect
 import sys
 import warnings
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
 __all__ = ["MOVED", "expose", "install"]
@@ -52,7 +51,7 @@ def expose(names: Mapping[str, Any], public: str, exported: Sequence[str]) -> No
     for name in exported:
         value = names.get(name)
         module = getattr(value, "__module__", "") or ""
-        if (inspect.isclass(value) or inspect.isfunction(value)) and "._" in module:
+        if isinstance(value, (type, FunctionType)) and "._" in module:
             value.__module__ = public
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence
+from types import MappingProxyType
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from ._core.values import Usage
 
@@ -76,8 +76,7 @@ class CallInfo:
         return f"<CallInfo #{self.id} {self.operation} {self.provider} model={self.model!r}>"
 
 
-@dataclass(frozen=True)
-class RequestEvent:
+class RequestEvent(NamedTuple):
     """A request is about to be sent: ``attempt`` counts from 1."""
 
     call: CallInfo
@@ -86,8 +85,7 @@ class RequestEvent:
     attempt: int
 
 
-@dataclass(frozen=True)
-class ResponseEvent:
+class ResponseEvent(NamedTuple):
     """Response headers arrived with a status below 400 (an error status ends
     in :class:`RetryEvent` or :class:`EndEvent`); ``elapsed`` is seconds since
     the call started."""
@@ -99,8 +97,7 @@ class ResponseEvent:
     elapsed: float
 
 
-@dataclass(frozen=True)
-class RetryEvent:
+class RetryEvent(NamedTuple):
     """Attempt ``attempt`` failed with ``error`` and another is sent after ``delay`` seconds."""
 
     call: CallInfo
@@ -110,16 +107,14 @@ class RetryEvent:
     delay: float
 
 
-@dataclass(frozen=True)
-class FirstDeltaEvent:
+class FirstDeltaEvent(NamedTuple):
     """The first delta of the reply arrived, ``elapsed`` seconds after the call started."""
 
     call: CallInfo
     elapsed: float
 
 
-@dataclass(frozen=True)
-class EndEvent:
+class EndEvent(NamedTuple):
     """The call ended, exactly once.
 
     ``outcome`` is ``"done"`` (the protocol's end was read), ``"closed"`` (the
@@ -141,7 +136,7 @@ class EndEvent:
     model: Optional[str] = None
     text_length: int = 0
     partial_text: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def error_type(self) -> Optional[str]:

@@ -3,13 +3,15 @@ signature a provider that adds its own shows (:func:`merged_signature`)."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Callable, Mapping, Optional, Sequence, TypedDict, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence, TypedDict, Union
 
 import requests
 
 from .._http.config import ClassDefault, Retry, TimeoutLike
 from ..observers import Observer
+
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = ["ClientOptions", "merged_signature"]
 
@@ -45,6 +47,7 @@ class ClientOptions(TypedDict, total=False):
 def merged_signature(cls: type, init: Callable[..., None]) -> inspect.Signature:
     """``init``'s signature with its ``**options`` replaced by the keyword
     arguments of the ``__init__`` it extends (those it does not declare itself)."""
+    import inspect  # here, not at the top: it costs a tenth of ``import llmclients``
     own = inspect.signature(init)
     if not any(p.kind is p.VAR_KEYWORD for p in own.parameters.values()):
         return own  # it spells out every argument itself

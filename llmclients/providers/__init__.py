@@ -16,8 +16,7 @@ parametrisation all read the registry. A provider of your own is one
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Tuple, Type
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Tuple, Type
 
 from .._core.provider import Provider
 from ..errors import InvalidRequestError
@@ -36,9 +35,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ProviderEntry:
-    """One provider in the registry.
+class ProviderEntry(NamedTuple):
+    """One provider in the registry (made by :func:`register`, which checks it).
 
     ``name``
         what callers name it by: ``get_client(name)``, ``llmclients chat -p name``;
@@ -52,15 +50,6 @@ class ProviderEntry:
     name: str
     provider: str
     emulator: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.lower() or not self.name.isidentifier():
-            # The name is also a fixture's (<name>_emulator) and a -p value (any case).
-            raise ValueError(f"a provider's name is a lower-case identifier, not {self.name!r}")
-        for field, target in (("provider", self.provider), ("emulator", self.emulator)):
-            module, _, attr = target.partition(":")
-            if (target or field == "provider") and not (module and attr):
-                raise ValueError(f"{field} must be 'module:Class', not {target!r}")
 
     @property
     def class_name(self) -> str:
@@ -87,10 +76,21 @@ def register(name: str, provider: str, *, emulator: str = "", replace: bool = Fa
     A name already registered is refused unless ``replace`` is true; the entry
     is returned.
     """
-    entry = ProviderEntry(name, provider, emulator)
+    entry = _checked(ProviderEntry(name, provider, emulator))
     if name in _REGISTRY and not replace and _REGISTRY[name] != entry:
         raise ValueError(f"a provider named {name!r} is registered already ({_REGISTRY[name].provider})")
     _REGISTRY[name] = entry
+    return entry
+
+
+def _checked(entry: ProviderEntry) -> ProviderEntry:
+    if not entry.name or entry.name != entry.name.lower() or not entry.name.isidentifier():
+        # The name is also a fixture's (<name>_emulator) and a -p value (any case).
+        raise ValueError(f"a provider's name is a lower-case identifier, not {entry.name!r}")
+    for field, target in (("provider", entry.provider), ("emulator", entry.emulator)):
+        module, _, attr = target.partition(":")
+        if (target or field == "provider") and not (module and attr):
+            raise ValueError(f"{field} must be 'module:Class', not {target!r}")
     return entry
 
 
