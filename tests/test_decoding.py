@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from sseclient import SSEClient
 
 from llmclients._core.framing import (
+    MAX_EVENT_SIZE,
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
@@ -289,3 +290,72 @@ def test_bytes_that_are_not_utf8_lose_none_of_the_events_before_them(decoder):
 
 def test_sse_skips_events_with_empty_data():
     assert list(iter_sse([b"data: \n\ndata:\n\ndata: [DONE]\n\n"])) == ["[DONE]"]
+
+
+# --- the event limit holds for complete events too -----------------------------------
+
+MIB = 1024 * 1024
+
+
+def pieces(data: bytes, size: int = MIB):
+    """``data`` in reads of ``size`` bytes, as the inflater hands a gzip body over."""
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+SSE_OF = {
+    "data": lambda payload, nl: b"data: " + payload + nl * 2,
+    "named": lambda payload, nl: b"event: content_block_delta" + nl + b"data: " + payload + nl * 2,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SSE_OF))
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_sse_complete_event_over_the_limit_raises(shape, newline):
+    big = SSE_OF[shape](b"x" * (9 * MIB), newline)
+    with pytest.raises(OversizedEventError, match="an SSE event exceeds 8388608 bytes"):
+        list(iter_sse(pieces(b"data: a\n\n" + big + b"data: [DONE]\n\n")))
+    with pytest.raises(OversizedEventError):
+        list(iter_sse([big]))  # whole, in one read
+
+
+@pytest.mark.parametrize("shape", sorted(SSE_OF))
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_sse_event_at_the_limit_passes(shape, newline):
+    overhead = len(SSE_OF[shape](b"", newline)) - 2 * len(newline)
+    event = SSE_OF[shape](b"x" * (MAX_EVENT_SIZE - overhead), newline)
+    events = list(iter_sse(pieces(event + b"data: [DONE]\n\n")))
+    assert [len(e.data if isinstance(e, SSEEvent) else e) for e in events] == [MAX_EVENT_SIZE - overhead, 6]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_ndjson_complete_line_over_the_limit_raises(newline):
+    big = b'{"t": "' + b"x" * (9 * MIB) + b'"}' + newline
+    with pytest.raises(OversizedEventError, match="an NDJSON line exceeds"):
+        list(iter_ndjson(pieces(b'{"a": 1}' + newline + big + b'{"done": true}' + newline)))
+    with pytest.raises(OversizedEventError):
+        list(iter_ndjson([big]))
+
+
+def test_ndjson_line_at_the_limit_passes():
+    line = b'{"t": "' + b"x" * (MAX_EVENT_SIZE - 9) + b'"}'
+    assert [len(x) for x in iter_ndjson(pieces(line + b"\n" + b"{}\n"))] == [MAX_EVENT_SIZE, 2]
+
+
+def test_a_cut_event_over_the_limit_raises_at_the_end():
+    """What is left at the end, its start in one read and the rest held in
+    others, is measured whole: neither part alone is over the limit."""
+    start = b"x" * 5 * MIB
+    with pytest.raises(OversizedEventError):
+        list(iter_ndjson([b"{}\n" + start, b"\n" + start, start]))  # a line, then a cut one
+    with pytest.raises(OversizedEventError):
+        list(iter_sse([b"data: a\n\ndata: " + start + b"\n", start]))  # a line end, then none
+
+
+def test_text_streams_any_length_and_whole_counts_the_body():
+    """Raw text holds nothing back but a split character, so it has no event to
+    limit; a whole body is one document, refused past the limit."""
+    body = "é".encode() * (9 * MIB // 2)
+    assert sum(len(t) for t in iter_text(pieces(body, MIB + 1))) == 9 * MIB // 2
+    with pytest.raises(OversizedEventError, match="the body exceeds"):
+        list(iter_whole(pieces(b"x" * 9 * MIB)))
+    assert len(next(iter_whole(pieces(b"x" * MAX_EVENT_SIZE)))) == MAX_EVENT_SIZE

@@ -144,14 +144,21 @@ class _LineJoiner:
 
 
 def _complete_units(
-    buf: bytes, pattern: re.Pattern[bytes], separator: str, what: str
+    buf: bytes, pattern: re.Pattern[bytes], separator: str, max_size: int, what: str
 ) -> Tuple[List[str], bytes, Optional[DecodingError]]:
     """Split ``buf`` into its complete units (events or lines), decoded, and the
     unfinished rest; with the error for the first unit that is not UTF-8.
 
+    A unit, complete or not, over ``max_size`` bytes raises
+    :class:`~llmclients.errors.OversizedEventError`. Only a buffer longer than
+    that can hold one, so the units are measured only then: a read of ordinary
+    events pays one length check, not one per event.
+
     LF only, the common case, takes one decode and one split for all the units
     of a read; a CR anywhere takes the regex and a decode per unit.
     """
+    if len(buf) > max_size:
+        _check_sizes(buf, pattern, max_size, what)
     if b"\r" in buf:
         units = pattern.split(buf)
         rest = units.pop()
@@ -166,6 +173,22 @@ def _complete_units(
     except UnicodeDecodeError:
         decoded, bad = _decode_each(buf[:end].split(separator.encode()), what)
         return decoded, rest, bad
+
+
+def _check_sizes(buf: bytes, pattern: re.Pattern[bytes], max_size: int, what: str) -> None:
+    """Raise if a unit of ``buf`` (its unfinished rest included) is over ``max_size`` bytes.
+
+    A complete unit counts too: an event of 9 MiB whose last piece arrives in
+    one read with its end (as an inflater hands over 1 MiB at a time) was never
+    held unfinished long enough to be caught by the unfinished bytes' limit.
+    """
+    start = 0
+    for match in pattern.finditer(buf):
+        if match.start() - start > max_size:
+            raise _too_big(match.start() - start, max_size, what)
+        start = match.end()
+    if len(buf) - start > max_size:
+        raise _too_big(len(buf) - start, max_size, what)
 
 
 def _decode_each(units: List[bytes], what: str) -> Tuple[List[str], Optional[DecodingError]]:
@@ -202,6 +225,10 @@ class SSEDecoder:
     carries nearly every token, a single ``data: ...`` line, is read directly;
     every other event is parsed by sseclient-py. Protocol markers such as
     ``[DONE]`` are the provider's to read.
+
+    An event over ``max_size`` bytes raises
+    :class:`~llmclients.errors.OversizedEventError`, whether it is still
+    arriving or came whole in one read.
     """
 
     __slots__ = ("_at_start", "_buf", "_lines", "error", "max_size")
@@ -222,11 +249,9 @@ class SSEDecoder:
             if not data:
                 return []
         blocks, self._buf, self.error = _complete_units(
-            self._buf + data if self._buf else data, _EVENT_END, "\n\n", "an SSE event"
+            self._buf + data if self._buf else data, _EVENT_END, "\n\n", self.max_size, "an SSE event"
         )
         del data  # let this read go before the events are parsed (see _LineJoiner)
-        if len(self._buf) > self.max_size:
-            raise _too_big(len(self._buf), self.max_size, "an SSE event")
         items: List[SSEItem] = []
         for block in blocks:
             if block[:6] == "data: " and "\n" not in block and "\r" not in block:
@@ -243,6 +268,8 @@ class SSEDecoder:
         # blank line are common enough to forgive; any other cut event is lost.
         rest = self._buf + self._lines.rest()
         self._buf = b""
+        if len(rest) > self.max_size:
+            raise _too_big(len(rest), self.max_size, "an SSE event")
         return ["[DONE]"] if _parse_event(rest) == "[DONE]" else []
 
     def _without_bom(self, data: bytes) -> bytes:
@@ -293,16 +320,16 @@ class NDJSONDecoder:
         if not data:
             return []
         lines, self._buf, self.error = _complete_units(
-            self._buf + data if self._buf else data, _LINE_END, "\n", "an NDJSON line"
+            self._buf + data if self._buf else data, _LINE_END, "\n", self.max_size, "an NDJSON line"
         )
         del data  # let this read go (see SSEDecoder.feed)
-        if len(self._buf) > self.max_size:
-            raise _too_big(len(self._buf), self.max_size, "an NDJSON line")
         return [line for line in lines if line and not line.isspace()]
 
     def end(self) -> List[str]:
         rest = self._buf + self._lines.rest()
         self._buf = b""
+        if len(rest) > self.max_size:
+            raise _too_big(len(rest), self.max_size, "an NDJSON line")
         return [_utf8(rest, "an NDJSON line")] if rest.strip() else []
 
 
