@@ -8,12 +8,15 @@ from hypothesis import strategies as st
 from sseclient import SSEClient
 
 from llmclients._core.framing import (
+    _UNUSUAL,
     MAX_EVENT_SIZE,
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
     TextDecoder,
     WholeDecoder,
+    _parse_event,
+    _simple_event,
     iter_ndjson,
     iter_sse,
     iter_text,
@@ -290,6 +293,98 @@ def test_bytes_that_are_not_utf8_lose_none_of_the_events_before_them(decoder):
 
 def test_sse_skips_events_with_empty_data():
     assert list(iter_sse([b"data: \n\ndata:\n\ndata: [DONE]\n\n"])) == ["[DONE]"]
+
+
+# --- named events take the fast path, and give what sseclient-py gives ---------------
+
+event_name = st.one_of(
+    st.sampled_from(["message", "", "content_block_delta", "response.output_text.delta", "error", "ping"]),
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=6),
+)
+event_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=10)
+space = st.sampled_from([" ", ""])
+
+
+@st.composite
+def named_event(draw):
+    """The lines of one event: one ``data`` line with an ``event`` line before
+    or after it, ``id`` lines anywhere, the space after the colon or not; now
+    and then a line that only the general parser reads."""
+    lines = [f"data:{draw(space)}{draw(event_text)}"]
+    lines.insert(draw(st.integers(0, 1)), f"event:{draw(space)}{draw(event_name)}")
+    for _ in range(draw(st.integers(0, 2))):
+        lines.insert(draw(st.integers(0, len(lines))), f"id:{draw(space)}{draw(st.integers(0, 99))}")
+    unusual = draw(
+        st.sampled_from([None] * 6 + [": a comment", "data: more", "retry: 10", "id", "event: again", " "])
+    )
+    if unusual:
+        lines.insert(draw(st.integers(0, len(lines))), unusual)
+    return lines
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(named_event(), min_size=1, max_size=4), newline=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_sse_named_events_at_every_split_give_what_sseclient_gives(events, newline):
+    body = "".join(newline.join(lines) + newline * 2 for lines in events).encode()
+    expected = sseclient_reference(body)
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == expected
+    assert list(iter_sse(splits(body, range(0, len(body), 3)))) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=named_event(), newline=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_sse_each_fast_path_gives_what_the_general_parser_gives(lines, newline):
+    """Block by block: what the inline shapes and the simple reader make of an
+    event is what the general parser (sseclient-py) makes of it."""
+    block = newline.join(lines)
+    general = _parse_event(block.encode()) or None
+    assert SSEDecoder().feed(block.encode() + newline.encode() * 2) == ([general] if general else [])
+    simple = _simple_event(block)
+    assert simple is _UNUSUAL or simple == general
+
+
+def test_sse_named_event_shapes():
+    body = (
+        b'event: content_block_delta\ndata: {"t": 1}\n\n'  # Anthropic's
+        b"data:2\r\nevent:response.output_text.delta\r\nid: 9\r\n\r\n"  # data first, an id, CRLF
+        b"event: message\ndata: 3\n\n"  # the default type: its data alone
+        b"event:\ndata: 4\n\n"  # an empty type is the default
+        b"event: ping\ndata: \n\n"  # no data: nothing
+        b"event: a\ndata: x\ndata: y\n\n"  # two data lines: the general parser
+        b"event: a\n: note\ndata: z\n\n"  # a comment inside: the general parser
+    )
+    assert list(iter_sse([body])) == [
+        SSEEvent("content_block_delta", '{"t": 1}'),
+        SSEEvent("response.output_text.delta", "2"),
+        "3",
+        "4",
+        SSEEvent("a", "x\ny"),
+        SSEEvent("a", "z"),
+    ]
+
+
+def test_sse_common_shapes_never_reach_the_general_parser(monkeypatch):
+    from llmclients._core import framing
+
+    def general(block):
+        raise AssertionError(f"the general parser read {block!r}")
+
+    monkeypatch.setattr(framing, "_parse_event", general)
+    body = (
+        b'data: {"a": 1}\n\n'
+        b'event: content_block_delta\ndata: {"b": 2}\n\n'
+        b'event:response.output_text.delta\r\ndata:{"c": 3}\r\n\r\n'
+        b"id: 4\rdata: d\revent: e\r\r"
+        b"event: ping\ndata: \n\n"
+    )
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == [
+            '{"a": 1}',
+            SSEEvent("content_block_delta", '{"b": 2}'),
+            SSEEvent("response.output_text.delta", '{"c": 3}'),
+            SSEEvent("e", "d"),
+        ]
 
 
 # --- the event limit holds for complete events too -----------------------------------

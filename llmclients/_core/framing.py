@@ -221,10 +221,14 @@ class SSEDecoder:
     The rules are the WHATWG ones: one leading BOM is dropped; lines end with
     CR, LF or CRLF; ``data`` lines join with newlines; comments, ``id`` and
     ``retry`` carry nothing for us; an event whose data is empty is not
-    dispatched, nor is one cut off by the end of the body. The one shape that
-    carries nearly every token, a single ``data: ...`` line, is read directly;
-    every other event is parsed by sseclient-py. Protocol markers such as
-    ``[DONE]`` are the provider's to read.
+    dispatched, nor is one cut off by the end of the body. The events that
+    carry nearly every token are read directly: a lone ``data: ...`` line
+    (OpenAI's chunks) and ``event: NAME`` with one ``data:`` line (Anthropic's
+    and the Responses API's named events), in either order, with ``id:`` lines,
+    any line ends and the space after the colon or not. Every other event
+    (comments inside it, several ``data`` lines, ``retry``, a field without a
+    colon, ...) is parsed by sseclient-py, which gives the same events more
+    slowly. Protocol markers such as ``[DONE]`` are the provider's to read.
 
     An event over ``max_size`` bytes raises
     :class:`~llmclients.errors.OversizedEventError`, whether it is still
@@ -254,11 +258,25 @@ class SSEDecoder:
         del data  # let this read go before the events are parsed (see _LineJoiner)
         items: List[SSEItem] = []
         for block in blocks:
-            if block[:6] == "data: " and "\n" not in block and "\r" not in block:
-                if len(block) > 6:  # an event with empty data carries nothing
-                    items.append(block[6:])
-                continue
-            event = _parse_event(block.encode())
+            if "\r" not in block:
+                # The two shapes that carry nearly every token, read inline:
+                # OpenAI's lone `data: ...` line, and Anthropic's and the
+                # Responses API's `event: NAME` + `data: ...`.
+                if block[:6] == "data: ":
+                    if "\n" not in block:
+                        if len(block) > 6:  # an event with empty data carries nothing
+                            items.append(block[6:])
+                        continue
+                elif block[:7] == "event: ":
+                    end = block.find("\n")
+                    if end > 0 and block[end + 1 : end + 7] == "data: " and block.find("\n", end + 1) < 0:
+                        if len(block) > end + 7:
+                            name, value = block[7:end], block[end + 7 :]
+                            items.append(SSEEvent(name, value) if name and name != "message" else value)
+                        continue
+            event = _simple_event(block)
+            if isinstance(event, _Unusual):
+                event = _parse_event(block.encode())
             if event:
                 items.append(event)
         return items
@@ -270,7 +288,7 @@ class SSEDecoder:
         self._buf = b""
         if len(rest) > self.max_size:
             raise _too_big(len(rest), self.max_size, "an SSE event")
-        return ["[DONE]"] if _parse_event(rest) == "[DONE]" else []
+        return ["[DONE]"] if rest and _parse_event(rest) == "[DONE]" else []
 
     def _without_bom(self, data: bytes) -> bytes:
         data, self._buf = self._buf + data, b""
@@ -279,6 +297,40 @@ class SSEDecoder:
             return b""
         self._at_start = False
         return data[len(_BOM) :] if data.startswith(_BOM) else data
+
+
+class _Unusual:
+    """What :func:`_simple_event` returns for a block it leaves to sseclient-py."""
+
+
+_UNUSUAL = _Unusual()
+
+
+def _simple_event(block: str) -> Union[SSEItem, _Unusual, None]:
+    """A block of ``event:``, ``id:`` and one ``data:`` line, in any order and
+    with any line ends, read as sseclient-py reads it; :data:`_UNUSUAL` for any
+    other block (comments, several data lines, ``retry``, a field without a
+    colon, llama.cpp's ``error:`` line, a BOM...), which is its to parse."""
+    if "\r" in block:
+        block = block.replace("\r\n", "\n").replace("\r", "\n")
+    name, data = "", None
+    for line in block.split("\n"):
+        if not line:  # a CRLF split across reads leaves its LF at the start of the next block
+            continue
+        field, colon, value = line.partition(":")
+        if not colon:
+            return _UNUSUAL
+        if value[:1] == " ":
+            value = value[1:]
+        if field == "data" and data is None:
+            data = value
+        elif field == "event":
+            name = value  # the last one counts
+        elif field != "id":  # an id carries nothing for us
+            return _UNUSUAL
+    if not data:  # an event with empty data carries nothing
+        return None
+    return SSEEvent(name, data) if name and name != "message" else data
 
 
 def _parse_event(block: bytes) -> Optional[SSEItem]:
