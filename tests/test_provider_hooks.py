@@ -54,10 +54,9 @@ def test_an_overloaded_event_before_the_first_delta_is_retried(emulator: OpenAIE
 
 def test_an_overloaded_event_after_text_raises_with_the_text(emulator: OpenAIEmulator) -> None:
     emulator.enqueue(Reply(raw=TEXT % b"half " + OVERLOADED), Reply(raw=TEXT % b"never" + DONE))
-    with busy(emulator) as client, client.stream("Hi") as stream:
-        with pytest.raises(errors.ServerError) as raised:
-            for _ in stream:
-                pass
+    with busy(emulator) as client, client.stream("Hi") as stream, pytest.raises(errors.ServerError) as raised:
+        for _ in stream:
+            pass
     assert raised.value.partial_text == "half " and raised.value.status_code == 529
     assert len(emulator.requests) == 1
 
