@@ -11,8 +11,8 @@ from typing import List
 import pytest
 
 import llmclients
-from llmclients import aio
 from llmclients.aio import AsyncClient
+from llmclients.aio import _pool as pool
 from llmclients.testing import OpenAIEmulator, Reply
 
 MODEL = "m"
@@ -44,7 +44,7 @@ def test_the_loop_reads_a_tls_stream(https_emulator: OpenAIEmulator, ca_bundle: 
         async with AsyncClient(client).stream("Hi") as stream:
             async for _ in stream:
                 if len(stream.text.split()) == 3:
-                    midway.append(aio.pool.THREADS.busy)
+                    midway.append(pool.THREADS.busy)
             return stream.text
 
     assert asyncio.run(main()) == "".join(WORDS)
