@@ -8,11 +8,15 @@ from hypothesis import strategies as st
 from sseclient import SSEClient
 
 from llmclients._core.framing import (
+    _UNUSUAL,
+    MAX_EVENT_SIZE,
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
     TextDecoder,
     WholeDecoder,
+    _parse_event,
+    _simple_event,
     iter_ndjson,
     iter_sse,
     iter_text,
@@ -289,3 +293,164 @@ def test_bytes_that_are_not_utf8_lose_none_of_the_events_before_them(decoder):
 
 def test_sse_skips_events_with_empty_data():
     assert list(iter_sse([b"data: \n\ndata:\n\ndata: [DONE]\n\n"])) == ["[DONE]"]
+
+
+# --- named events take the fast path, and give what sseclient-py gives ---------------
+
+event_name = st.one_of(
+    st.sampled_from(["message", "", "content_block_delta", "response.output_text.delta", "error", "ping"]),
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=6),
+)
+event_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=10)
+space = st.sampled_from([" ", ""])
+
+
+@st.composite
+def named_event(draw):
+    """The lines of one event: one ``data`` line with an ``event`` line before
+    or after it, ``id`` lines anywhere, the space after the colon or not; now
+    and then a line that only the general parser reads."""
+    lines = [f"data:{draw(space)}{draw(event_text)}"]
+    lines.insert(draw(st.integers(0, 1)), f"event:{draw(space)}{draw(event_name)}")
+    for _ in range(draw(st.integers(0, 2))):
+        lines.insert(draw(st.integers(0, len(lines))), f"id:{draw(space)}{draw(st.integers(0, 99))}")
+    unusual = draw(
+        st.sampled_from([None] * 6 + [": a comment", "data: more", "retry: 10", "id", "event: again", " "])
+    )
+    if unusual:
+        lines.insert(draw(st.integers(0, len(lines))), unusual)
+    return lines
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(named_event(), min_size=1, max_size=4), newline=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_sse_named_events_at_every_split_give_what_sseclient_gives(events, newline):
+    body = "".join(newline.join(lines) + newline * 2 for lines in events).encode()
+    expected = sseclient_reference(body)
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == expected
+    assert list(iter_sse(splits(body, range(0, len(body), 3)))) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=named_event(), newline=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_sse_each_fast_path_gives_what_the_general_parser_gives(lines, newline):
+    """Block by block: what the inline shapes and the simple reader make of an
+    event is what the general parser (sseclient-py) makes of it."""
+    block = newline.join(lines)
+    general = _parse_event(block.encode()) or None
+    assert SSEDecoder().feed(block.encode() + newline.encode() * 2) == ([general] if general else [])
+    simple = _simple_event(block)
+    assert simple is _UNUSUAL or simple == general
+
+
+def test_sse_named_event_shapes():
+    body = (
+        b'event: content_block_delta\ndata: {"t": 1}\n\n'  # Anthropic's
+        b"data:2\r\nevent:response.output_text.delta\r\nid: 9\r\n\r\n"  # data first, an id, CRLF
+        b"event: message\ndata: 3\n\n"  # the default type: its data alone
+        b"event:\ndata: 4\n\n"  # an empty type is the default
+        b"event: ping\ndata: \n\n"  # no data: nothing
+        b"event: a\ndata: x\ndata: y\n\n"  # two data lines: the general parser
+        b"event: a\n: note\ndata: z\n\n"  # a comment inside: the general parser
+    )
+    assert list(iter_sse([body])) == [
+        SSEEvent("content_block_delta", '{"t": 1}'),
+        SSEEvent("response.output_text.delta", "2"),
+        "3",
+        "4",
+        SSEEvent("a", "x\ny"),
+        SSEEvent("a", "z"),
+    ]
+
+
+def test_sse_common_shapes_never_reach_the_general_parser(monkeypatch):
+    from llmclients._core import framing
+
+    def general(block):
+        raise AssertionError(f"the general parser read {block!r}")
+
+    monkeypatch.setattr(framing, "_parse_event", general)
+    body = (
+        b'data: {"a": 1}\n\n'
+        b'event: content_block_delta\ndata: {"b": 2}\n\n'
+        b'event:response.output_text.delta\r\ndata:{"c": 3}\r\n\r\n'
+        b"id: 4\rdata: d\revent: e\r\r"
+        b"event: ping\ndata: \n\n"
+    )
+    for chunks in every_two_way_split(body):
+        assert list(iter_sse(chunks)) == [
+            '{"a": 1}',
+            SSEEvent("content_block_delta", '{"b": 2}'),
+            SSEEvent("response.output_text.delta", '{"c": 3}'),
+            SSEEvent("e", "d"),
+        ]
+
+
+# --- the event limit holds for complete events too -----------------------------------
+
+MIB = 1024 * 1024
+
+
+def pieces(data: bytes, size: int = MIB):
+    """``data`` in reads of ``size`` bytes, as the inflater hands a gzip body over."""
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+SSE_OF = {
+    "data": lambda payload, nl: b"data: " + payload + nl * 2,
+    "named": lambda payload, nl: b"event: content_block_delta" + nl + b"data: " + payload + nl * 2,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SSE_OF))
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_sse_complete_event_over_the_limit_raises(shape, newline):
+    big = SSE_OF[shape](b"x" * (9 * MIB), newline)
+    with pytest.raises(OversizedEventError, match="an SSE event exceeds 8388608 bytes"):
+        list(iter_sse(pieces(b"data: a\n\n" + big + b"data: [DONE]\n\n")))
+    with pytest.raises(OversizedEventError):
+        list(iter_sse([big]))  # whole, in one read
+
+
+@pytest.mark.parametrize("shape", sorted(SSE_OF))
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_sse_event_at_the_limit_passes(shape, newline):
+    overhead = len(SSE_OF[shape](b"", newline)) - 2 * len(newline)
+    event = SSE_OF[shape](b"x" * (MAX_EVENT_SIZE - overhead), newline)
+    events = list(iter_sse(pieces(event + b"data: [DONE]\n\n")))
+    assert [len(e.data if isinstance(e, SSEEvent) else e) for e in events] == [MAX_EVENT_SIZE - overhead, 6]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_ndjson_complete_line_over_the_limit_raises(newline):
+    big = b'{"t": "' + b"x" * (9 * MIB) + b'"}' + newline
+    with pytest.raises(OversizedEventError, match="an NDJSON line exceeds"):
+        list(iter_ndjson(pieces(b'{"a": 1}' + newline + big + b'{"done": true}' + newline)))
+    with pytest.raises(OversizedEventError):
+        list(iter_ndjson([big]))
+
+
+def test_ndjson_line_at_the_limit_passes():
+    line = b'{"t": "' + b"x" * (MAX_EVENT_SIZE - 9) + b'"}'
+    assert [len(x) for x in iter_ndjson(pieces(line + b"\n" + b"{}\n"))] == [MAX_EVENT_SIZE, 2]
+
+
+def test_a_cut_event_over_the_limit_raises_at_the_end():
+    """What is left at the end, its start in one read and the rest held in
+    others, is measured whole: neither part alone is over the limit."""
+    start = b"x" * 5 * MIB
+    with pytest.raises(OversizedEventError):
+        list(iter_ndjson([b"{}\n" + start, b"\n" + start, start]))  # a line, then a cut one
+    with pytest.raises(OversizedEventError):
+        list(iter_sse([b"data: a\n\ndata: " + start + b"\n", start]))  # a line end, then none
+
+
+def test_text_streams_any_length_and_whole_counts_the_body():
+    """Raw text holds nothing back but a split character, so it has no event to
+    limit; a whole body is one document, refused past the limit."""
+    body = "é".encode() * (9 * MIB // 2)
+    assert sum(len(t) for t in iter_text(pieces(body, MIB + 1))) == 9 * MIB // 2
+    with pytest.raises(OversizedEventError, match="the body exceeds"):
+        list(iter_whole(pieces(b"x" * 9 * MIB)))
+    assert len(next(iter_whole(pieces(b"x" * MAX_EVENT_SIZE)))) == MAX_EVENT_SIZE

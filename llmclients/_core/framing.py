@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import json.scanner
 import re
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Tuple, Union
 
@@ -61,7 +62,10 @@ _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 _LINE_END = re.compile(rb"\r\n|\r(?!\n)|\n")
 
 
-_raw_decode = json.JSONDecoder().raw_decode
+# json's own scanner (the C one, where there is one) called directly: what
+# JSONDecoder.raw_decode does, less its Python frame, which cost a delta as much
+# as a provider's helper function does.
+_scan_once: Callable[[str, int], Tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -86,10 +90,10 @@ def load_json(data: str) -> Any:
     ``json.loads``, which accepts or rejects it exactly as it always does.
     """
     try:
-        value, end = _raw_decode(data)
+        value, end = _scan_once(data, 0)
         if end == len(data):
             return value
-    except ValueError:
+    except (StopIteration, ValueError):  # StopIteration: no JSON value at the start
         pass
     return json.loads(data)
 
@@ -144,14 +148,21 @@ class _LineJoiner:
 
 
 def _complete_units(
-    buf: bytes, pattern: re.Pattern[bytes], separator: str, what: str
+    buf: bytes, pattern: re.Pattern[bytes], separator: str, max_size: int, what: str
 ) -> Tuple[List[str], bytes, Optional[DecodingError]]:
     """Split ``buf`` into its complete units (events or lines), decoded, and the
     unfinished rest; with the error for the first unit that is not UTF-8.
 
+    A unit, complete or not, over ``max_size`` bytes raises
+    :class:`~llmclients.errors.OversizedEventError`. Only a buffer longer than
+    that can hold one, so the units are measured only then: a read of ordinary
+    events pays one length check, not one per event.
+
     LF only, the common case, takes one decode and one split for all the units
     of a read; a CR anywhere takes the regex and a decode per unit.
     """
+    if len(buf) > max_size:
+        _check_sizes(buf, pattern, max_size, what)
     if b"\r" in buf:
         units = pattern.split(buf)
         rest = units.pop()
@@ -166,6 +177,22 @@ def _complete_units(
     except UnicodeDecodeError:
         decoded, bad = _decode_each(buf[:end].split(separator.encode()), what)
         return decoded, rest, bad
+
+
+def _check_sizes(buf: bytes, pattern: re.Pattern[bytes], max_size: int, what: str) -> None:
+    """Raise if a unit of ``buf`` (its unfinished rest included) is over ``max_size`` bytes.
+
+    A complete unit counts too: an event of 9 MiB whose last piece arrives in
+    one read with its end (as an inflater hands over 1 MiB at a time) was never
+    held unfinished long enough to be caught by the unfinished bytes' limit.
+    """
+    start = 0
+    for match in pattern.finditer(buf):
+        if match.start() - start > max_size:
+            raise _too_big(match.start() - start, max_size, what)
+        start = match.end()
+    if len(buf) - start > max_size:
+        raise _too_big(len(buf) - start, max_size, what)
 
 
 def _decode_each(units: List[bytes], what: str) -> Tuple[List[str], Optional[DecodingError]]:
@@ -198,10 +225,18 @@ class SSEDecoder:
     The rules are the WHATWG ones: one leading BOM is dropped; lines end with
     CR, LF or CRLF; ``data`` lines join with newlines; comments, ``id`` and
     ``retry`` carry nothing for us; an event whose data is empty is not
-    dispatched, nor is one cut off by the end of the body. The one shape that
-    carries nearly every token, a single ``data: ...`` line, is read directly;
-    every other event is parsed by sseclient-py. Protocol markers such as
-    ``[DONE]`` are the provider's to read.
+    dispatched, nor is one cut off by the end of the body. The events that
+    carry nearly every token are read directly: a lone ``data: ...`` line
+    (OpenAI's chunks) and ``event: NAME`` with one ``data:`` line (Anthropic's
+    and the Responses API's named events), in either order, with ``id:`` lines,
+    any line ends and the space after the colon or not. Every other event
+    (comments inside it, several ``data`` lines, ``retry``, a field without a
+    colon, ...) is parsed by sseclient-py, which gives the same events more
+    slowly. Protocol markers such as ``[DONE]`` are the provider's to read.
+
+    An event over ``max_size`` bytes raises
+    :class:`~llmclients.errors.OversizedEventError`, whether it is still
+    arriving or came whole in one read.
     """
 
     __slots__ = ("_at_start", "_buf", "_lines", "error", "max_size")
@@ -222,18 +257,30 @@ class SSEDecoder:
             if not data:
                 return []
         blocks, self._buf, self.error = _complete_units(
-            self._buf + data if self._buf else data, _EVENT_END, "\n\n", "an SSE event"
+            self._buf + data if self._buf else data, _EVENT_END, "\n\n", self.max_size, "an SSE event"
         )
         del data  # let this read go before the events are parsed (see _LineJoiner)
-        if len(self._buf) > self.max_size:
-            raise _too_big(len(self._buf), self.max_size, "an SSE event")
         items: List[SSEItem] = []
         for block in blocks:
-            if block[:6] == "data: " and "\n" not in block and "\r" not in block:
-                if len(block) > 6:  # an event with empty data carries nothing
-                    items.append(block[6:])
-                continue
-            event = _parse_event(block.encode())
+            if "\r" not in block:
+                # The two shapes that carry nearly every token, read inline:
+                # OpenAI's lone `data: ...` line, and Anthropic's and the
+                # Responses API's `event: NAME` + `data: ...`.
+                if block[:6] == "data: ":
+                    if "\n" not in block:
+                        if len(block) > 6:  # an event with empty data carries nothing
+                            items.append(block[6:])
+                        continue
+                elif block[:7] == "event: ":
+                    end = block.find("\n")
+                    if end > 0 and block[end + 1 : end + 7] == "data: " and block.find("\n", end + 1) < 0:
+                        if len(block) > end + 7:
+                            name, value = block[7:end], block[end + 7 :]
+                            items.append(SSEEvent(name, value) if name and name != "message" else value)
+                        continue
+            event = _simple_event(block)
+            if isinstance(event, _Unusual):
+                event = _parse_event(block.encode())
             if event:
                 items.append(event)
         return items
@@ -243,7 +290,9 @@ class SSEDecoder:
         # blank line are common enough to forgive; any other cut event is lost.
         rest = self._buf + self._lines.rest()
         self._buf = b""
-        return ["[DONE]"] if _parse_event(rest) == "[DONE]" else []
+        if len(rest) > self.max_size:
+            raise _too_big(len(rest), self.max_size, "an SSE event")
+        return ["[DONE]"] if rest and _parse_event(rest) == "[DONE]" else []
 
     def _without_bom(self, data: bytes) -> bytes:
         data, self._buf = self._buf + data, b""
@@ -252,6 +301,40 @@ class SSEDecoder:
             return b""
         self._at_start = False
         return data[len(_BOM) :] if data.startswith(_BOM) else data
+
+
+class _Unusual:
+    """What :func:`_simple_event` returns for a block it leaves to sseclient-py."""
+
+
+_UNUSUAL = _Unusual()
+
+
+def _simple_event(block: str) -> Union[SSEItem, _Unusual, None]:
+    """A block of ``event:``, ``id:`` and one ``data:`` line, in any order and
+    with any line ends, read as sseclient-py reads it; :data:`_UNUSUAL` for any
+    other block (comments, several data lines, ``retry``, a field without a
+    colon, llama.cpp's ``error:`` line, a BOM...), which is its to parse."""
+    if "\r" in block:
+        block = block.replace("\r\n", "\n").replace("\r", "\n")
+    name, data = "", None
+    for line in block.split("\n"):
+        if not line:  # a CRLF split across reads leaves its LF at the start of the next block
+            continue
+        field, colon, value = line.partition(":")
+        if not colon:
+            return _UNUSUAL
+        if value[:1] == " ":
+            value = value[1:]
+        if field == "data" and data is None:
+            data = value
+        elif field == "event":
+            name = value  # the last one counts
+        elif field != "id":  # an id carries nothing for us
+            return _UNUSUAL
+    if not data:  # an event with empty data carries nothing
+        return None
+    return SSEEvent(name, data) if name and name != "message" else data
 
 
 def _parse_event(block: bytes) -> Optional[SSEItem]:
@@ -293,16 +376,16 @@ class NDJSONDecoder:
         if not data:
             return []
         lines, self._buf, self.error = _complete_units(
-            self._buf + data if self._buf else data, _LINE_END, "\n", "an NDJSON line"
+            self._buf + data if self._buf else data, _LINE_END, "\n", self.max_size, "an NDJSON line"
         )
         del data  # let this read go (see SSEDecoder.feed)
-        if len(self._buf) > self.max_size:
-            raise _too_big(len(self._buf), self.max_size, "an NDJSON line")
         return [line for line in lines if line and not line.isspace()]
 
     def end(self) -> List[str]:
         rest = self._buf + self._lines.rest()
         self._buf = b""
+        if len(rest) > self.max_size:
+            raise _too_big(len(rest), self.max_size, "an NDJSON line")
         return [_utf8(rest, "an NDJSON line")] if rest.strip() else []
 
 
