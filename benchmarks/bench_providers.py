@@ -1,5 +1,8 @@
-"""The core's delivery and throughput figures for each seed provider's framing:
-AutonomousAI (SSE), AllenAI (NDJSON) and Aura (raw text).
+"""The core's delivery and throughput figures for every registered provider
+but the OpenAI-compatible one (``bench_core.py``): the seed providers'
+framings, AutonomousAI (SSE), AllenAI (NDJSON) and Aura (raw text), and the
+native protocols, Anthropic and Responses (named SSE events) and Ollama
+(NDJSON); and Anthropic's tool calls, fragment by fragment.
 
     python benchmarks/bench_providers.py [--quick]
 
@@ -12,7 +15,10 @@ and NDJSON; for raw text the chunk framing, if any, and an incremental UTF-8
 decode).
 
 Targets (issue "The seed providers"): the core's — delivery within 1 ms median
-and 5 ms max, throughput at least 0.6 x the floor, in both framings.
+and 5 ms max, throughput at least 0.6 x the floor, in both framings. (Issue
+"Native protocols": each new provider's text stream at least 1.0 x the floor
+of its framing; an Anthropic tool call of 10,000 ``input_json_delta``
+fragments read at least 0.5 x as fast as the same number of text deltas.)
 """
 
 from __future__ import annotations
@@ -155,6 +161,48 @@ def throughput(provider: str, kind: str, count: int, repeats: int) -> Dict[str, 
     return figures
 
 
+def anthropic_fragments(count: int, repeats: int) -> Dict[str, float]:
+    """Anthropic's tool-call fragments against its text deltas, ``count`` of each,
+    read through ``events()`` (a fragment is a ``ToolCallDelta``)."""
+    from llmclients.testing.anthropic import (
+        message_delta,
+        message_start,
+        message_stop,
+        serialize,
+        text_block,
+        tool_use_block,
+    )
+
+    pieces = ["tok "] * count
+    fragments = ['{"text": "'] + ["tok "] * (count - 2) + ['"}']
+    bodies = {
+        "text": [message_start(), *text_block(0, pieces), message_delta("end_turn"), message_stop()],
+        "tool fragments": [
+            message_start(),
+            *tool_use_block(0, "toolu_1", "save", fragments),
+            message_delta("tool_use"),
+            message_stop(),
+        ],
+    }
+
+    def read(port: int, framing: str) -> int:
+        client = client_of("anthropic", f"http://127.0.0.1:{port}/{framing}", max_reply_size=None)
+        with client, client.stream("x") as stream:
+            return sum(1 for _ in stream.events())
+
+    rates = {}
+    for name, events in bodies.items():
+        process, port = _start(_serve_bulk, [serialize(event) for event in events])
+        try:
+            rates[name] = rate(read, port, "chunked", repeats)
+        finally:
+            process.terminate()
+        print(f"anthropic  {name:<16}{rates[name]:>14,.0f} deltas/s")
+    ratio = rates["tool fragments"] / rates["text"]
+    print(f"anthropic  tool fragments / text: {ratio:.2f}x (target >= 0.5x)")
+    return {"anthropic tool fragments x text": ratio}
+
+
 def _serve_paced(pipe, provider: str) -> None:  # type: ignore[no-untyped-def]
     emulator = emulator_for(provider)
     emit = emulator._emit
@@ -222,6 +270,9 @@ def main() -> None:
     print(f"{'provider':<11}{'kind':<7}{'framing':<9}{'floor':>14}{'llmclients':>14}{'':<10}{'x floor':>7}")
     for provider, kind in PROVIDERS.items():
         figures.update(throughput(provider, kind, count, repeats))
+    if "anthropic" in PROVIDERS:
+        print(f"\nAnthropic's tool calls: {count // 5:,} input_json_delta fragments against as many text deltas, chunked")
+        figures.update(anthropic_fragments(count // 5, repeats))
     print("\nSummary:", ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
 
 
