@@ -105,6 +105,19 @@ class ChoiceBuilder:
         self.pending.append(ToolCallDelta(position, id or None, name or None, arguments, self.index))
         self.progress[0] += 1
 
+    def add_tool_arguments(self, wire_index: int, fragment: str) -> None:
+        """A piece of the arguments of the call begun at ``wire_index`` (whose
+        id and name came with its start): :meth:`add_tool_call`'s path for the
+        one event a long tool call repeats thousands of times (Anthropic's
+        ``input_json_delta``)."""
+        position = self._by_wire.get(wire_index, -1)
+        if position < 0:
+            self.add_tool_call(wire_index, None, None, fragment)
+            return
+        self._calls[position].arguments.append(fragment)
+        self.pending.append(ToolCallDelta(position, None, None, fragment, self.index))
+        self.progress[0] += 1
+
     def set_tool_call_arguments(self, wire_index: Optional[int], arguments: str) -> None:
         """Make the arguments of the call at ``wire_index`` exactly ``arguments``:
         for protocols whose closing event repeats a call's whole arguments

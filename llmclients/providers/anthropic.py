@@ -207,8 +207,14 @@ class Anthropic(Provider):
             kind = data.event  # the SDK takes the event's name where its data has no type
         if kind == "content_block_delta":
             delta = event["delta"]
-            if delta.get("type") == "text_delta":
+            part = delta.get("type")
+            if part == "text_delta":
                 return str(delta["text"])  # nearly every event of a reply
+            if part == "input_json_delta":  # nearly every event of a tool call
+                fragment = delta.get("partial_json")
+                if fragment:
+                    state.first.add_tool_arguments(event["index"], fragment)
+                return None
             _read_delta(event["index"], delta, state)
             return None
         reader = _READERS.get(kind)
@@ -479,11 +485,7 @@ def _block_start(event: Dict[str, Any], state: StreamState) -> Optional[str]:
 
 def _read_delta(index: int, delta: Mapping[str, Any], state: StreamState) -> None:
     kind = delta.get("type")
-    if kind == "input_json_delta":
-        fragment = delta.get("partial_json")
-        if fragment:
-            state.first.add_tool_call(index, None, None, fragment)
-    elif kind == "thinking_delta":
+    if kind == "thinking_delta":
         state.first.add_reasoning(delta["thinking"])
     elif kind == "signature_delta":
         note = state.notes.get(index)
