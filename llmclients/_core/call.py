@@ -14,6 +14,7 @@ retry policy allows; after it, never (the deltas were shown).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import sys
 from typing import (
@@ -59,6 +60,8 @@ __all__ = ["Call"]
 logger = logging.getLogger("llmclients")
 
 _RETRIED = (errors.ConnectError, errors.ConnectTimeout, errors.HTTPStatusError)
+#: The most of a one-document answer (a model list) read; a longer one is cut.
+DOCUMENT_LIMIT = 8 * 1024 * 1024
 
 
 class Call:
@@ -145,6 +148,23 @@ class Call:
                 )
                 self._notify("on_response", headers)
             return response
+
+    def fetch_json(self, request: Request, what: str) -> Any:
+        """Send ``request`` (as :meth:`send` does) and return its body, one JSON
+        document of at most :data:`DOCUMENT_LIMIT` bytes; ``what`` names it in
+        the :class:`~llmclients.errors.MalformedStreamError` a cut, undecodable
+        or non-JSON body raises."""
+        response = self.send(request)
+        try:
+            body = response.raw.read(DOCUMENT_LIMIT, decode_content=True)
+        except Exception as exc:  # a body cut or undecodable: the document is not there
+            raise errors.MalformedStreamError(f"the {what} from {request!r} broke off: {exc}") from None
+        finally:
+            response.close()
+        try:
+            return json.loads(body)
+        except ValueError:  # a longer body is cut, and then is not JSON either
+            raise errors.MalformedStreamError(f"{request!r} did not answer with a {what} (not JSON)") from None
 
     def _exchange(self) -> Exchange:
         thread = copy.deepcopy(self._pristine)

@@ -49,8 +49,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
-
-import requests
+from urllib.parse import urlencode
 
 from .kit import (
     AuthenticationError,
@@ -119,7 +118,6 @@ ERROR_TYPES: Mapping[str, Tuple[int, Type[HTTPStatusError]]] = {
     "timeout_error": (504, ServerError),
     "overloaded_error": (529, ServerError),
 }
-_MODEL_LIST_LIMIT = 8 * 1024 * 1024
 _MODEL_PAGES = 50
 
 
@@ -249,10 +247,10 @@ class Anthropic(Provider):
         ids: List[str] = []
         after: Optional[str] = None
         for _ in range(_MODEL_PAGES):
-            url = f"{self._root}/v1/models?limit=1000" + (f"&after_id={after}" if after else "")
-            request = Request("GET", url, headers=self.request_headers("application/json"))
+            query = urlencode({"limit": 1000, **({"after_id": after} if after else {})})
+            request = Request("GET", f"{self._root}/v1/models?{query}", headers=self.request_headers("application/json"))
             with self.new_call("models") as call:
-                page = _model_page(call.send(request), request)
+                page = _model_page(call.fetch_json(request, "model list"), request)
             ids += [entry["id"] for entry in page["data"] if isinstance(entry.get("id"), str)]
             after = page.get("last_id")
             if not page.get("has_more") or not after:
@@ -589,18 +587,8 @@ _READERS: Dict[str, Any] = {
 }
 
 
-def _model_page(response: requests.Response, request: Request) -> Dict[str, Any]:
-    """One page of ``GET /v1/models``."""
-    try:
-        body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
-    except Exception as exc:  # a body cut or undecodable: the list is not there
-        raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
-    finally:
-        response.close()
-    try:
-        page = json.loads(body)
-        if isinstance(page["data"], list) and all(isinstance(entry, dict) for entry in page["data"]):
-            return dict(page)
-    except (ValueError, KeyError, TypeError):
-        pass
+def _model_page(page: Any, request: Request) -> Dict[str, Any]:
+    """One page of ``GET /v1/models``, checked."""
+    if isinstance(page, dict) and isinstance(page.get("data"), list) and all(isinstance(e, dict) for e in page["data"]):
+        return page
     raise MalformedStreamError(f"{request!r} did not answer with a model list (Anthropic's data: [{{id: ...}}])")

@@ -53,8 +53,6 @@ import warnings
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 from urllib.parse import unquote_to_bytes, urlsplit
 
-import requests
-
 from .kit import (
     ClientOptions,
     ContextLengthError,
@@ -112,8 +110,6 @@ _CONTEXT_WORDS = re.compile(
     r"exceeds the context length|context length exceeded|longer than the context length", re.I
 )
 _MODEL_NOT_FOUND = re.compile(r"""model ["']?(.+?)["']? not found""")
-#: The most of a ``/api/tags`` answer read; a longer one is cut, and then is not JSON.
-_MODEL_LIST_LIMIT = 8 * 1024 * 1024
 
 
 def host_url(host: str) -> str:
@@ -300,7 +296,7 @@ class Ollama(Provider):
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = Request("GET", f"{self.base_url}/api/tags", headers=headers)
         with self.new_call("models") as call:
-            return _model_names(call.send(request), request)
+            return _model_names(call.fetch_json(request, "model list"), request)
 
 
 # --- messages: OpenAI's shape to Ollama's --------------------------------------------------
@@ -598,18 +594,11 @@ def cut_sizes(context: int, keep: int = _DEFAULT_KEEP) -> FrozenSet[int]:
     return frozenset(sizes)
 
 
-def _model_names(response: requests.Response, request: Request) -> List[str]:
+def _model_names(document: Any, request: Request) -> List[str]:
     """The model names of an ``/api/tags`` answer."""
     try:
-        body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
-    except Exception as exc:  # a body cut or undecodable: the list is not there
-        raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
-    finally:
-        response.close()
-    try:
-        entries = json.loads(body)["models"]
-        return [_name_of(entry) for entry in entries]
-    except (ValueError, KeyError, TypeError):
+        return [_name_of(entry) for entry in document["models"]]
+    except (KeyError, TypeError, AttributeError):
         raise MalformedStreamError(
             f"{request!r} did not answer with a model list (Ollama's models: [{{name: ...}}])"
         ) from None

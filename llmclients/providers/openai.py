@@ -48,8 +48,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
 
-import requests
-
 from . import message_keys
 from .kit import (
     ChoiceBuilder,
@@ -74,8 +72,6 @@ if TYPE_CHECKING:
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
-#: The most of a ``/models`` answer read; a longer one is cut, and then is not JSON.
-_MODEL_LIST_LIMIT = 8 * 1024 * 1024
 
 
 class OpenAICompatible(Provider):
@@ -377,24 +373,13 @@ def list_models(client: Provider) -> List[str]:
         headers["Authorization"] = f"Bearer {client.api_key}"
     request = Request("GET", f"{client.base_url}/models", headers=headers)
     with client.new_call("models") as call:
-        return _model_ids(call.send(request), request)
-
-
-def _model_ids(response: requests.Response, request: Request) -> List[str]:
-    """The model ids of a ``/models`` answer."""
-    try:
-        body = response.raw.read(_MODEL_LIST_LIMIT, decode_content=True)
-    except Exception as exc:  # a body cut or undecodable: the list is not there
-        raise MalformedStreamError(f"the model list from {request!r} broke off: {exc}") from None
-    finally:
-        response.close()
-    try:
-        entries = json.loads(body)["data"]
-        return [entry["id"] for entry in entries if isinstance(entry["id"], str)]
-    except (ValueError, KeyError, TypeError):
-        raise MalformedStreamError(
-            f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
-        ) from None
+        document = call.fetch_json(request, "model list")
+        try:
+            return [entry["id"] for entry in document["data"] if isinstance(entry["id"], str)]
+        except (KeyError, TypeError):
+            raise MalformedStreamError(
+                f"{request!r} did not answer with a model list (OpenAI's data: [{{id: ...}}])"
+            ) from None
 
 
 def _own(messages: List[Message]) -> List[Message]:
