@@ -40,25 +40,28 @@ Protocol (ollama/ollama ``api/types.go``, ``docs/api.md``, ``server/routes.go``)
   about half. The done line's ``prompt_eval_count`` counts the prompt as
   cut: one of those sizes is the only sign in the reply, and this client
   warns on it (:class:`~llmclients.errors.ContextTruncatedWarning`).
+
+This module holds the provider and the reading of its lines. The mapping of
+OpenAI-shaped messages, tools and options to Ollama's request is in
+:mod:`llmclients.providers._ollama_messages`; the reading of ``OLLAMA_HOST``
+(:func:`host_url`) and the sizes a cut prompt counts (:func:`cut_sizes`) are
+in :mod:`llmclients.providers._ollama_host`, and can be imported from here.
 """
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import json
 import os
 import re
-import warnings
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
-from urllib.parse import unquote_to_bytes, urlsplit
 
+from .._public import expose
+from ._ollama_host import DEFAULT_KEEP, DEFAULT_PORT, context_asked, cut_sizes, host_url, warn_if_truncated
+from ._ollama_messages import ollama_messages, request_fields
 from .kit import (
     ClientOptions,
     ContextLengthError,
-    ContextTruncatedWarning,
     HTTPStatusError,
-    InvalidMessagesError,
     InvalidRequestError,
     MalformedStreamError,
     Message,
@@ -72,7 +75,6 @@ from .kit import (
     StreamInterruptedError,
     StreamState,
     Usage,
-    content_text,
     load_json,
 )
 
@@ -81,70 +83,18 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PORT", "Ollama", "cut_sizes", "host_url"]
 
-#: Where ``ollama serve`` listens unless ``OLLAMA_HOST`` says otherwise.
-DEFAULT_PORT = 11434
-#: The settings that go in the request's ``options`` object, as Ollama names them.
-_SAMPLING = ("temperature", "top_p", "top_k", "seed", "num_ctx")
-#: OpenAI's ``reasoning_effort`` as Ollama's ``think``.
-_EFFORT_TO_THINK: Mapping[str, Any] = {
-    "none": False,
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-}
-_THINK_LEVELS = ("low", "medium", "high", "max")
+expose(globals(), __name__, __all__)
+
 #: The durations of the done line, in nanoseconds, kept in ``extra``.
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 #: Keys of the done line beside the counts and durations that say something about the reply.
 _DONE_EXTRA = ("remote_model", "remote_host")
-#: Context sizes Ollama has given a model when the request set none: a prompt
-#: that counts exactly one of them was cut to fit it.
-_DEFAULT_CONTEXTS = (2048, 4096, 8192)
-#: Ollama's default ``num_keep``: the tokens a cut keeps at the prompt's start.
-_DEFAULT_KEEP = 4
 #: What an in-stream error says when the server is too busy to take the request.
 _BUSY = re.compile(r"server busy|overloaded|maximum pending requests", re.I)
 _CONTEXT_WORDS = re.compile(
     r"exceeds the context length|context length exceeded|longer than the context length", re.I
 )
 _MODEL_NOT_FOUND = re.compile(r"""model ["']?(.+?)["']? not found""")
-
-
-def host_url(host: str) -> str:
-    """The base URL for an ``OLLAMA_HOST`` value, read as ollama-python reads it.
-
-    ``host[:port]`` with the scheme optional: no scheme means ``http`` and port
-    11434; ``http://`` alone means port 80, ``https://`` 443; an empty host
-    means 127.0.0.1, and so does ``0.0.0.0`` (``[::]``: ``[::1]``), the
-    address a server listens on, not one to connect to. A path is kept.
-    """
-    scheme, _, rest = host.strip().partition("://")
-    port = DEFAULT_PORT
-    if not rest:
-        scheme, rest = "http", host.strip()
-    elif scheme == "http":
-        port = 80
-    elif scheme == "https":
-        port = 443
-    parts = urlsplit(f"{scheme}://{rest}")
-    name = parts.hostname or "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        pass
-    else:
-        if address.is_unspecified:  # what ``ollama serve`` binds to, for "every interface"
-            name = "127.0.0.1" if address.version == 4 else "::1"
-        if address.version == 6:
-            name = f"[{name}]"
-    try:
-        port = parts.port or port
-    except ValueError:
-        raise InvalidRequestError(f"OLLAMA_HOST={host!r} has a port that is not a number") from None
-    path = parts.path.strip("/")
-    return f"{scheme}://{name}:{port}" + (f"/{path}" if path else "")
 
 
 class Ollama(Provider):
@@ -226,11 +176,11 @@ class Ollama(Provider):
     ) -> Stream:
         # The done line does not say how large the context was: the request
         # does. The check runs where the reply has ended, before the caller's.
-        context = _context_asked(options, self.num_ctx)
-        keep = (options.get("options") or {}).get("num_keep", _DEFAULT_KEEP)
+        context = context_asked(options, self.num_ctx)
+        keep = (options.get("options") or {}).get("num_keep", DEFAULT_KEEP)
 
         def check(text: str, state: StreamState) -> None:
-            _warn_if_truncated(state, context, keep if isinstance(keep, int) else _DEFAULT_KEEP)
+            warn_if_truncated(state, context, keep if isinstance(keep, int) else DEFAULT_KEEP)
             if on_complete is not None:
                 on_complete(text, state)
 
@@ -240,7 +190,7 @@ class Ollama(Provider):
         self, messages: List[Message], model: str, options: Dict[str, Any], thread: Dict[str, Any]
     ) -> Request:
         body: Dict[str, Any] = {"model": model, "messages": ollama_messages(messages), "stream": True}
-        body.update(_request_fields(options, self.num_ctx))
+        body.update(request_fields(options, self.num_ctx))
         headers = {"Accept": "application/x-ndjson"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -297,178 +247,6 @@ class Ollama(Provider):
         request = Request("GET", f"{self.base_url}/api/tags", headers=headers)
         with self.new_call("models") as call:
             return _model_names(call.fetch_json(request, "model list"), request)
-
-
-# --- messages: OpenAI's shape to Ollama's --------------------------------------------------
-
-
-def ollama_messages(messages: List[Message]) -> List[Dict[str, Any]]:
-    """OpenAI-shaped messages (checked) as Ollama's: system and developer
-    turns as ``system``, text parts joined, images as base64 ``images``,
-    tool calls with their arguments as objects, tool results named by their tool."""
-    names: Dict[str, str] = {}  # tool call id -> its function's name, from the turns so far
-    converted = []
-    for index, message in enumerate(messages):
-        role = message["role"]
-        out: Dict[str, Any] = {"role": "system" if role == "developer" else role}
-        content = message.get("content")
-        out["content"] = content_text(content)
-        images = _images(index, content)
-        if images:
-            out["images"] = images
-        if role == "assistant":
-            if isinstance(message.get("thinking"), str) and message["thinking"]:
-                out["thinking"] = message["thinking"]  # sent back as the reply gave it
-            if message.get("tool_calls"):
-                out["tool_calls"] = [
-                    _tool_call(index, n, call, names) for n, call in enumerate(message["tool_calls"])
-                ]
-        elif role == "tool":
-            out["tool_call_id"] = message["tool_call_id"]
-            name = names.get(message["tool_call_id"]) or message.get("name")
-            if name:
-                out["tool_name"] = name
-        converted.append(out)
-    return converted
-
-
-def _images(index: int, content: Any) -> List[str]:
-    """The base64 of the ``image_url`` parts of a message's content."""
-    if not isinstance(content, list):
-        return []
-    images = []
-    for n, part in enumerate(content):
-        if part["type"] != "image_url":
-            continue
-        url = part["image_url"]["url"]
-        if not url.startswith("data:"):
-            raise InvalidMessagesError(
-                f"messages[{index}]['content'][{n}] is an image URL ({url[:60]!r}); Ollama takes the "
-                "image's bytes, not a link: download it and pass llmclients.image_part(path or bytes)"
-            )
-        header, comma, payload = url.partition(",")
-        if not comma:
-            raise InvalidMessagesError(f"messages[{index}]['content'][{n}] is a data: URL without a comma")
-        if header.endswith(";base64"):
-            images.append(payload)
-        else:  # a percent-encoded data: URL, rare but valid
-            images.append(base64.b64encode(unquote_to_bytes(payload)).decode("ascii"))
-    return images
-
-
-def _tool_call(index: int, n: int, call: Mapping[str, Any], names: Dict[str, str]) -> Dict[str, Any]:
-    function = call["function"]
-    names[call["id"]] = function["name"]
-    text = function["arguments"]
-    try:
-        arguments = json.loads(text) if text.strip() else {}
-    except ValueError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise InvalidMessagesError(
-            f"messages[{index}]['tool_calls'][{n}]['function']['arguments'] is not a JSON object "
-            f"({text[:60]!r}): Ollama takes a tool call's arguments as an object"
-        )
-    return {"id": call["id"], "function": {"name": function["name"], "arguments": arguments}}
-
-
-# --- options: OpenAI's names to Ollama's ----------------------------------------------------
-
-
-def _request_fields(options: Dict[str, Any], num_ctx: Optional[int]) -> Dict[str, Any]:
-    """The request's fields beside ``model``, ``messages`` and ``stream``."""
-    fields: Dict[str, Any] = {}
-    runner = dict(options.pop("options", None) or {})
-    for name in _SAMPLING:
-        if name in options:
-            runner[name] = options.pop(name)
-    if "max_tokens" in options:
-        runner["num_predict"] = options.pop("max_tokens")
-    if "stop" in options:
-        stop = options.pop("stop")
-        runner["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    if num_ctx is not None:
-        runner.setdefault("num_ctx", num_ctx)
-    if runner:
-        fields["options"] = runner
-    think = _think(options)
-    if think is not None:
-        fields["think"] = think
-    output_format = _format(options)
-    if output_format is not None:
-        fields["format"] = output_format
-    tools = options.pop("tools", None)
-    if tools:
-        fields["tools"] = _checked_tools(tools)
-    fields.update(options)  # keep_alive, truncate, shift, logprobs, top_logprobs: as Ollama names them
-    return fields
-
-
-def _think(options: Dict[str, Any]) -> Any:
-    think = options.pop("think", None)
-    effort = options.pop("reasoning_effort", None)
-    if effort is not None:
-        if think is not None:
-            raise InvalidRequestError(
-                "pass think or reasoning_effort, not both: they are one setting for Ollama"
-            )
-        if effort not in _EFFORT_TO_THINK:
-            raise InvalidRequestError(
-                f"reasoning_effort is {effort!r}; expected one of {', '.join(_EFFORT_TO_THINK)}"
-            )
-        return _EFFORT_TO_THINK[effort]
-    if think is not None and not isinstance(think, bool) and think not in _THINK_LEVELS:
-        raise InvalidRequestError(
-            f"think must be True, False or one of {', '.join(_THINK_LEVELS)}; not {think!r}"
-        )
-    return think
-
-
-def _format(options: Dict[str, Any]) -> Any:
-    """Ollama's ``format``: ``"json"`` or a JSON Schema, from ``format`` or OpenAI's ``response_format``."""
-    output_format = options.pop("format", None)
-    response_format = options.pop("response_format", None)
-    if response_format is None:
-        return output_format
-    if output_format is not None:
-        raise InvalidRequestError("pass format or response_format, not both: they are one setting for Ollama")
-    kind = response_format.get("type") if isinstance(response_format, Mapping) else None
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if isinstance(schema, Mapping):
-            return dict(schema)
-        raise InvalidRequestError("response_format json_schema needs {'json_schema': {'schema': {...}}}")
-    if kind == "text":
-        return None
-    raise InvalidRequestError(
-        "response_format must be {'type': 'json_object'}, {'type': 'json_schema', 'json_schema': "
-        f"{{'schema': {{...}}}}}} or {{'type': 'text'}}, not {response_format!r}"
-    )
-
-
-def _checked_tools(tools: Any) -> List[Any]:
-    """OpenAI's tools, which Ollama takes as they are, checked for the shape it needs."""
-    if not isinstance(tools, list):
-        raise InvalidRequestError("tools must be a list of {'type': 'function', 'function': {...}} dicts")
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
-        if tool.get("type", "function") != "function":
-            raise InvalidRequestError(f"tools[{index}]['type'] is {tool.get('type')!r}; expected 'function'")
-    return tools
-
-
-def _context_asked(options: Mapping[str, Any], num_ctx: Optional[int]) -> Optional[int]:
-    """The context size a call asks for: its ``num_ctx``, else the client's."""
-    asked = options.get("num_ctx")
-    if asked is None:
-        asked = (options.get("options") or {}).get("num_ctx")
-    if asked is None:
-        asked = num_ctx
-    return asked if isinstance(asked, int) and not isinstance(asked, bool) else None
 
 
 # --- the reply's lines -------------------------------------------------------------------------
@@ -559,39 +337,6 @@ def stream_error(line: Mapping[str, Any]) -> Exception:
     if status is not None and status >= 500:
         return ServerError(text, status_code=status, body_excerpt=message)
     return ProviderError(text, reason=str(status) if status else None)
-
-
-def _warn_if_truncated(state: StreamState, context: Optional[int], keep: int) -> None:
-    """Warn when the prompt counts as many tokens as Ollama cuts an over-long one to."""
-    prompt = state.usage.prompt_tokens if state.usage is not None else None
-    if prompt is None:
-        return
-    if context is not None:
-        cut = prompt >= context - 1 or prompt in cut_sizes(context, keep)
-    else:  # the server's default context, one of the sizes Ollama has used
-        context = next((size for size in _DEFAULT_CONTEXTS if prompt in cut_sizes(size, keep)), None)
-        cut = context is not None
-    if cut:
-        warnings.warn(
-            ContextTruncatedWarning(
-                f"Ollama cut the prompt to fit its context window ({context} tokens; the prompt counts "
-                f"{prompt} after the cut): the model did not see the start of the conversation. Pass "
-                "num_ctx= (per call, or to Ollama(...)) larger than the prompt"
-            ),
-            stacklevel=5,
-        )
-
-
-def cut_sizes(context: int, keep: int = _DEFAULT_KEEP) -> FrozenSet[int]:
-    """The sizes Ollama's runners cut a prompt longer than ``context`` tokens
-    to, keeping ``keep`` tokens at its start (``num_keep``; one more where the
-    tokenizer adds a BOS): the whole context, one less, or what
-    llama-server's context shift leaves (about half)."""
-    sizes = {context, context - 1}
-    for kept in (keep, keep + 1):
-        kept = max(0, min(kept, context - 1))
-        sizes.add(context - max((context - kept) // 2, 1))
-    return frozenset(sizes)
 
 
 def _model_names(document: Any, request: Request) -> List[str]:
