@@ -8,20 +8,18 @@ from hypothesis import strategies as st
 from sseclient import SSEClient
 
 from llmclients._core.framing import (
-    _UNUSUAL,
     MAX_EVENT_SIZE,
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
     TextDecoder,
     WholeDecoder,
-    _parse_event,
-    _simple_event,
     iter_ndjson,
     iter_sse,
     iter_text,
     iter_whole,
 )
+from llmclients._core.sse import _UNUSUAL, _parse_event, _simple_event
 from llmclients.errors import DecodingError, LLMClientError, OversizedEventError
 
 
@@ -365,7 +363,7 @@ def test_sse_named_event_shapes():
 
 
 def test_sse_common_shapes_never_reach_the_general_parser(monkeypatch):
-    from llmclients._core import framing
+    from llmclients._core import sse as framing
 
     def general(block):
         raise AssertionError(f"the general parser read {block!r}")

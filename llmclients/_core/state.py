@@ -116,7 +116,7 @@ class StreamState:
 
 
 #: A decoded event: the data of an SSE message event or an NDJSON line, or a
-#: :class:`~llmclients._core.framing.SSEEvent` for an event of another type.
+#: :class:`~llmclients._core.sse.SSEEvent` for an event of another type.
 ParseEvent = Callable[[Any, StreamState], Optional[str]]
 Finish = Callable[[StreamState], None]
 OnComplete = Callable[[str, StreamState], None]

@@ -37,15 +37,19 @@ Protocol:
 * llama.cpp's server sends no ``sequence_number`` and no ``output_index``: a
   call's fragments are joined by ``item_id``, else ``output_index``, else they
   continue the last call added.
+
+The messages and options become the request's items and fields in
+:mod:`llmclients.providers._responses_input`; this module holds the provider
+and the reading of its stream.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional
 
+from ._responses_input import input_items, request_options
 from .kit import (
     ContextLengthError,
-    InvalidRequestError,
     LLMClientError,
     Message,
     Provider,
@@ -57,7 +61,6 @@ from .kit import (
     StreamInterruptedError,
     StreamState,
     Usage,
-    content_text,
     error_message,
     load_json,
 )
@@ -190,119 +193,6 @@ class OpenAIResponses(Provider):
             raise StreamInterruptedError(
                 "the stream ended before response.completed, response.incomplete or response.failed"
             )
-
-
-# --- the request --------------------------------------------------------------------
-
-
-def input_items(messages: List[Message]) -> Tuple[str, List[Dict[str, Any]]]:
-    """``instructions`` (the leading system and developer messages) and the input items."""
-    start = 0
-    while start < len(messages) and messages[start]["role"] in ("system", "developer"):
-        start += 1
-    instructions = "\n\n".join(content_text(message["content"]) for message in messages[:start])
-    items: List[Dict[str, Any]] = []
-    for message in messages[start:]:
-        items.extend(_items_of(message))
-    return instructions, items
-
-
-def _items_of(message: Message) -> List[Dict[str, Any]]:
-    role, content = message["role"], message.get("content")
-    if role == "tool":
-        return [
-            {"type": "function_call_output", "call_id": message["tool_call_id"], "output": content_text(content)}
-        ]
-    items: List[Dict[str, Any]] = []
-    if role == "assistant":
-        text = content_text(content)
-        if text:
-            items.append(
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
-            )
-        for call in message.get("tool_calls") or ():
-            function = call["function"]
-            items.append(
-                {
-                    "type": "function_call",
-                    "call_id": call["id"],
-                    "name": function["name"],
-                    "arguments": function["arguments"],
-                }
-            )
-        return items
-    parts = content if isinstance(content, str) else [_input_part(part) for part in content or ()]
-    return [{"type": "message", "role": role, "content": parts}]
-
-
-def _input_part(part: Mapping[str, Any]) -> Dict[str, Any]:
-    kind = part["type"]
-    if kind == "text":
-        return {"type": "input_text", "text": part["text"]}
-    if kind == "image_url":
-        image = part["image_url"]
-        return {"type": "input_image", "image_url": image["url"], "detail": image.get("detail") or "auto"}
-    if kind == "file":
-        return {"type": "input_file", **part["file"]}
-    raise InvalidRequestError(f"the Responses API takes no {kind} content parts")
-
-
-def request_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The body's fields for the options of a call, in the Responses API's shape."""
-    body: Dict[str, Any] = {}
-    text: Dict[str, Any] = {}
-    reasoning: Dict[str, Any] = dict(options.get("reasoning") or {})
-    for key, value in options.items():
-        if key == "tools":
-            body["tools"] = [_flat_tool(index, tool) for index, tool in enumerate(value)]
-        elif key == "tool_choice":
-            body["tool_choice"] = _tool_choice(value)
-        elif key in ("max_tokens", "max_output_tokens"):
-            body["max_output_tokens"] = value
-        elif key == "response_format":
-            text["format"] = _text_format(value)
-        elif key == "verbosity":
-            text["verbosity"] = value
-        elif key == "reasoning_effort":
-            reasoning["effort"] = value
-        elif key != "reasoning":
-            body[key] = value
-    if text:
-        body["text"] = text
-    if reasoning:
-        body["reasoning"] = reasoning
-    return body
-
-
-def _flat_tool(index: int, tool: Any) -> Dict[str, Any]:
-    """A chat-completions tool ``{"type": "function", "function": {...}}`` flattened;
-    a tool already flat (or built in, ``{"type": "web_search"}``) as it is."""
-    if not isinstance(tool, Mapping):
-        raise InvalidRequestError(f"tools[{index}] must be a dict, not {type(tool).__name__}")
-    function = tool.get("function")
-    if function is None:
-        return dict(tool)
-    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
-    return {"type": "function", **function}
-
-
-def _tool_choice(choice: Any) -> Any:
-    """``{"type": "function", "function": {"name": N}}`` -> ``{"type": "function", "name": N}``."""
-    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
-        return {"type": "function", "name": choice["function"].get("name")}
-    return choice
-
-
-def _text_format(response_format: Any) -> Dict[str, Any]:
-    if not isinstance(response_format, Mapping) or "type" not in response_format:
-        raise InvalidRequestError(
-            "response_format must be a dict such as {'type': 'json_object'} or "
-            "{'type': 'json_schema', 'json_schema': {...}}"
-        )
-    if response_format["type"] == "json_schema" and "json_schema" in response_format:
-        return {"type": "json_schema", **response_format["json_schema"]}
-    return dict(response_format)
 
 
 # --- the stream ---------------------------------------------------------------------
