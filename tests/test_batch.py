@@ -254,6 +254,21 @@ def test_stop_lets_calls_in_flight_finish_within_the_grace_then_closes_them(
     assert len(lines(output)) == 2
 
 
+def test_a_second_stop_ends_the_grace_at_once(emulator: TimedEmulator, tmp_path: Path) -> None:
+    """As a second Ctrl-C does in ``llmclients batch``: the first stop's long
+    grace no longer holds once a second stop asks for none."""
+    emulator.default_reply = Reply(deltas=["slow"] * 20, delay=0.5)  # 10 s a reply
+    with client_for(emulator) as client:
+        job = batch.run(client, [f"p{n}" for n in range(4)], concurrency=2, output=tmp_path / "o.jsonl", progress=False)
+        threading.Timer(1.0, job.stop, kwargs={"grace": 30.0}).start()
+        threading.Timer(1.5, job.stop, kwargs={"grace": 0.0}).start()
+        started = time.monotonic()
+        results = list(job)
+        took = time.monotonic() - started
+    assert took < 6  # neither the 30 s grace nor the 10 s replies
+    assert len(results) == 2 and not any(result.ok for result in results)
+
+
 def test_the_end_of_the_grace_interrupts_a_stream_whose_server_went_silent(
     emulator: TimedEmulator, tmp_path: Path
 ) -> None:

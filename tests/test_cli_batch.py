@@ -185,6 +185,32 @@ def test_a_signal_stops_sending_lets_calls_in_flight_finish_and_exits(
     assert len(written) == len(sent(emulator)) < 30  # each call sent was answered and written; no more sent
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_second_signal_ends_the_grace_at_once(
+    emulator: OpenAIEmulator, tmp_path: Path, signum: int, code: int
+) -> None:
+    emulator.default_reply = Reply(deltas=["slow"] * 20, delay=0.5)  # 10 s a reply
+    source, output = records_file(tmp_path / "in.jsonl", 6), tmp_path / "out.jsonl"
+    proc = spawn_batch(emulator, source, output, "--concurrency", "2", "--grace", "60")
+    try:
+        deadline = time.monotonic() + LIMIT
+        while len(sent(emulator)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=LIMIT)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, stderr
+    assert took < 8  # neither the 60 s grace nor the 10 s replies
+    assert len(lines(output)) == 2 and all(line["error"] for line in lines(output))  # the two in flight, cut
+
+
 def test_progress_bar_on_a_terminal(emulator: OpenAIEmulator, tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
     pytest.importorskip("tqdm")

@@ -105,6 +105,8 @@ class BatchRun:
         self.stats = Stats()
         self.stopped = pacer.stop
         self._grace: Optional[float] = None
+        #: When stop() was first called (monotonic): the grace counts from there.
+        self._stopped_at: Optional[float] = None
         #: Set when the grace runs out: the calls in flight are interrupted.
         self._abort = threading.Event()
         self._in_flight: Set[Any] = set()  # the streams being read, to interrupt
@@ -121,7 +123,9 @@ class BatchRun:
         """Send nothing more; let the calls in flight finish for ``grace``
         seconds, then interrupt them (they end as failures, retried next run),
         even those whose server sends nothing more. A second call shortens
-        the grace."""
+        the grace, still counted from the first (a second Ctrl-C)."""
+        if self._stopped_at is None:
+            self._stopped_at = time.monotonic()
         self._grace = grace if self._grace is None else min(grace, self._grace)
         self.stopped.set()
 
@@ -166,11 +170,10 @@ class BatchRun:
                 self.progress.close()
 
     def _drain(self, pending: Set[Future[Optional[Result]]]) -> Iterator[Result]:
-        deadline: Optional[float] = None
         while pending:
-            if self.stopped.is_set() and deadline is None:
-                deadline = time.monotonic() + (self._grace or 0.0)
-            if deadline is not None and time.monotonic() >= deadline:
+            # Read at every turn: a later stop() may have shortened the grace.
+            stopped_at, grace = self._stopped_at, self._grace or 0.0
+            if stopped_at is not None and time.monotonic() >= stopped_at + grace:
                 self._abort_in_flight()
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             yield from self._finish(finished)
