@@ -276,6 +276,7 @@ EXPORTED: Dict[str, List[str]] = {
         "UnsupportedFeatureError",
         "Usage",
         "WholeDecoder",
+        "check_tools",
         "content_text",
         "error_message",
         "excerpt",

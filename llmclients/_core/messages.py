@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Union
 
-from ..errors import InvalidMessagesError
+from ..errors import InvalidMessagesError, InvalidRequestError
 from .images import data_url, sniff_image
 from .values import Message, Messages, ToolCall
 
 __all__ = [
     "PART_CAPABILITIES",
     "ROLES",
+    "check_tools",
     "content_text",
     "features_of",
     "image_part",
@@ -136,6 +137,20 @@ def _checked_tool_calls(where: str, calls: Any) -> List[Dict[str, Any]]:
             raise InvalidMessagesError(f"{at}['function']['arguments'] must be a JSON str")
         checked.append(dict(call))
     return checked
+
+
+def check_tools(tools: Any) -> List[Any]:
+    """``tools`` in OpenAI's shape (``{"type": "function", "function": {"name", ...}}``),
+    checked before sending: servers refuse a wrong one with a terse 400."""
+    if not isinstance(tools, list):
+        raise InvalidRequestError("tools must be a list of {'type': 'function', 'function': {...}} dicts")
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
+        if tool.get("type", "function") != "function":
+            raise InvalidRequestError(f"tools[{index}]['type'] is {tool.get('type')!r}; expected 'function'")
+    return tools
 
 
 def features_of(messages: Sequence[Message]) -> FrozenSet[str]:

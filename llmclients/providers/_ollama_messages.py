@@ -18,7 +18,7 @@ import json
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import unquote_to_bytes
 
-from .kit import InvalidMessagesError, InvalidRequestError, Message, content_text
+from .kit import InvalidMessagesError, InvalidRequestError, Message, check_tools, content_text
 
 __all__ = ["ollama_messages", "request_fields"]
 
@@ -136,7 +136,7 @@ def request_fields(options: Dict[str, Any], num_ctx: Optional[int]) -> Dict[str,
         fields["format"] = output_format
     tools = options.pop("tools", None)
     if tools:
-        fields["tools"] = _checked_tools(tools)
+        fields["tools"] = check_tools(tools)
     fields.update(options)  # keep_alive, truncate, shift, logprobs, top_logprobs: as Ollama names them
     return fields
 
@@ -183,16 +183,3 @@ def _format(options: Dict[str, Any]) -> Any:
         "response_format must be {'type': 'json_object'}, {'type': 'json_schema', 'json_schema': "
         f"{{'schema': {{...}}}}}} or {{'type': 'text'}}, not {response_format!r}"
     )
-
-
-def _checked_tools(tools: Any) -> List[Any]:
-    """OpenAI's tools, which Ollama takes as they are, checked for the shape it needs."""
-    if not isinstance(tools, list):
-        raise InvalidRequestError("tools must be a list of {'type': 'function', 'function': {...}} dicts")
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
-        if tool.get("type", "function") != "function":
-            raise InvalidRequestError(f"tools[{index}]['type'] is {tool.get('type')!r}; expected 'function'")
-    return tools

@@ -75,6 +75,7 @@ from .._core.framing import (
 from .._core.messages import (
     PART_CAPABILITIES,
     ROLES,
+    check_tools,
     content_text,
     features_of,
     image_part,
@@ -166,6 +167,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "Usage",
     "WholeDecoder",
+    "check_tools",
     "content_text",
     "error_message",
     "excerpt",

@@ -62,6 +62,7 @@ from .kit import (
     StreamInterruptedError,
     StreamState,
     Usage,
+    check_tools,
     error_message,
     load_json,
 )
@@ -69,6 +70,10 @@ from .kit import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+#: The keys of an assistant message that OpenAI-compatible servers know (and a few take).
+_ASSISTANT_KEYS = frozenset(
+    {"role", "content", "name", "tool_calls", "function_call", "refusal", "audio", "reasoning_content", "reasoning"}
+)
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
@@ -319,18 +324,8 @@ def _note_extra(chunk: Mapping[str, Any], state: StreamState) -> None:
 
 def _check_options(options: Mapping[str, Any]) -> None:
     """The shapes servers reject with a terse 400, caught before sending."""
-    tools = options.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise InvalidRequestError("tools must be a list of {'type': 'function', 'function': {...}} dicts")
-        for index, tool in enumerate(tools):
-            function = tool.get("function") if isinstance(tool, Mapping) else None
-            if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-                raise InvalidRequestError(f"tools[{index}] needs a 'function' dict with a 'name' (a str)")
-            if tool.get("type", "function") != "function":
-                raise InvalidRequestError(
-                    f"tools[{index}]['type'] is {tool.get('type')!r}; expected 'function'"
-                )
+    if options.get("tools") is not None:
+        check_tools(options["tools"])
     n = options.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise InvalidRequestError(f"n must be a positive int, not {n!r}")
@@ -386,8 +381,9 @@ def _own(messages: List[Message]) -> List[Message]:
     """``messages`` without the keys other providers keep in their assistant
     turns (Anthropic's thinking blocks, Ollama's thinking): a history begun
     with another service goes on here, and OpenAI refuses unknown keys."""
-    foreign = message_keys()
-    if not any(message.keys() & foreign for message in messages if message.get("role") == "assistant"):
+    unusual = {key for message in messages if message.get("role") == "assistant" for key in message} - _ASSISTANT_KEYS
+    foreign = message_keys() & unusual if unusual else unusual  # the registry's classes load only then
+    if not foreign:
         return messages
     return [
         {key: value for key, value in message.items() if key not in foreign}
