@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping, Optional, Type
 
 from .._public import expose
 from ..providers import PROVIDERS, entries, get_entry
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "AnthropicEmulator",
     "AuraEmulator",
     "AutonomousAIEmulator",
+    "DeltaEvent",
     "Emulator",
     "OllamaEmulator",
     "OpenAIEmulator",

@@ -57,7 +57,7 @@ from ._anthropic_events import (
     tool_use_block,
 )
 from ._anthropic_validation import Invalid, validate
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -198,7 +198,12 @@ class AnthropicEmulator(Emulator):
             yield json.dumps(assemble(events)).encode()
             return
         for event in events:
-            yield event if isinstance(event, bytes) else serialize(event)
+            if isinstance(event, bytes):
+                yield event
+            elif event.get("type") == "content_block_delta" and (event.get("delta") or {}).get("type") == "text_delta":
+                yield DeltaEvent(serialize(event))
+            else:
+                yield serialize(event)
 
     def _reply_events(self, reply: Reply, body: Mapping[str, Any]) -> List[Any]:
         if reply.events is not None:

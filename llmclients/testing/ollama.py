@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from .._public import expose
 from ._ollama_validation import go_syntax_error, type_error
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -273,7 +273,12 @@ class OllamaEmulator(Emulator):
             yield json.dumps(_whole([line for line in lines if isinstance(line, dict)], model)).encode()
             return
         for line in lines:
-            yield line if isinstance(line, bytes) else _serialize(line, model)
+            if isinstance(line, bytes):
+                yield line
+            elif (line.get("message") or {}).get("content"):
+                yield DeltaEvent(_serialize(line, model))
+            else:
+                yield _serialize(line, model)
 
     def _lines(self, reply: Reply, body: Mapping[str, Any]) -> List[Line]:
         if not body.get("messages"):  # a request to load the model, not to chat

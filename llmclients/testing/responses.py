@@ -43,7 +43,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from .._public import expose
 from ._responses_validation import check_body, error_body
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -277,7 +277,7 @@ class _Script:
             part = {"type": "output_text", "text": "", "annotations": []}
             yield self.event({"type": "response.content_part.added", **at, "part": part})
             for piece in item.pieces:
-                yield self.event({"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []})
+                yield DeltaEvent(self.event({"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}))
             yield self.event({"type": "response.output_text.done", **at, "text": joined, "logprobs": []})
             yield self.event({"type": "response.content_part.done", **at, "part": done["content"][0]})
         elif item.kind == "function_call":
