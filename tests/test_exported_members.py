@@ -297,6 +297,7 @@ EXPORTED: Dict[str, List[str]] = {
         "AnthropicEmulator",
         "AuraEmulator",
         "AutonomousAIEmulator",
+        "DeltaEvent",
         "Emulator",
         "OllamaEmulator",
         "OpenAIEmulator",

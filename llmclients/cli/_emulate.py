@@ -50,8 +50,8 @@ def emulate_command(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        _greet(emulator, args)  # before the URL, which tells a waiting process the emulator is ready
         print(emulator.base_url, flush=True)
-        _greet(emulator, args)
         while not stop.wait(0.2):
             pass
     finally:
@@ -114,13 +114,17 @@ def _reply(emulator: Emulator, spec: Any, where: str) -> Reply:
     fields: Dict[str, Any] = dict(spec)
     unknown = sorted(set(fields) - known)
     if unknown:
-        raise UsageError(f"{where}: no reply field {', '.join(unknown)}; the fields: {', '.join(sorted(known))}")
+        raise UsageError(
+            f"{where}: no reply field {', '.join(unknown)}; the fields: {', '.join(sorted(known))}"
+        )
     if isinstance(fields.get("raw"), str):
         fields["raw"] = fields["raw"].encode("utf-8")
     elif isinstance(fields.get("raw"), list):
         fields["raw"] = [str(part).encode("utf-8") for part in fields["raw"]]
     try:
-        calls = [_tool_call(call, number) for number, call in enumerate(fields.pop("tool_calls", None) or (), 1)]
+        calls = [
+            _tool_call(call, number) for number, call in enumerate(fields.pop("tool_calls", None) or (), 1)
+        ]
         return emulator.reply_with(tool_calls=calls, **fields)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{where}: {exc}") from None

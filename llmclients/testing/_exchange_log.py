@@ -42,7 +42,9 @@ def _about(body: Any) -> str:
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         content = last.get("content")
         said = content if isinstance(content, str) else json.dumps(content)
-        found.append(f"{len(messages)} message{'s' * (len(messages) != 1)}, the last {last.get('role', '?')}: {shorten(said, 60)!r}")
+        found.append(
+            f"{len(messages)} message{'s' * (len(messages) != 1)}, the last {last.get('role', '?')}: {shorten(said, 60)!r}"
+        )
     if body.get("stream"):
         found.append("stream")
     return ", ".join(found)
@@ -56,8 +58,12 @@ def log_request(log: logging.Logger, request: Any, number: int) -> None:
         about = _about(json.loads(request.body)) if request.body else ""
     except ValueError:
         about = ""
-    size = f"{len(request.body)} bytes" + (f" of {request.expected_length}" if request.outcome == "incomplete" else "")
-    log.info("request %d: %s %s (%s)%s", number, request.method, request.path, size, f": {about}" if about else "")
+    size = f"{len(request.body)} bytes" + (
+        f" of {request.expected_length}" if request.outcome == "incomplete" else ""
+    )
+    log.info(
+        "request %d: %s %s (%s)%s", number, request.method, request.path, size, f": {about}" if about else ""
+    )
     if log.isEnabledFor(logging.DEBUG) and request.body:
         log.debug("request %d body: %s", number, shorten(request.body.decode("utf-8", "replace"), 2000))
 

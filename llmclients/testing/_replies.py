@@ -1,6 +1,6 @@
-"""What an emulator is scripted with: :class:`Reply`, :class:`Rejection`, and
-:class:`DeltaEvent`, the mark on the bytes of a text delta by which a reply's
-faults count deltas.
+"""What an emulator is scripted with and what it records: :class:`Reply`,
+:class:`RecordedRequest`, :class:`Rejection`, and :class:`DeltaEvent`, the
+mark on the bytes of a text delta by which a reply's faults count deltas.
 
 :func:`cut_events` works out where a fault given in the reply's own units
 (``drop_after_deltas``, ``drop_after_events``, ``drop_mid_event``) cuts the
@@ -9,11 +9,23 @@ body; ``_server`` sends it.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from dataclasses import dataclass, field
+from email.message import Message as _Headers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-__all__ = ["FRAMINGS", "DeltaEvent", "Rejection", "Reply", "ScriptError", "cut_events", "failure"]
+__all__ = [
+    "FRAMINGS",
+    "DeltaEvent",
+    "RecordedRequest",
+    "Rejection",
+    "Reply",
+    "ScriptError",
+    "cut_events",
+    "failure",
+]
 
 #: Framings a reply body can take.
 FRAMINGS = ("chunked", "close", "length")
@@ -100,7 +112,11 @@ class Reply:
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {FRAMINGS}, not {self.framing!r}")
-        cuts = [name for name in ("drop_after", "drop_after_deltas", "drop_after_events") if getattr(self, name) is not None]
+        cuts = [
+            name
+            for name in ("drop_after", "drop_after_deltas", "drop_after_events")
+            if getattr(self, name) is not None
+        ]
         if len(cuts) > 1:
             raise ValueError(f"a reply is cut in one place: give one of {', '.join(cuts)}")
         if cuts and getattr(self, cuts[0]) < 0:
@@ -136,9 +152,58 @@ def cut_events(reply: Reply, events: List[bytes]) -> Tuple[List[bytes], bytes]:
     if not reply.drop_mid_event:
         return events[:at], b""
     if at >= len(events):
-        raise ScriptError(f"Reply(drop_mid_event=True): no event follows the cut (the reply has {len(events)})")
+        raise ScriptError(
+            f"Reply(drop_mid_event=True): no event follows the cut (the reply has {len(events)})"
+        )
     event = events[at]
     return events[:at], bytes(event[: max(1, len(event) // 2)])
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the emulator received it."""
+
+    method: str
+    path: str
+    headers: _Headers
+    body: bytes
+    #: How the exchange ended: "complete", "client closed", "dropped", "rejected",
+    #: "incomplete" (the body was shorter than its Content-Length: not answered),
+    #: "unscripted" (strict, and no scripted reply left: answered 500),
+    #: "bad script" (its reply could not be played: answered 500);
+    #: "pending" while it runs. :meth:`wait` for it when the client may finish first.
+    outcome: str = "pending"
+    #: Set once the emulator has finished the exchange (:meth:`wait` waits for it).
+    ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def wait(self, timeout: float = 5.0) -> str:
+        """The outcome once the emulator has finished the exchange (the client
+        can read the last byte before the emulator notes "complete"), or
+        "pending" if it has not within *timeout* seconds."""
+        self.ended.wait(timeout)
+        return self.outcome
+
+    @property
+    def expected_length(self) -> int:
+        """The body's length as its ``Content-Length`` announced it (0 without one)."""
+        try:
+            return int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return 0
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``ValueError`` saying so when the body never
+        came whole (the client closed the connection first)."""
+        if self.outcome == "incomplete":
+            raise ValueError(
+                f"{self.method} {self.path}: the body is incomplete, {len(self.body)} of "
+                f"{self.expected_length} bytes arrived before the client closed the connection"
+            )
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
 
 
 class Rejection(Exception):

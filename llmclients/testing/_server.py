@@ -19,13 +19,21 @@ import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
 from email.message import Message as _Headers
 from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ._exchange_log import log_event, log_reply, log_request, summary
-from ._replies import FRAMINGS, DeltaEvent, Rejection, Reply, ScriptError, cut_events, failure
+from ._replies import (
+    FRAMINGS,
+    DeltaEvent,
+    RecordedRequest,
+    Rejection,
+    Reply,
+    ScriptError,
+    cut_events,
+    failure,
+)
 from ._serving import (
     ClientGone,
     Connections,
@@ -48,52 +56,6 @@ log = logging.getLogger("llmclients.testing")
 
 #: A tool call for :meth:`Emulator.reply_with`: (id, function name, arguments as a JSON string).
 ToolCallScript = Tuple[str, str, str]
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the emulator received it."""
-
-    method: str
-    path: str
-    headers: _Headers
-    body: bytes
-    #: How the exchange ended: "complete", "client closed", "dropped", "rejected",
-    #: "incomplete" (the body was shorter than its Content-Length: not answered),
-    #: "unscripted" (strict, and no scripted reply left: answered 500),
-    #: "bad script" (its reply could not be played: answered 500);
-    #: "pending" while it runs. :meth:`wait` for it when the client may finish first.
-    outcome: str = "pending"
-    _ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-    def wait(self, timeout: float = 5.0) -> str:
-        """The outcome once the emulator has finished the exchange (the client
-        can read the last byte before the emulator notes "complete"), or
-        "pending" if it has not within *timeout* seconds."""
-        self._ended.wait(timeout)
-        return self.outcome
-
-    @property
-    def expected_length(self) -> int:
-        """The body's length as its ``Content-Length`` announced it (0 without one)."""
-        try:
-            return int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return 0
-
-    def json(self) -> Any:
-        """The body parsed as JSON; ``ValueError`` saying so when the body never
-        came whole (the client closed the connection first)."""
-        if self.outcome == "incomplete":
-            raise ValueError(
-                f"{self.method} {self.path}: the body is incomplete, {len(self.body)} of "
-                f"{self.expected_length} bytes arrived before the client closed the connection"
-            )
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
 
 
 class Emulator:
@@ -309,7 +271,7 @@ class Emulator:
                 self.requests.append(request)
             log_request(log, request, len(self.requests))
             log_reply(log, request, len(self.requests), None, "not answered", 0.0)
-            request._ended.set()
+            request.ended.set()
             return
         self._serve(handler, request)
 
@@ -337,7 +299,7 @@ class Emulator:
             handler.close_connection = True
         finally:
             log_reply(log, request, number, reply, source, time.monotonic() - started)
-            request._ended.set()
+            request.ended.set()
 
     def _answer(self, handler: Handler, request: RecordedRequest, reply: Reply) -> None:
         if reply.close_before_headers:
