@@ -17,6 +17,8 @@ PROVIDERS = list(EMULATORS)
 WORDS = "one two three four"
 #: The protocols whose first event is already a text delta (the others open with a role, a message, ...).
 FIRST_EVENT_IS_TEXT = {"aura", "ollama", "toy"}
+#: The emulators whose reply_with() streams reasoning and tool calls.
+RICH = {"openai", "anthropic", "ollama", "responses"}
 
 pytest_plugins = ["pytester"]
 
@@ -213,3 +215,22 @@ def test_a_short_body_is_recorded_as_incomplete_and_not_answered(sent):
     with pytest.raises(ValueError, match=f"the body is incomplete, {len(sent)} of 400 bytes arrived"):
         request.json()
     assert emulator.unused_replies == []  # nothing was taken from a script
+
+
+# --- a reply with reasoning and tool calls, as each protocol streams them ------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_reply_with_reasoning_text_and_a_tool_call(llm_emulator, provider):
+    emulator = llm_emulator(provider)
+    call = ("call_1", "weather", '{"city": "Paris"}')
+    if provider not in RICH:  # the base class's answer, for protocols without reasoning or tool calls
+        with pytest.raises(ValueError, match=f"the {provider} emulator cannot script reasoning or tool calls"):
+            emulator.reply_with(reasoning="Think first.", tool_calls=[call])
+        return
+    emulator.enqueue(emulator.reply_with(reasoning="Think first.", text="Let me look.", tool_calls=[call]))
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    got = client_for(provider, emulator).complete("Weather in Paris?", tools=tools)
+    assert (got.reasoning, got.text) == ("Think first.", "Let me look.")
+    assert [(c.name, c.parsed()) for c in got.tool_calls] == [("weather", {"city": "Paris"})]
+    assert got.finish_reason == "tool_calls"

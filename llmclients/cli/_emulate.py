@@ -6,7 +6,8 @@ A scripted reply is a JSON object of :class:`~llmclients.testing.Reply`'s
 fields (``text``, ``deltas``, ``delay``, ``status``, ``body``, ``headers``,
 ``drop_after_deltas``, ...), plus ``reasoning`` (text) and ``tool_calls``
 (``[{"name", "arguments", "id"}]``, ``arguments`` an object or a JSON
-string), which the OpenAI emulator streams as its protocol does.
+string), which the emulators of ``openai``, ``anthropic``, ``ollama`` and
+``responses`` stream as their protocol does (``Emulator.reply_with``).
 """
 
 from __future__ import annotations

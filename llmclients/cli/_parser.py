@@ -132,11 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="JSON",
         help='a scripted reply, answered in turn (repeatable): Reply\'s fields as JSON, {"text": "Hi"}, '
-        '{"status": 429, "body": {...}}, {"text": "...", "drop_after_deltas": 2}, and for openai '
-        '"reasoning" and "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}]',
+        '{"status": 429, "body": {...}}, {"text": "...", "drop_after_deltas": 2}, and (openai, anthropic, '
+        'ollama, responses) "reasoning" and "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}]',
     )
     emulate.add_argument(
-        "--script", metavar="FILE", help="scripted replies from FILE (a JSON list, or one JSON reply a line), before --reply's"
+        "--script",
+        metavar="FILE",
+        help="scripted replies from FILE (a JSON list, or one JSON reply a line), before --reply's",
     )
     emulate.add_argument(
         "--strict", action="store_true", help="once the scripted replies are used, answer 500 instead of the echo"

@@ -42,9 +42,8 @@ def _about(body: Any) -> str:
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         content = last.get("content")
         said = content if isinstance(content, str) else json.dumps(content)
-        found.append(
-            f"{len(messages)} message{'s' * (len(messages) != 1)}, the last {last.get('role', '?')}: {shorten(said, 60)!r}"
-        )
+        count = f"{len(messages)} message{'s' * (len(messages) != 1)}"
+        found.append(f"{count}, the last {last.get('role', '?')}: {shorten(said, 60)!r}")
     if body.get("stream"):
         found.append("stream")
     return ", ".join(found)

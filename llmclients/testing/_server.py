@@ -51,7 +51,8 @@ from .wire import WireSample
 
 __all__ = ["FRAMINGS", "DeltaEvent", "Dropped", "Emulator", "Handler", "RecordedRequest", "Rejection", "Reply"]
 
-#: Each request and reply, one line each at INFO (``llmclients emulate`` shows them); bodies and events at DEBUG.
+#: Each request and reply, one line each at INFO (``llmclients emulate`` shows them);
+#: bodies and events at DEBUG.
 log = logging.getLogger("llmclients.testing")
 
 #: A tool call for :meth:`Emulator.reply_with`: (id, function name, arguments as a JSON string).
@@ -245,7 +246,8 @@ class Emulator:
         """The reply to ``request`` and where it came from, for the log."""
         with self._lock:
             if self._queue:
-                return self._queue.popleft(), f"scripted reply {self._enqueued - len(self._queue)} of {self._enqueued}"
+                number = self._enqueued - len(self._queue) + 1
+                return self._queue.popleft(), f"scripted reply {number} of {self._enqueued}"
             unscripted = self.strict and self._enqueued and self.default_reply is None
             enqueued = self._enqueued
         if self.default_reply is not None:

@@ -236,6 +236,22 @@ class OllamaEmulator(Emulator):
 
     # --- what it answers ------------------------------------------------------------------
 
+    def reply_with(
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> Reply:
+        """A reply of thinking lines, text lines and one line with the tool calls, in that order."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        lines: List[Line] = [*thinking_lines(Reply(text=reasoning).pieces()), *text_lines(text)]
+        if tool_calls:
+            lines.append(tool_call_line([(call_id, name, json.loads(args)) for call_id, name, args in tool_calls]))
+        return Reply(events=lines, **fields)
+
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}

@@ -182,7 +182,11 @@ class OpenAIEmulator(Emulator):
         }
 
     def reply_with(
-        self, *, reasoning: Optional[str] = None, tool_calls: Sequence[Tuple[str, str, str]] = (), **fields: Any
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
     ) -> Reply:
         """A reply whose reasoning (``reasoning_content`` deltas) comes before its
         text, and whose tool calls (OpenAI's fragments) come after it."""
@@ -195,7 +199,8 @@ class OpenAIEmulator(Emulator):
             pieces = Reply(text=reasoning).pieces()
             events += reasoning_chunks(pieces, then_text=text, finish_reason=None if tool_calls else finish)
         if tool_calls:
-            events += tool_call_chunks(list(tool_calls), content=[] if reasoning else text, finish_reason=finish)
+            content = [] if reasoning else text  # after reasoning, the text came with it
+            events += tool_call_chunks(list(tool_calls), content=content, finish_reason=finish)
         return Reply(events=events, **fields)
 
     def make_default_reply(self, request: RecordedRequest) -> Reply:

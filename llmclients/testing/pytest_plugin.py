@@ -50,8 +50,8 @@ def llm_emulator() -> Iterator[Callable[..., Emulator]]:
 def script_problems(emulator: Emulator) -> List[str]:
     """What went against the script: requests that found no scripted reply, and replies never asked for."""
     problems = [
-        f"{emulator.provider} emulator: request {number} ({request.method} {request.path}) was {request.outcome}: "
-        "its answer was a 500 (see its body)"
+        f"{emulator.provider} emulator: request {number} ({request.method} {request.path}) "
+        f"was {request.outcome}: its answer was a 500 (see its body)"
         for number, request in enumerate(emulator.requests, 1)
         if request.outcome in ("unscripted", "bad script")
     ]
