@@ -33,10 +33,10 @@ from . import EMULATORS, Emulator, emulator_for
 def llm_emulator() -> Iterator[Callable[..., Emulator]]:
     started: List[Emulator] = []
 
-    def start(provider: str, **kwargs: Any) -> Emulator:
-        kwargs.setdefault("strict", True)
-        emulator = emulator_for(provider, **kwargs).start()
-        started.append(emulator)
+    def start(provider: str, *, strict: bool = True, **kwargs: Any) -> Emulator:
+        emulator = emulator_for(provider, **kwargs)
+        emulator.strict = strict  # set, not passed: an emulator's own __init__ need not know it
+        started.append(emulator.start())
         return emulator
 
     yield start
