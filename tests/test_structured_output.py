@@ -302,3 +302,14 @@ def test_chat_schema_bad_shorthand_is_a_usage_error(openai_emulator):
     assert openai_emulator.requests == []
 
 
+
+
+def test_chat_schema_with_json_prints_parsed_beside_the_text(openai_emulator):
+    openai_emulator.enqueue(Reply(text='{"name": "Paris", "motto": "Tossed, but not sunk"}'))
+    result = cli(openai_emulator, "--json", "--schema", "name\nmotto: its motto, in English", "A city?")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["parsed"] == {"name": "Paris", "motto": "Tossed, but not sunk"}
+    assert printed["error"] is None and json.loads(printed["text"]) == printed["parsed"]
+    properties = openai_emulator.last_request.json()["response_format"]["json_schema"]["schema"]["properties"]
+    assert properties["motto"] == {"type": "string", "description": "its motto, in English"}
