@@ -562,3 +562,17 @@ def test_where_every_field_is_required_the_strict_form_is_openai_pythons(tp):
     from openai.lib._pydantic import to_strict_json_schema
 
     assert strict_schema(type_schema(tp)) == untitled(to_strict_json_schema(pydantic.TypeAdapter(tp)))
+
+
+def test_a_method_of_an_unhashable_object_is_described_too():
+    @dataclasses.dataclass
+    class Basket:  # eq=True without frozen: instances cannot be hashed
+        items: List[str]
+
+        def add(self, item: str) -> None:
+            """Add an item."""
+            self.items.append(item)
+
+    basket = Basket([])
+    assert function_tool(basket.add)["function"]["description"] == "Add an item."
+    assert convert_arguments(basket.add, {"item": "pear"}) == {"item": "pear"}

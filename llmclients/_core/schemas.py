@@ -66,9 +66,26 @@ def function_tool(fn: Callable[..., Any]) -> Dict[str, Any]:
     those without a default are required, and no other property is allowed.
     A parameter without a hint, ``*args``/``**kwargs``, or a hint with no JSON
     Schema raises :class:`~llmclients.errors.SchemaError` naming it.
+
+    The schema is made once per function (the last 1,024 functions are kept,
+    and kept alive); a method of an object that cannot be hashed is described
+    anew each time.
     """
-    copied: Dict[str, Any] = copy_json(_function_tool(fn))
+    copied: Dict[str, Any] = copy_json(_cached(_function_tool, fn))
     return copied
+
+
+def _cached(cached: Any, fn: Callable[..., Any]) -> Any:
+    """``cached(fn)``, or, for a method of an object that cannot be hashed (the
+    cache's key), the function under the cache, run each time."""
+    try:
+        return cached(fn)
+    except SchemaError:
+        raise
+    except TypeError:  # unhashable: the cache's key
+        if getattr(fn, "__self__", None) is None:
+            raise
+        return cached.__wrapped__(fn)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -189,7 +206,7 @@ def convert_arguments(fn: Callable[..., Any], arguments: Mapping[str, Any]) -> D
     """``arguments`` (JSON that fits ``function_tool(fn)``'s parameters) as the
     values ``fn``'s hints ask for, ready for ``fn(**converted)``: Enum members,
     dataclass, TypedDict and pydantic instances, tuples; the rest as they are."""
-    hints = _hints(fn)
+    hints = _cached(_hints, fn)
     return {name: convert(hints[name], value) if name in hints else value for name, value in arguments.items()}
 
 
