@@ -18,7 +18,6 @@ later answer.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
 import functools
@@ -194,7 +193,7 @@ def response_format_of(tp: type) -> Dict[str, Any]:
 def _response_format_of(tp: type) -> Dict[str, Any]:
     schema = _type_schema(tp)
     strict = not strict_problems(schema)
-    spec: Dict[str, Any] = {"name": tp.__name__, "schema": strict_schema(schema) if strict else copy.deepcopy(schema)}
+    spec: Dict[str, Any] = {"name": tp.__name__, "schema": strict_schema(schema) if strict else copy_json(schema)}
     spec["strict"] = strict
     return {"type": "json_schema", "json_schema": spec}
 
