@@ -1,8 +1,10 @@
 """Observers: what sees a call's lifecycle, for logs, traces, metrics and usage records.
 
 A client's ``observers`` (``Provider(observers=[...])``, or
-``client.observers.append(...)``) each see every call the client makes, in
-this order::
+``client.observers.append(...)``) each see every call the client makes;
+:func:`attach` adds an observer that sees every call of every client in the
+process (what an instrumentation such as :mod:`llmclients.otel` uses), after
+the client's own. Each sees a call's events in this order::
 
     on_request     a request is about to be sent (again on every attempt)
     on_response    its response headers arrived (status, request id, time)
@@ -26,9 +28,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ._core.values import Usage
 
@@ -40,10 +43,17 @@ __all__ = [
     "RequestEvent",
     "ResponseEvent",
     "RetryEvent",
+    "attach",
+    "attached",
+    "detach",
 ]
 
 logger = logging.getLogger("llmclients")
 _call_ids = itertools.count(1)
+
+# Replaced whole, never mutated: a call reads it once, without the lock.
+_process_observers: Tuple[Observer, ...] = ()
+_attaching = threading.Lock()
 
 
 class CallInfo:
@@ -171,3 +181,25 @@ def notify(observers: Sequence[Observer], method: str, event: Any) -> None:
             getattr(observer, method)(event)
         except Exception:
             logger.exception("observer %r failed in %s; the call goes on", observer, method)
+
+
+def attach(observer: Observer) -> None:
+    """Let ``observer`` see every call of every client in this process, from
+    the next call on (calls already open keep the observers they began
+    with). Attaching the same object twice has no further effect."""
+    global _process_observers
+    with _attaching:
+        if not any(seen is observer for seen in _process_observers):
+            _process_observers = (*_process_observers, observer)
+
+
+def detach(observer: Observer) -> None:
+    """Undo :func:`attach`; an observer that is not attached is ignored."""
+    global _process_observers
+    with _attaching:
+        _process_observers = tuple(seen for seen in _process_observers if seen is not observer)
+
+
+def attached() -> Tuple[Observer, ...]:
+    """The observers :func:`attach` added, in the order they were added."""
+    return _process_observers

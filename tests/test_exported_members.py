@@ -201,6 +201,9 @@ EXPORTED: Dict[str, List[str]] = {
         "RequestEvent",
         "ResponseEvent",
         "RetryEvent",
+        "attach",
+        "attached",
+        "detach",
     ],
     "llmclients.providers": [
         "BUILTIN",

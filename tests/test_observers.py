@@ -12,7 +12,7 @@ from typing import Any, Iterator, List, Tuple
 import pytest
 
 import llmclients
-from llmclients import errors
+from llmclients import errors, observers
 from llmclients.aio import AsyncClient
 from llmclients.observers import EndEvent, Observer
 from llmclients.testing import OpenAIEmulator, Reply
@@ -250,3 +250,28 @@ def test_batch_answers_run_in_the_callers_context(emulator: OpenAIEmulator, tmp_
         TRACE.set("none")
     assert len(results) == 2
     assert recorder.traces == ["batch-trace", "batch-trace"]
+
+
+def test_an_attached_observer_sees_every_clients_calls_after_their_own(emulator: OpenAIEmulator) -> None:
+    own, everywhere = Recorder(), Recorder()
+    order: List[str] = []
+    own.on_end = lambda event: order.append("own")  # type: ignore[method-assign]
+    everywhere.on_end = lambda event: order.append("attached")  # type: ignore[method-assign]
+    emulator.enqueue(Reply(text="one"), Reply(text="two"))
+    observers.attach(everywhere)
+    observers.attach(everywhere)  # a second attach changes nothing
+    try:
+        assert observers.attached() == (everywhere,)
+        with client_of(emulator, own) as first, first.stream("Hi") as stream:
+            "".join(stream)
+        with llmclients.OpenAICompatible(base_url=emulator.base_url, model="emulator-1") as second:
+            assert second.complete("Hi").text == "two"
+    finally:
+        observers.detach(everywhere)
+    assert order == ["own", "attached", "attached"]
+    assert everywhere.names == ["request", "response", "first_delta"] * 2
+    emulator.enqueue(Reply(text="three"))
+    with llmclients.OpenAICompatible(base_url=emulator.base_url, model="emulator-1") as third:
+        third.complete("Hi")
+    assert observers.attached() == () and order == ["own", "attached", "attached"]
+    observers.detach(everywhere)  # detaching what is not attached is ignored

@@ -48,6 +48,7 @@ from ..observers import (
     RequestEvent,
     ResponseEvent,
     RetryEvent,
+    attached,
     notify,
 )
 from . import content_type, framing
@@ -89,7 +90,7 @@ class Call:
     ) -> None:
         self.service = service
         self.transport = transport
-        self.observers = tuple(observers)
+        self.observers = (*observers, *attached())
         self.info = CallInfo(operation, service.name, model, options or {})
         self.messages = messages or []
         self.model = model
