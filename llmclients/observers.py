@@ -33,7 +33,7 @@ import time
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._core.values import Usage
+from ._core.values import Completion, Message, Usage
 
 __all__ = [
     "CallInfo",
@@ -60,19 +60,32 @@ class CallInfo:
     """One call as observers see it: the same object in each of its events.
 
     ``operation`` is ``"chat"`` for a streamed reply and ``"models"`` for a
-    model list; ``url`` is the first request's, credentials redacted;
+    model list; ``messages`` are the chat's messages as the caller gave them
+    (normalised; what a log or a trace with content capture records), and
+    ``options`` its options (``tools`` and ``response_format`` among them);
+    ``url`` is the first request's, credentials redacted;
     ``started`` is on the monotonic clock, ``started_at`` on the wall clock.
     ``notes`` is the observers' own: a place to keep a span or a timer
     between events (key it by the observer)."""
 
-    __slots__ = ("id", "model", "notes", "operation", "options", "provider", "started", "started_at", "url")
+    __slots__ = (
+        "id", "messages", "model", "notes", "operation", "options", "provider", "started", "started_at", "url"
+    )
 
-    def __init__(self, operation: str, provider: str, model: Optional[str], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        operation: str,
+        provider: str,
+        model: Optional[str],
+        options: Mapping[str, Any],
+        messages: Sequence[Message] = (),
+    ) -> None:
         self.id = next(_call_ids)
         self.operation = operation
         self.provider = provider
         self.model = model
         self.options = dict(options)
+        self.messages = tuple(messages)
         self.url = ""
         self.started = time.monotonic()
         self.started_at = time.time()
@@ -131,7 +144,9 @@ class EndEvent(NamedTuple):
     caller stopped reading first: ``break``, ``close()``, a dropped stream) or
     ``"error"`` (``error`` says which; ``partial_text`` the text received
     before it). ``duration`` is seconds since the call started;
-    ``text_length`` counts the characters of choice 0's text.
+    ``text_length`` counts the characters of choice 0's text. ``reply`` is the
+    reply as read (whole when ``outcome`` is ``"done"``, what came before the
+    end otherwise; None for a model list): its text, reasoning and tool calls.
     """
 
     call: CallInfo
@@ -147,6 +162,7 @@ class EndEvent(NamedTuple):
     text_length: int = 0
     partial_text: str = ""
     extra: Mapping[str, Any] = MappingProxyType({})
+    reply: Optional[Completion] = None
 
     @property
     def error_type(self) -> Optional[str]:

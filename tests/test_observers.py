@@ -87,6 +87,8 @@ def test_a_streamed_reply_shows_every_step_once_in_order(emulator: OpenAIEmulato
     assert end.usage is not None and end.usage.prompt_tokens == 3
     assert end.response_id == stream.response_id and end.model == stream.model
     assert end.duration >= recorder.events[2][1].elapsed and end.partial_text == ""
+    assert call.messages == ({"role": "user", "content": "Hi"},)
+    assert end.reply is not None and end.reply.to_dict() == stream.completion().to_dict()
 
 
 def test_an_error_status_ends_the_call_with_its_error(emulator: OpenAIEmulator) -> None:
@@ -112,6 +114,7 @@ def test_a_stream_cut_after_text_ends_with_the_error_and_the_partial_text(emulat
     end = recorder.end
     assert end.outcome == "error" and end.error is raised.value
     assert end.partial_text == "".join(received) == raised.value.partial_text
+    assert end.reply is not None and end.reply.text == end.partial_text and end.reply.finish_reason is None
 
 
 def test_a_retry_is_announced_with_its_reason_and_delay(emulator: OpenAIEmulator) -> None:
@@ -189,6 +192,7 @@ def test_the_model_list_goes_through_a_call_too(emulator: OpenAIEmulator) -> Non
     assert models
     assert recorder.names == ["request", "response", "end"]
     assert recorder.events[0][1].call.operation == "models"
+    assert recorder.end.reply is None and recorder.end.call.messages == ()
     assert recorder.events[0][1].url == f"{emulator.base_url}/models"
     assert recorder.end.outcome == "done"
 

@@ -91,7 +91,7 @@ class Call:
         self.service = service
         self.transport = transport
         self.observers = (*observers, *attached())
-        self.info = CallInfo(operation, service.name, model, options or {})
+        self.info = CallInfo(operation, service.name, model, options or {}, messages or ())
         self.messages = messages or []
         self.model = model
         self.options = dict(options or {})
@@ -356,6 +356,7 @@ class Call:
         state = self.state
         text = "".join(self.parts)
         response = self.exchange.response if self.exchange is not None else None
+        request_id = request_id_of(response.headers) if response is not None else None
         event = EndEvent(
             self.info,
             outcome,
@@ -365,11 +366,12 @@ class Call:
             finish_reason=state.finish_reason,
             usage=state.usage,
             response_id=state.response_id,
-            request_id=request_id_of(response.headers) if response is not None else None,
+            request_id=request_id,
             model=state.model,
             text_length=len(text),
             partial_text=text if error is not None else "",
             extra=dict(state.extra),
+            reply=state.reply(text, self.service.name, request_id) if self.info.operation == "chat" else None,
         )
         self._notify("on_end", event)
 
