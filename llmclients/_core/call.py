@@ -91,7 +91,7 @@ class Call:
         self.service = service
         self.transport = transport
         self.observers = (*observers, *attached())
-        self.info = CallInfo(operation, service.name, model, options or {}, messages or ())
+        self.info = CallInfo(operation, service.name, model, options or {}, messages or (), transport.secrets)
         self.messages = messages or []
         self.model = model
         self.options = dict(options or {})
@@ -135,10 +135,14 @@ class Call:
             self.attempts += 1
             if not self.info.url:
                 self.info.url = redact_url(request.url)
+            sent = request
             if self.observers:
-                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts))
+                added: Dict[str, str] = {}
+                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts, added))
+                if added:
+                    sent = _with_headers(request, added)
             try:
-                response = self.transport.send(request, self.budget.deadline)
+                response = self.transport.send(sent, self.budget.deadline)
             except _RETRIED as exc:
                 if not self._wait_to_retry(request, exc):
                     raise
@@ -389,6 +393,16 @@ class Call:
             if isinstance(error, errors.LLMClientError):
                 mask_error(error, self.transport.secrets)
             self.end_with(error)
+
+
+def _with_headers(request: Request, added: Mapping[str, str]) -> Request:
+    """``request`` with the headers observers ``added`` that it lacks (its own win)."""
+    own = {name.lower() for name in request.headers}
+    fresh = {name: value for name, value in added.items() if name.lower() not in own}
+    if fresh:
+        request = copy.copy(request)
+        request.headers = {**request.headers, **fresh}
+    return request
 
 
 def _batches(
