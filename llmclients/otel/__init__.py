@@ -53,10 +53,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 try:
-    from opentelemetry import metrics, trace
+    from opentelemetry import context, metrics, propagate, trace
 except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
     raise ImportError(
         "llmclients.otel needs OpenTelemetry's API: pip install 'llmclients[otel]' (opentelemetry-api)"
@@ -66,7 +67,14 @@ from .. import __version__, observers
 from ._attributes import latest_conventions
 from ._observer import Instrumentation
 
-__all__ = ["CAPTURE_CONTENT_VARIABLE", "instrument", "instrumented", "uninstrument"]
+__all__ = [
+    "CAPTURE_CONTENT_VARIABLE",
+    "context_headers",
+    "instrument",
+    "instrumented",
+    "remote_context",
+    "uninstrument",
+]
 
 #: The environment variable that turns content capture on.
 CAPTURE_CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -118,3 +126,25 @@ def uninstrument() -> None:
 def instrumented() -> bool:
     """True between :func:`instrument` and :func:`uninstrument`."""
     return _installed is not None
+
+
+def context_headers() -> Dict[str, str]:
+    """The current trace context as message headers (``traceparent``, by the
+    global propagator), for work that another process does: what
+    :func:`llmclients.celery.submit` adds to each task it sends."""
+    headers: Dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+@contextmanager
+def remote_context(headers: Mapping[str, Any]) -> Iterator[None]:
+    """Make the trace context in ``headers`` (from :func:`context_headers`)
+    current for the block: the calls made in it are children of the span
+    that sent the work. Headers without one leave the context as it is."""
+    extracted = propagate.extract({key: value for key, value in headers.items() if isinstance(value, str)})
+    token = context.attach(extracted)
+    try:
+        yield
+    finally:
+        context.detach(token)
