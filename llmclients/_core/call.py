@@ -140,7 +140,7 @@ class Call:
                 added: Dict[str, str] = {}
                 self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts, added))
                 if added:
-                    sent = _with_headers(request, added)
+                    sent = request.adding_headers(added)
             try:
                 response = self.transport.send(sent, self.budget.deadline)
             except _RETRIED as exc:
@@ -393,16 +393,6 @@ class Call:
             if isinstance(error, errors.LLMClientError):
                 mask_error(error, self.transport.secrets)
             self.end_with(error)
-
-
-def _with_headers(request: Request, added: Mapping[str, str]) -> Request:
-    """``request`` with the headers observers ``added`` that it lacks (its own win)."""
-    own = {name.lower() for name in request.headers}
-    fresh = {name: value for name, value in added.items() if name.lower() not in own}
-    if fresh:
-        request = copy.copy(request)
-        request.headers = {**request.headers, **fresh}
-    return request
 
 
 def _batches(
