@@ -104,9 +104,9 @@ def common_attributes(call: CallInfo, latest: bool) -> Dict[str, Any]:
     return attributes
 
 
-def request_attributes(call: CallInfo, latest: bool) -> Dict[str, Any]:
-    """The span's attributes known when the request is sent."""
-    attributes = common_attributes(call, latest)
+def request_attributes(call: CallInfo, common: Mapping[str, Any]) -> Dict[str, Any]:
+    """The span's attributes known when the request is sent, beside the ``common`` ones."""
+    attributes = dict(common)
     options = call.options
     attributes["gen_ai.request.stream"] = options.get("stream") is not False
     for option, name in _REQUEST_OPTIONS:

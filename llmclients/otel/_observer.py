@@ -79,11 +79,11 @@ class Instrumentation(Observer):
             return
         opened: Optional[_Open] = call.notes.get(self)
         if opened is None:
-            attributes = request_attributes(call, self.latest)
+            common = common_attributes(call, self.latest)
+            attributes = request_attributes(call, common)
             if self.capture_content:
                 attributes.update(input_attributes(call))
             span = self.tracer.start_span(span_name(call), kind=SpanKind.CLIENT, attributes=attributes)
-            common = common_attributes(call, self.latest)
             opened = call.notes[self] = _Open(span, common, attributes["gen_ai.request.stream"])
         if self.propagate:
             # The span alone, in an empty context: the caller's baggage stays home.
