@@ -77,7 +77,7 @@ class CallInfo:
     between events (key it by the observer)."""
 
     __slots__ = (
-        "id", "messages", "model", "notes", "operation", "options", "provider", "secrets", "started", "started_at", "url"
+        "_secrets", "id", "messages", "model", "notes", "operation", "options", "provider", "started", "started_at", "url"
     )
 
     def __init__(
@@ -99,14 +99,14 @@ class CallInfo:
         self.started = time.monotonic()
         self.started_at = time.time()
         self.notes: Dict[Any, Any] = {}
-        # What mask() hides (the client's keys), never shown: not in the repr.
-        self.secrets = tuple(secrets)
+        # What mask() hides (the client's keys): private, so that no observer reads them.
+        self._secrets = tuple(secrets)
 
     def mask(self, text: str) -> str:
         """``text`` with the client's secrets (its API key, credential headers
         and passwords) replaced by ``***``, as in error messages: for an
         observer that records the messages or the reply."""
-        return mask(text, self.secrets)
+        return mask(text, self._secrets)
 
     def elapsed(self) -> float:
         """Seconds since the call started."""

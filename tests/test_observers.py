@@ -307,3 +307,5 @@ def test_mask_hides_the_clients_keys_in_what_an_observer_records(emulator: OpenA
     call = recorder.end.call
     assert call.mask(call.messages[0]["content"]) == "my key is ***"
     assert "sk-own-key" not in repr(call)
+    shown = [name for name in dir(call) if not name.startswith("_") and name != "messages"]  # the caller wrote it there
+    assert not [name for name in shown if "sk-own-key" in repr(getattr(call, name))]
