@@ -189,7 +189,9 @@ def test_a_call_that_is_not_streamed_says_so_and_has_no_time_to_first_chunk(otel
     emulator.enqueue(Reply(text="whole"))
     with registry_client("autonomous", emulator.base_url) as client:
         assert client.complete("Hi", stream=False).text == "whole"
-    assert otel.span().attributes["gen_ai.request.stream"] is False
+    attributes = otel.span().attributes
+    assert attributes["gen_ai.request.stream"] is False
+    assert "gen_ai.response.time_to_first_chunk" not in attributes
     assert otel.points("gen_ai.client.operation.time_to_first_chunk") == []
     assert len(otel.points("gen_ai.client.operation.duration")) == 1
 

@@ -113,7 +113,7 @@ class Instrumentation(Observer):
             return
         span = opened.span
         try:
-            span.set_attributes(end_attributes(event, opened.first_chunk))
+            span.set_attributes(end_attributes(event, opened.first_chunk if opened.streaming else None))
             if self.capture_content:
                 span.set_attributes(output_attributes(event))
             if event.error is not None:
