@@ -47,6 +47,8 @@ that follows the GenAI semantic conventions:
 
 :func:`instrument` again replaces the settings (one observer, never two);
 calls already open finish with the settings they began with.
+:func:`context_headers` and :func:`remote_context` carry a trace context to
+work that another process does (what :mod:`llmclients.celery` uses).
 """
 
 from __future__ import annotations
