@@ -205,6 +205,14 @@ EXPORTED: Dict[str, List[str]] = {
         "attached",
         "detach",
     ],
+    "llmclients.otel": [
+        "CAPTURE_CONTENT_VARIABLE",
+        "context_headers",
+        "instrument",
+        "instrumented",
+        "remote_context",
+        "uninstrument",
+    ],
     "llmclients.providers": [
         "BUILTIN",
         "PROVIDERS",

@@ -91,7 +91,7 @@ class Call:
         self.service = service
         self.transport = transport
         self.observers = (*observers, *attached())
-        self.info = CallInfo(operation, service.name, model, options or {}, messages or ())
+        self.info = CallInfo(operation, service.name, model, options or {}, messages or (), transport.secrets)
         self.messages = messages or []
         self.model = model
         self.options = dict(options or {})
@@ -135,10 +135,14 @@ class Call:
             self.attempts += 1
             if not self.info.url:
                 self.info.url = redact_url(request.url)
+            sent = request
             if self.observers:
-                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts))
+                added: Dict[str, str] = {}
+                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts, added))
+                if added:
+                    sent = request.adding_headers(added)
             try:
-                response = self.transport.send(request, self.budget.deadline)
+                response = self.transport.send(sent, self.budget.deadline)
             except _RETRIED as exc:
                 if not self._wait_to_retry(request, exc):
                     raise
