@@ -205,6 +205,17 @@ EXPORTED: Dict[str, List[str]] = {
         "RequestEvent",
         "ResponseEvent",
         "RetryEvent",
+        "attach",
+        "attached",
+        "detach",
+    ],
+    "llmclients.otel": [
+        "CAPTURE_CONTENT_VARIABLE",
+        "context_headers",
+        "instrument",
+        "instrumented",
+        "remote_context",
+        "uninstrument",
     ],
     "llmclients.providers": [
         "BUILTIN",
