@@ -29,6 +29,9 @@ SAMPLES = {
     "reason": "overloaded",
     "text": '{"half": ',
     "location": "http://127.0.0.1:9/v1/chat/completions",
+    "function": "get_weather",
+    "parameter": "city",
+    "problems": ["$.population: expected integer, got string 'many'"],
     "failures": [
         ("first", errors.ConnectError("refused")),
         ("second", errors.ServerError("down", status_code=503)),
