@@ -118,6 +118,7 @@ from __future__ import annotations
 from .._public import expose
 from ._client import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_STREAMS, AsyncClient, AsyncConversation, AsyncStream
 from ._pool import THREAD_NAME
+from ._tools import AsyncToolLoopStream
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -126,6 +127,7 @@ __all__ = [
     "AsyncClient",
     "AsyncConversation",
     "AsyncStream",
+    "AsyncToolLoopStream",
 ]
 
 expose(globals(), __name__, __all__)
