@@ -9,6 +9,8 @@
     │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
     │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
     │   ├── ModelNotFoundError          unknown model; .valid_models lists the ids
+    │   ├── SchemaError                 a function or type has no JSON Schema (also TypeError);
+    │   │                               .function, .parameter
     │   └── BadRecordError              (in llmclients.batch) a batch input line that is no record; .line
     ├── TransportError                  the HTTP exchange itself failed
     │   ├── ConnectError                no connection (refused, DNS, reset before the response)
@@ -40,6 +42,7 @@
     │   ├── ReplyTooLargeError          the reply grew past the client's max_reply_size
     │   └── ProviderError               the service reported an error inside the stream (or a 200's JSON); .reason
     ├── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
+    │   └── StructuredOutputError       a reply does not fit its response_format type; .problems
     └── ToolLoopError                   Conversation.run() stopped before the model answered; .reply
         ├── ToolLoopLimitError          max_steps replies in a row asked for tools
         └── ToolCallCutOffError         the token limit cut a tool call short: raise max_tokens
@@ -105,9 +108,11 @@ __all__ = [
     "RedirectError",
     "ReplyTooLargeError",
     "RequestTimeoutError",
+    "SchemaError",
     "ServerError",
     "StreamError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "ToolCallCutOffError",
     "ToolLoopError",
     "ToolLoopLimitError",
@@ -186,6 +191,17 @@ class ModelNotFoundError(InvalidRequestError):
         self.provider = provider
         self.valid_models = list(valid_models)
         super().__init__(f"{provider} has no model {model!r}; valid models: {', '.join(self.valid_models)}")
+
+
+class SchemaError(InvalidRequestError, TypeError):
+    """A function (a tool) or a type (a ``response_format``) cannot be described
+    as JSON Schema; nothing was sent. ``function`` and ``parameter`` name what,
+    when it is a function's parameter."""
+
+    def __init__(self, message: str, *, function: Optional[str] = None, parameter: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.function = function
+        self.parameter = parameter
 
 
 class TransportError(LLMClientError):
@@ -357,6 +373,17 @@ class InvalidJSONError(LLMClientError, ValueError):
     def __init__(self, message: str, *, text: str = "") -> None:
         super().__init__(message)
         self.text = text
+
+
+class StructuredOutputError(InvalidJSONError):
+    """A reply asked for as a type (``response_format=City``) is not an instance
+    of it: not JSON, cut off by the token limit (``finish_reason`` "length"), a
+    refusal, or JSON that does not fit. ``text`` holds the reply, ``problems``
+    what does not fit (one line each, with its place: ``$.population``)."""
+
+    def __init__(self, message: str, *, text: str = "", problems: Sequence[str] = ()) -> None:
+        super().__init__(message, text=text)
+        self.problems = list(problems)
 
 
 class ToolLoopError(LLMClientError):
