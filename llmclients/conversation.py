@@ -12,6 +12,7 @@ from ._core.stream import Stream
 from ._core.toolloop import ToolLoopStream
 from ._core.tools import Toolbox, ToolResult
 from ._core.values import Completion, Message, Messages, ToolCall, assistant_message, cut_off_calls
+from ._public import expose
 from .errors import InvalidMessagesError, InvalidRequestError
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "ConversationClient",
     "ToolLoopStream",
 ]
+
+expose(globals(), __name__, __all__)
 
 
 class ConversationClient(Protocol):

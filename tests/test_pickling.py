@@ -33,6 +33,11 @@ SAMPLES = {
         ("first", errors.ConnectError("refused")),
         ("second", errors.ServerError("down", status_code=503)),
     ],
+    "function": "get_weather",
+    "parameter": "city",
+    "problems": ["$.population: expected integer, got string 'many'"],
+    "reply": llmclients.Completion("", "length", None, "gpt-x", "openai"),
+    "conversation": None,  # a conversation holds its client: a pickled error leaves it out
 }
 
 #: Attributes set after construction, where a class has them.

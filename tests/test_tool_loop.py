@@ -12,12 +12,11 @@ import threading
 from typing import Any, Dict, List
 
 import pytest
+from tool_replies import CUTTABLE, reply, tool_providers
 
 import llmclients
 from llmclients.aio import AsyncClient
 from llmclients.testing import wire_sample
-
-from tool_replies import CUTTABLE, reply, tool_providers
 
 PROVIDERS = tool_providers()
 

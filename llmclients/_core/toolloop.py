@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Protocol, Sequence, Union
 
 from ..errors import CancelToolCall, InvalidRequestError, ToolCallCutOffError, ToolLoopLimitError
 from ..events import LoopEvent, ToolEnd, ToolStart
@@ -127,7 +127,7 @@ class ToolLoopStream:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, message: Optional[Messages]) -> Iterator[LoopEvent]:
+    def _run(self, message: Optional[Messages]) -> Generator[LoopEvent, None, None]:
         conversation = self.conversation
         reply: Optional[Completion] = None
         if message is not None or not conversation.pending_tool_calls:
@@ -147,7 +147,7 @@ class ToolLoopStream:
                 raise cut_off_error(reply, conversation)
             reply = yield from self._turn(None)
 
-    def _turn(self, message: Optional[Messages]) -> Iterator[LoopEvent]:
+    def _turn(self, message: Optional[Messages]) -> Generator[LoopEvent, None, Completion]:
         with self.conversation.stream(message, **self.options) as stream:
             yield from stream.events()
             reply = stream.completion()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Protocol, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Dict, List, Optional, Protocol, Union
 
 from .._core.toolloop import check_max_steps, cut_off_error, limit_error, not_run, refused
 from .._core.tools import Prepared, Toolbox, ToolResult, error_result, tool_message, value_result
@@ -45,7 +45,8 @@ async def _maybe_await(value: Any) -> Any:
 
 
 def _is_coroutine_function(function: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+    # An object whose __call__ is a coroutine function is one too.
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
 
 async def _run(job: Prepared) -> ToolResult:
@@ -106,7 +107,7 @@ class AsyncToolLoopStream:
     def _toolbox(self) -> Toolbox:
         return self.conversation.toolbox
 
-    async def _loop(self, message: Optional[Messages]) -> AsyncIterator[LoopEvent]:
+    async def _loop(self, message: Optional[Messages]) -> AsyncGenerator[LoopEvent, None]:
         conversation = self.conversation
         reply: Optional[Completion] = None
         if message is not None or not conversation.pending_tool_calls:
