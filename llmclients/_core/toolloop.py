@@ -19,7 +19,16 @@ from .stream import Stream
 from .tools import Prepared, Toolbox, ToolResult, error_result, run_prepared, tool_message
 from .values import Completion, Message, Messages, ToolCall
 
-__all__ = ["LoopConversation", "ToolLoopStream", "check_max_steps", "cut_off_error", "limit_error", "refused"]
+__all__ = [
+    "LoopConversation",
+    "ToolLoopStream",
+    "check_max_steps",
+    "check_nothing_pending",
+    "cut_off_error",
+    "limit_error",
+    "not_run",
+    "refused",
+]
 
 #: Threads at most for the calls of one reply, with ``parallel=True``.
 MAX_THREADS = 8
@@ -40,6 +49,15 @@ class LoopConversation(Protocol):
 def check_max_steps(max_steps: int) -> None:
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise InvalidRequestError(f"max_steps must be an int of at least 1, not {max_steps!r}")
+
+
+def check_nothing_pending(pending: Sequence[ToolCall], message: Optional[Messages]) -> None:
+    """A new message while calls wait for results: the service would refuse the history."""
+    if message is not None and pending:
+        raise InvalidRequestError(
+            f"{len(pending)} tool call(s) of the last reply have no result ({', '.join(c.name for c in pending)}): "
+            "run() with no message runs them first, or answer them with add_tool_results()"
+        )
 
 
 def refused(call: ToolCall, cancel: CancelToolCall) -> ToolResult:
@@ -130,6 +148,7 @@ class ToolLoopStream:
     def _run(self, message: Optional[Messages]) -> Generator[LoopEvent, None, None]:
         conversation = self.conversation
         reply: Optional[Completion] = None
+        check_nothing_pending(conversation.pending_tool_calls, message)
         if message is not None or not conversation.pending_tool_calls:
             reply = yield from self._turn(message)
         while True:

@@ -12,7 +12,14 @@ import asyncio
 import inspect
 from typing import Any, AsyncGenerator, AsyncIterator, Callable, Dict, List, Optional, Protocol, Union
 
-from .._core.toolloop import check_max_steps, cut_off_error, limit_error, not_run, refused
+from .._core.toolloop import (
+    check_max_steps,
+    check_nothing_pending,
+    cut_off_error,
+    limit_error,
+    not_run,
+    refused,
+)
 from .._core.tools import Prepared, Toolbox, ToolResult, error_result, tool_message, value_result
 from .._core.values import Completion, Messages, ToolCall
 from ..conversation import Conversation
@@ -110,6 +117,7 @@ class AsyncToolLoopStream:
     async def _loop(self, message: Optional[Messages]) -> AsyncGenerator[LoopEvent, None]:
         conversation = self.conversation
         reply: Optional[Completion] = None
+        check_nothing_pending(conversation.pending_tool_calls, message)
         if message is not None or not conversation.pending_tool_calls:
             async for event in self._turn(message):
                 yield event
