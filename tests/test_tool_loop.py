@@ -376,3 +376,40 @@ def test_the_asyncio_loop_raises_the_same_typed_errors(llm_emulator):
 
     conv = asyncio.run(main())
     assert conv.pending_tool_calls == []
+
+
+def test_a_new_message_while_calls_wait_for_results_is_refused_before_sending(openai_emulator):
+    openai_emulator.enqueue(reply("openai", calls=[("c1", "get_weather", args(city="Paris"))]))
+    client = llmclients.OpenAICompatible(base_url=openai_emulator.base_url, model="m", max_retries=0)
+    conv = client.conversation(tools=Tools().functions())
+    conv.send("Weather?")
+    with pytest.raises(llmclients.InvalidRequestError, match="run\\(\\) with no message runs them first"):
+        conv.run("Something else?")
+    assert len(openai_emulator.requests) == 1
+
+
+def test_a_function_without_a_schema_is_refused_when_the_conversation_is_made():
+    def lookup(query) -> str:  # no hint: no schema
+        return query
+
+    client = llmclients.OpenAICompatible(base_url="http://127.0.0.1:9/v1", model="m")
+    with pytest.raises(llmclients.SchemaError, match="query"):
+        client.conversation(tools=[lookup])
+
+
+def test_return_values_go_back_as_text_and_exceptions_with_their_type():
+    from dataclasses import dataclass
+
+    from llmclients._core.tools import error_result, result_text
+
+    @dataclass
+    class Forecast:
+        city: str
+        days: tuple
+
+    assert result_text("as is") == "as is"
+    assert result_text({"a": [1, 2]}) == '{"a": [1, 2]}'
+    assert result_text(Forecast("Paris", (1, 2))) == '{"city": "Paris", "days": [1, 2]}'
+    assert result_text(None) == "null"
+    call = llmclients.ToolCall("c", "f", "{}")
+    assert error_result(call, KeyError("city")).content == "KeyError: 'city'"
