@@ -10,8 +10,16 @@ from ._core.messages import normalize_messages
 from ._core.state import OnComplete, StreamState
 from ._core.stream import Stream
 from ._core.toolloop import ToolLoopStream
-from ._core.tools import Toolbox, ToolResult
-from ._core.values import Completion, Message, Messages, ToolCall, assistant_message, cut_off_calls
+from ._core.tools import Toolbox
+from ._core.values import (
+    Completion,
+    Message,
+    Messages,
+    ToolCall,
+    ToolResult,
+    assistant_message,
+    cut_off_calls,
+)
 from ._public import expose
 from .errors import InvalidMessagesError, InvalidRequestError
 

@@ -31,8 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Optional, Tuple, Union
 
 if TYPE_CHECKING:
-    from ._core.tools import ToolResult
-    from ._core.values import ToolCall
+    from ._core.values import ToolCall, ToolResult
 
 __all__ = [
     "Event",

@@ -10,29 +10,13 @@ with an error result that says why, so that the model can correct itself.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import json
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidRequestError
-from .values import Message, ToolCall
+from .values import Message, ToolCall, ToolResult
 
-__all__ = ["Prepared", "ToolResult", "Toolbox", "error_result", "result_text", "run_prepared", "tool_message", "value_result"]
-
-
-class ToolResult(NamedTuple):
-    """What one tool call gave: the text sent back to the model (``content``),
-    whether it is an error (``is_error``: the call raised, was refused, or
-    could not be made), the function's return value (``value``) and the
-    exception it raised, or the :class:`~llmclients.CancelToolCall` that
-    refused it (``error``)."""
-
-    call: ToolCall
-    content: str
-    is_error: bool = False
-    value: Any = None
-    error: Optional[BaseException] = None
+__all__ = ["Prepared", "Toolbox", "error_result", "result_text", "run_prepared", "tool_message", "value_result"]
 
 
 class Prepared(NamedTuple):
@@ -45,6 +29,9 @@ class Prepared(NamedTuple):
 
 def _jsonable(value: Any) -> Any:
     """``json.dumps``'s fallback for what functions commonly return."""
+    import dataclasses  # here: with inspect, it would double the cost of importing this module
+    import datetime
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if hasattr(value, "model_dump"):  # a pydantic model

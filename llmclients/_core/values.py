@@ -1,7 +1,8 @@
 """The values of a call: the messages it sends (:data:`Message`,
 :data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
 :class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
-reads a reply's text or a tool call's arguments as JSON)."""
+reads a reply's text or a tool call's arguments as JSON); and what the tool
+loop makes of a call (:class:`ToolResult`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ __all__ = [
     "Message",
     "Messages",
     "ToolCall",
+    "ToolResult",
     "Usage",
     "assistant_message",
     "cut_off_calls",
@@ -174,6 +176,20 @@ class ToolCall(NamedTuple):
             "type": self.type,
             "function": {"name": self.name, "arguments": self.arguments},
         }
+
+
+class ToolResult(NamedTuple):
+    """What one tool call gave: the text sent back to the model (``content``),
+    whether it is an error (``is_error``: the call raised, was refused, or
+    could not be made), the function's return value (``value``) and the
+    exception it raised, or the :class:`~llmclients.CancelToolCall` that
+    refused it (``error``)."""
+
+    call: ToolCall
+    content: str
+    is_error: bool = False
+    value: Any = None
+    error: Optional[BaseException] = None
 
 
 def cut_off_calls(tool_calls: Sequence[ToolCall], finish_reason: Optional[str]) -> List[ToolCall]:

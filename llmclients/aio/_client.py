@@ -11,8 +11,7 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Generator, List, M
 
 from .._core.provider import Provider
 from .._core.stream import ReplyView, Stream, completion_of
-from .._core.tools import ToolResult
-from .._core.values import Completion, Message, Messages, ToolCall
+from .._core.values import Completion, Message, Messages, ToolCall, ToolResult
 from ..conversation import Conversation
 from ..events import Event, TextDelta
 from ..providers import get_client

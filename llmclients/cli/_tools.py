@@ -10,8 +10,7 @@ import runpy
 import sys
 from typing import IO, Any, Callable, Dict, List, Optional
 
-from .._core.tools import ToolResult
-from .._core.values import ToolCall
+from .._core.values import ToolCall, ToolResult
 from ..errors import CancelToolCall
 from ._common import UsageError, one_line
 
