@@ -98,7 +98,7 @@ class Conversation:
         self.options: Dict[str, Any] = dict(options or {})
         #: The tools :meth:`run` runs: their dicts (in ``options["tools"]``) and functions.
         self.toolbox = Toolbox(self.options.get("tools") or [], tool_functions)
-        if "tools" in self.options:
+        if self.options.get("tools") is not None:  # None sends no tools, as in any call
             self.options["tools"] = self.toolbox.specs
         #: What the service keeps server-side for this conversation (ids).
         self.thread: Dict[str, Any] = dict(thread or {})
@@ -152,7 +152,9 @@ class Conversation:
 
         With no message, the loop goes on where it is: pending calls are run
         first (a conversation saved mid-loop resumes so). The calls of a reply
-        run in its order, in threads only with ``parallel=True``. A function's
+        run in its order, in threads only with ``parallel=True`` (then
+        ``before_call`` is asked about each first, in order, and the calls it
+        lets through run together; results are added in order). A function's
         return value is sent as text (a str as it is, anything else as JSON);
         an exception it raises is sent as an error result, and the loop goes on.
         ``before_call(call)`` may refuse a call by raising

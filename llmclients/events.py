@@ -13,8 +13,8 @@
 The tool loop (``conversation.run_stream()``) yields them for each reply,
 and around each tool call it runs::
 
-    ToolStart(call)                          the loop is about to run this ToolCall
-                                             (``before_call`` comes next)
+    ToolStart(call)                          the loop takes up this ToolCall: it checks
+                                             it, asks ``before_call``, runs it
     ToolEnd(result)                          its ToolResult, now in the conversation
 
 Each has a ``type`` ("text", "reasoning", "refusal", "tool_call", "tool_start", "tool_end") for code
@@ -117,7 +117,8 @@ Event = Union[TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta]
 
 
 class ToolStart(_Event):
-    """The tool loop is about to run ``call`` (a :class:`~llmclients.ToolCall`)."""
+    """The tool loop takes up ``call`` (a :class:`~llmclients.ToolCall`): its
+    check, ``before_call`` and its run come next."""
 
     __slots__ = ("call",)
     __match_args__ = ("call",)

@@ -413,3 +413,11 @@ def test_return_values_go_back_as_text_and_exceptions_with_their_type():
     assert result_text(None) == "null"
     call = llmclients.ToolCall("c", "f", "{}")
     assert error_result(call, KeyError("city")).content == "KeyError: 'city'"
+
+
+def test_tools_none_sends_no_tools(openai_emulator):
+    client = llmclients.OpenAICompatible(base_url=openai_emulator.base_url, model="m", max_retries=0)
+    conv = client.conversation(tools=None)
+    conv.send("Hi")
+    assert "tools" not in openai_emulator.last_request.json()
+    assert conv.run("Hi again").text
