@@ -26,7 +26,8 @@ from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
-from ._core.values import Choice, Completion, Message, Messages, ToolCall, ToolResult, Usage
+from ._core.tools import ToolResult
+from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
 from ._http.watchdog import InterruptibleAdapter
 from ._public import expose, install

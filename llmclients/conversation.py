@@ -10,13 +10,12 @@ from ._core.messages import normalize_messages
 from ._core.state import OnComplete, StreamState
 from ._core.stream import Stream
 from ._core.toolloop import ToolLoopStream
-from ._core.tools import Toolbox
+from ._core.tools import Toolbox, ToolResult
 from ._core.values import (
     Completion,
     Message,
     Messages,
     ToolCall,
-    ToolResult,
     assistant_message,
     cut_off_calls,
 )
@@ -235,14 +234,25 @@ class Conversation:
             self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
 
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-serialisable state; ``client.conversation(state=...)`` resumes it."""
+        """A JSON-serialisable state; ``client.conversation(state=...)`` resumes it.
+
+        A class given as ``response_format`` is saved as the ``json_schema``
+        format it sends (a class is no JSON value): the resumed conversation
+        asks for the same JSON, and its replies' ``parsed`` is that JSON, not an instance.
+        """
+        options = copy.deepcopy(self.options)
+        response_format = options.get("response_format")
+        if response_format is not None and not isinstance(response_format, Mapping):
+            from ._core.schemas import output_format  # only a typed response_format needs it
+
+            options["response_format"] = output_format(response_format)[1]
         return {
             "version": STATE_VERSION,
             "provider": self.client.name,
             "model": self.model,
             "messages": copy.deepcopy(self.messages),
             "thread": copy.deepcopy(self.thread),
-            "options": copy.deepcopy(self.options),
+            "options": options,
         }
 
     @classmethod

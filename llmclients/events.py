@@ -31,7 +31,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Optional, Tuple, Union
 
 if TYPE_CHECKING:
-    from ._core.values import ToolCall, ToolResult
+    from ._core.tools import ToolResult
+    from ._core.values import ToolCall
 
 __all__ = [
     "Event",

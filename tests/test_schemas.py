@@ -517,6 +517,7 @@ def _openai_rules_hold(schema: Any, path: str = "$") -> None:
             _openai_rules_hold(value, f"{path}.{key}")
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # the generated classes' reprs
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_objects)
 def test_the_strict_form_of_any_generated_schema_is_what_openai_accepts(tp):
@@ -528,3 +529,50 @@ def test_the_strict_form_of_any_generated_schema_is_what_openai_accepts(tp):
     again = copy.deepcopy(strict)
     assert _ensure_strict_json_schema(again, path=(), root=again) == strict
     assert strict_schema(strict) == strict  # and ours is idempotent
+
+
+_required_leaves = st.sampled_from([str, int, float, bool, Color, Literal["a", "b"], Literal[1]])
+
+
+def _required_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        inner.map(lambda tp: Optional[tp]),
+        inner.map(lambda tp: List[tp]),  # type: ignore[valid-type]
+        st.tuples(inner, inner).map(lambda pair: Union[pair]),
+        st.lists(inner, min_size=1, max_size=4).map(lambda types: _dataclass([(tp, False) for tp in types])),
+        st.lists(inner, min_size=1, max_size=3).map(_total_typeddict),
+    )
+
+
+def _total_typeddict(types: List[Any]) -> Any:
+    return TypedDict(next(_names), {f"k{index}": tp for index, tp in enumerate(types)})  # type: ignore[operator]
+
+
+_required_objects = st.lists(st.recursive(_required_leaves, _required_containers, max_leaves=8), min_size=1, max_size=4).map(
+    lambda types: _dataclass([(tp, False) for tp in types])
+)
+
+
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_required_objects)
+def test_where_every_field_is_required_the_strict_form_is_openai_pythons(tp):
+    # openai-python's to_strict_json_schema makes no optional field nullable (it
+    # drops none of a model's defaults either): with every field required, the two agree.
+    from openai.lib._pydantic import to_strict_json_schema
+
+    assert strict_schema(type_schema(tp)) == untitled(to_strict_json_schema(pydantic.TypeAdapter(tp)))
+
+
+def test_a_method_of_an_unhashable_object_is_described_too():
+    @dataclasses.dataclass
+    class Basket:  # eq=True without frozen: instances cannot be hashed
+        items: List[str]
+
+        def add(self, item: str) -> None:
+            """Add an item."""
+            self.items.append(item)
+
+    basket = Basket([])
+    assert function_tool(basket.add)["function"]["description"] == "Add an item."
+    assert convert_arguments(basket.add, {"item": "pear"}) == {"item": "pear"}

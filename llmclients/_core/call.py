@@ -86,8 +86,11 @@ class Call:
         thread: Optional[Dict[str, Any]] = None,
         on_complete: Optional[OnComplete] = None,
         max_reply_size: Optional[int] = None,
+        output_type: Optional[type] = None,
     ) -> None:
         self.service = service
+        #: The type the reply is asked for as (``response_format=City``), or None.
+        self.output_type = output_type
         self.transport = transport
         self.observers = tuple(observers)
         self.info = CallInfo(operation, service.name, model, options or {})

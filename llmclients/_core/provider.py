@@ -276,7 +276,9 @@ class Provider:
         """Send ``messages`` and return a :class:`Stream` of text deltas.
 
         The request is sent now: bad arguments, connection failures and error
-        statuses raise here, before any iteration.
+        statuses raise here, before any iteration. ``response_format`` may be
+        a dataclass, a ``TypedDict`` or a pydantic model class: the provider
+        asks for JSON of its schema, and :attr:`Stream.parsed` is the instance.
         """
         return self.open_stream(normalize_messages(messages), model, options)
 
@@ -290,11 +292,24 @@ class Provider:
     ) -> Stream:
         """:meth:`stream` for callers that hold a conversation's ``thread``."""
         self._check_options(options)
+        output_type = None
+        response_format = options.get("response_format")
+        if response_format is not None and not isinstance(response_format, Mapping):
+            from .schemas import output_format  # a type: what describes it loads only now
+
+            output_type, format_dict = output_format(response_format)
+            options = dict(options, response_format=format_dict)
         resolved = self.resolve_model(model)
         self._check_capabilities(messages, options, resolved)
         given = {key: value for key, value in options.items() if value is not None}
         call = self.new_call(
-            "chat", model=resolved, options=given, messages=messages, thread=thread, on_complete=on_complete
+            "chat",
+            model=resolved,
+            options=given,
+            messages=messages,
+            thread=thread,
+            on_complete=on_complete,
+            output_type=output_type,
         )
         return Stream(call.open())
 
@@ -407,9 +422,12 @@ class Provider:
     def _check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - self.options)
         if unknown:
+            # A service without structured output: say what works instead of sending a prompt it would ignore.
+            hint = "; it has no structured output: ask for JSON in the prompt and read reply.json()"
             raise errors.InvalidRequestError(
                 f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.options)) or 'none'}"
+                + (hint if "response_format" in unknown else "")
             )
 
 

@@ -45,7 +45,7 @@ def _check(schema: Any, value: Any, path: str, root: Mapping[str, Any], problems
     if schema is False:
         problems.append(f"{path}: no value is allowed here")
         return
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return  # not a schema: nothing to hold the value to
     if value is None and schema.get("nullable") is True:
         return
@@ -111,7 +111,7 @@ def _check_object(schema: Mapping[str, Any], value: Dict[str, Any], path: str, r
         elif extra is False:
             allowed = ", ".join(map(repr, properties)) or "none"
             problems.append(f"{path}: unexpected property {name!r} (allowed: {allowed})")
-        elif isinstance(extra, Mapping):
+        elif isinstance(extra, dict):
             _check(extra, item, where, root, problems)
 
 
@@ -163,10 +163,10 @@ def resolve(root: Mapping[str, Any], ref: str) -> Optional[Mapping[str, Any]]:
     target: Any = root
     for part in ref[1:].split("/")[1:]:
         part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(target, Mapping) or part not in target:
+        if not isinstance(target, dict) or part not in target:
             return None
         target = target[part]
-    return target if isinstance(target, Mapping) else None
+    return target if isinstance(target, dict) else None
 
 
 def _same(value: Any, option: Any) -> bool:
@@ -207,12 +207,12 @@ def strict_problems(schema: Mapping[str, Any]) -> List[str]:
 
 
 def _strict_walk(schema: Any, path: str, problems: List[str]) -> None:
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return
     if not schema or (set(schema) <= {"description", "default", "title"}):
         problems.append(f"{path}: any value (no type) cannot be strict")
     if schema.get("type") == "object" or "properties" in schema:
-        if isinstance(schema.get("additionalProperties"), Mapping) and schema["additionalProperties"]:
+        if isinstance(schema.get("additionalProperties"), dict) and schema["additionalProperties"]:
             problems.append(f"{path}: a dict of any keys (additionalProperties) cannot be strict")
         elif not schema.get("properties") and schema.get("additionalProperties") is not False:
             problems.append(f"{path}: an object without properties cannot be strict")
@@ -220,7 +220,7 @@ def _strict_walk(schema: Any, path: str, problems: List[str]) -> None:
         _strict_walk(sub, f"{path}.{name}", problems)
     for name, sub in (schema.get("$defs") or {}).items():
         _strict_walk(sub, f"$defs.{name}", problems)
-    if isinstance(schema.get("items"), Mapping):
+    if isinstance(schema.get("items"), dict):
         _strict_walk(schema["items"], f"{path}[]", problems)
     for keyword in ("prefixItems", "anyOf", "oneOf", "allOf"):
         for index, sub in enumerate(schema.get(keyword) or ()):
@@ -258,7 +258,7 @@ def _strict(schema: Dict[str, Any], root: Dict[str, Any]) -> Dict[str, Any]:
         }
         schema["required"] = list(properties)
     is_object = schema.get("type") == "object" or isinstance(properties, dict)
-    if is_object and not (isinstance(schema.get("additionalProperties"), Mapping) and schema["additionalProperties"]):
+    if is_object and not (isinstance(schema.get("additionalProperties"), dict) and schema["additionalProperties"]):
         schema["additionalProperties"] = False
     if isinstance(schema.get("items"), dict):
         schema["items"] = _strict(schema["items"], root)
@@ -288,7 +288,7 @@ def drop_strict_nulls(schema: Mapping[str, Any], value: Any) -> Any:
 
 
 def _drop(schema: Any, value: Any, root: Mapping[str, Any]) -> Any:
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return value
     if "$ref" in schema:
         schema = resolve(root, schema["$ref"]) or {}
@@ -302,7 +302,7 @@ def _drop(schema: Any, value: Any, root: Mapping[str, Any]) -> Any:
                 continue
             kept[name] = _drop(sub, item, root) if sub is not None else item
         return kept
-    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [_drop(schema["items"], item, root) for item in value]
     for option in schema.get("anyOf") or schema.get("oneOf") or ():
         dropped = _drop(option, value, root)

@@ -160,7 +160,9 @@ class SchemaBuilder:
         )
 
     def _union(self, args: Tuple[Any, ...]) -> Dict[str, Any]:
-        return {"anyOf": [self.schema(arg) for arg in args]}
+        # None last, wherever it was written, as pydantic writes it.
+        members = [arg for arg in args if arg is not type(None)] + [arg for arg in args if arg is type(None)]
+        return {"anyOf": [self.schema(arg) for arg in members]}
 
     def _tuple(self, args: Tuple[Any, ...]) -> Dict[str, Any]:
         if not args:

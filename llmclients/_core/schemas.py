@@ -27,7 +27,7 @@ import json
 import typing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ..errors import SchemaError, StructuredOutputError
+from ..errors import InvalidRequestError, SchemaError, StructuredOutputError
 from .schema_check import drop_strict_nulls, schema_problems, strict_problems, strict_schema
 from .schema_types import (
     UNION_TYPES,
@@ -41,8 +41,10 @@ from .schema_types import (
 
 __all__ = [
     "convert_arguments",
+    "copy_json",
     "function_tool",
     "is_output_type",
+    "output_format",
     "parse_as",
     "parse_reply",
     "response_format_of",
@@ -64,8 +66,26 @@ def function_tool(fn: Callable[..., Any]) -> Dict[str, Any]:
     those without a default are required, and no other property is allowed.
     A parameter without a hint, ``*args``/``**kwargs``, or a hint with no JSON
     Schema raises :class:`~llmclients.errors.SchemaError` naming it.
+
+    The schema is made once per function (the last 1,024 functions are kept,
+    and kept alive); a method of an object that cannot be hashed is described
+    anew each time.
     """
-    return copy.deepcopy(_function_tool(fn))
+    copied: Dict[str, Any] = copy_json(_cached(_function_tool, fn))
+    return copied
+
+
+def _cached(cached: Any, fn: Callable[..., Any]) -> Any:
+    """``cached(fn)``, or, for a method of an object that cannot be hashed (the
+    cache's key), the function under the cache, run each time."""
+    try:
+        return cached(fn)
+    except SchemaError:
+        raise
+    except TypeError:  # unhashable: the cache's key
+        if getattr(fn, "__self__", None) is None:
+            raise
+        return cached.__wrapped__(fn)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -98,6 +118,16 @@ def _function_tool(fn: Callable[..., Any]) -> Dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def copy_json(value: Any) -> Any:
+    """A copy of a JSON value's dicts and lists (its strings and numbers are
+    shared: they cannot change); a third of ``copy.deepcopy``'s time."""
+    if value.__class__ is dict:
+        return {key: copy_json(item) for key, item in value.items()}
+    if value.__class__ is list:
+        return [copy_json(item) for item in value]
+    return value
+
+
 def _parameters(fn: Callable[..., Any], name: str) -> List[Tuple[inspect.Parameter, Any]]:
     """``fn``'s parameters and their hints; SchemaError for one a model cannot fill."""
     try:
@@ -127,7 +157,8 @@ def _parameters(fn: Callable[..., Any], name: str) -> List[Tuple[inspect.Paramet
 def type_schema(tp: Any) -> Dict[str, Any]:
     """The JSON Schema of ``tp`` (a dataclass, TypedDict, pydantic model, or
     any hint :func:`function_tool` takes); SchemaError if it has none."""
-    return copy.deepcopy(_type_schema(tp))
+    copied: Dict[str, Any] = copy_json(_type_schema(tp))
+    return copied
 
 
 @functools.lru_cache(maxsize=1024)
@@ -141,10 +172,22 @@ def is_output_type(value: Any) -> bool:
     return isinstance(value, type) and (dataclasses.is_dataclass(value) or is_typeddict(value) or is_pydantic_model(value))
 
 
+def output_format(value: Any) -> Tuple[type, Dict[str, Any]]:
+    """A ``response_format`` given as a type: the type, and the format that asks for it
+    (:func:`response_format_of`); InvalidRequestError for anything else that is no dict."""
+    if not is_output_type(value):
+        raise InvalidRequestError(
+            "response_format must be a dict such as {'type': 'json_object'}, or a dataclass, "
+            f"TypedDict or pydantic model class; not {value!r}"
+        )
+    return value, response_format_of(value)
+
+
 def response_format_of(tp: type) -> Dict[str, Any]:
     """The ``json_schema`` response format (OpenAI's shape) that asks for ``tp``:
     named after it, strict where its schema can be (:func:`strict_problems`)."""
-    return copy.deepcopy(_response_format_of(tp))
+    copied: Dict[str, Any] = copy_json(_response_format_of(tp))
+    return copied
 
 
 @functools.lru_cache(maxsize=256)
@@ -163,13 +206,14 @@ def convert_arguments(fn: Callable[..., Any], arguments: Mapping[str, Any]) -> D
     """``arguments`` (JSON that fits ``function_tool(fn)``'s parameters) as the
     values ``fn``'s hints ask for, ready for ``fn(**converted)``: Enum members,
     dataclass, TypedDict and pydantic instances, tuples; the rest as they are."""
-    hints = _hints(fn)
+    hints = _cached(_hints, fn)
     return {name: convert(hints[name], value) if name in hints else value for name, value in arguments.items()}
 
 
 @functools.lru_cache(maxsize=1024)
-def _hints(fn: Callable[..., Any]) -> Dict[str, Any]:
-    return typing.get_type_hints(fn, include_extras=True)
+def _hints(owner: Any) -> Dict[str, Any]:
+    """The hints of a function or a class, read once (they are read on every call)."""
+    return typing.get_type_hints(owner, include_extras=True)
 
 
 def convert(tp: Any, value: Any) -> Any:
@@ -188,12 +232,13 @@ def convert(tp: Any, value: Any) -> Any:
             return tp(value)
         if is_pydantic_model(tp):
             return tp.model_validate(value)  # type: ignore[attr-defined]
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp, include_extras=True)
-            return tp(**{k: convert(hints[k], v) if k in hints else v for k, v in value.items()})
-        if is_typeddict(tp):
-            hints = typing.get_type_hints(tp, include_extras=True)
-            return {k: convert(hints[k], v) if k in hints else v for k, v in value.items()}
+        if dataclasses.is_dataclass(tp) or is_typeddict(tp):
+            # Keys the class does not declare are left out, as pydantic ignores them by default.
+            hints = _hints(typing.cast(Any, tp))  # a class: hashable, which its narrowed type hides
+            if dataclasses.is_dataclass(tp):
+                hints = {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(tp) if f.init}
+            fields = {k: convert(hints[k], v) for k, v in value.items() if k in hints}
+            return fields if is_typeddict(tp) else tp(**fields)
         if tp is tuple:
             return tuple(value)
     return value
@@ -226,7 +271,8 @@ def parse_as(tp: Any, data: Any, *, text: str = "") -> Any:
     dataclass, a TypedDict (a dict) or any hint :func:`type_schema` takes.
 
     Nulls that strict mode made the model send for optional fields are
-    dropped first (their defaults apply). Raises
+    dropped first (their defaults apply), and so are keys a dataclass or
+    TypedDict does not declare (pydantic's own default for its models). Raises
     :class:`~llmclients.errors.StructuredOutputError` with ``problems`` (and
     ``text``, for the message) when ``data`` does not fit.
     """

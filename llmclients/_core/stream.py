@@ -104,6 +104,17 @@ class ReplyView:
         return self._call.state.message_fields if self._call is not None else {}
 
     @property
+    def output_type(self) -> Optional[type]:
+        """The class given as ``response_format`` (a dataclass, TypedDict or pydantic model), or None."""
+        return self._call.output_type if self._call is not None else None
+
+    @property
+    def parsed(self) -> Any:
+        """The reply as an instance of :attr:`output_type` (see :attr:`Completion.parsed`),
+        from the text so far: read it once the stream has ended."""
+        return completion_of(self).parsed
+
+    @property
     def done(self) -> bool:
         """True once the stream reached its protocol's end."""
         return self._call.state.done if self._call is not None else False
@@ -212,6 +223,12 @@ class Stream(ReplyView):
         if call is not None:
             call.close()  # the call ends "closed" unless it ended already
 
+    @property
+    def parsed(self) -> Any:
+        """Read the rest of the stream and return the reply as an instance of
+        ``response_format`` (see :attr:`Completion.parsed`)."""
+        return self.completion().parsed
+
     def completion(self) -> Completion:
         """Read the rest of the stream and return the whole reply."""
         for _ in self:
@@ -246,6 +263,7 @@ def completion_of(stream: ReplyView) -> Completion:
         extra=stream.extra,
         choices=choices if len(choices) > 1 else (),
         message_fields=stream.message_fields,
+        output_type=stream.output_type,
     )
 
 

@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Pro
 from ..errors import CancelToolCall, InvalidRequestError, ToolCallCutOffError, ToolLoopLimitError
 from ..events import LoopEvent, ToolEnd, ToolStart
 from .stream import Stream
-from .tools import Prepared, Toolbox, error_result, run_prepared, tool_message
-from .values import Completion, Message, Messages, ToolCall, ToolResult
+from .tools import Prepared, Toolbox, ToolResult, error_result, run_prepared, tool_message
+from .values import Completion, Message, Messages, ToolCall
 
 __all__ = [
     "LoopConversation",

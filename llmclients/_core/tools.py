@@ -14,9 +14,23 @@ import json
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidRequestError
-from .values import Message, ToolCall, ToolResult
+from .values import Message, ToolCall
 
-__all__ = ["Prepared", "Toolbox", "error_result", "result_text", "run_prepared", "tool_message", "value_result"]
+__all__ = ["Prepared", "ToolResult", "Toolbox", "error_result", "result_text", "run_prepared", "tool_message", "value_result"]
+
+
+class ToolResult(NamedTuple):
+    """What one tool call gave: the text sent back to the model (``content``),
+    whether it is an error (``is_error``: the call raised, was refused, or
+    could not be made), the function's return value (``value``) and the
+    exception it raised, or the :class:`~llmclients.CancelToolCall` that
+    refused it (``error``)."""
+
+    call: ToolCall
+    content: str
+    is_error: bool = False
+    value: Any = None
+    error: Optional[BaseException] = None
 
 
 class Prepared(NamedTuple):

@@ -11,7 +11,8 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Generator, List, M
 
 from .._core.provider import Provider
 from .._core.stream import ReplyView, Stream, completion_of
-from .._core.values import Completion, Message, Messages, ToolCall, ToolResult
+from .._core.tools import ToolResult
+from .._core.values import Completion, Message, Messages, ToolCall
 from ..conversation import Conversation
 from ..events import Event, TextDelta
 from ..providers import get_client

@@ -20,8 +20,8 @@ from .._core.toolloop import (
     not_run,
     refused,
 )
-from .._core.tools import Prepared, Toolbox, error_result, tool_message, value_result
-from .._core.values import Completion, Messages, ToolCall, ToolResult
+from .._core.tools import Prepared, Toolbox, ToolResult, error_result, tool_message, value_result
+from .._core.values import Completion, Messages, ToolCall
 from ..conversation import Conversation
 from ..errors import CancelToolCall
 from ..events import LoopEvent, ToolEnd, ToolStart

@@ -41,8 +41,9 @@ __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 
 def chat_command(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
-        if args.json:
-            raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
+        if args.json or args.schema:
+            option = "--json" if args.json else "--schema"
+            raise UsageError(f"{option} answers one prompt: give it as an argument, or pipe it in with -")
         from ._repl import run as run_session
 
         return run_session(args)
@@ -54,12 +55,17 @@ def chat_command(args: argparse.Namespace) -> int:
     if args.conversation:
         check_conversation_file(args, provider, state)
     options = options_from_args(args)
+    if args.schema:
+        from ._schema import response_format_for  # it loads the schema code, which only --schema needs
+
+        options["response_format"] = response_format_for(args.schema)
     reply = _Reply(
         provider,
         as_json=args.json,
-        echo=not (args.json or args.no_stream),
+        echo=not (args.json or args.no_stream or args.schema),
         show_reasoning=args.show_reasoning and not args.json,
         several=_asks_several(options),
+        schema=options["response_format"] if args.schema else None,
     )
     try:
         with open_client(provider, args) as client:
@@ -143,9 +149,18 @@ class _Reply:
     """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
 
     def __init__(
-        self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False, several: bool = False
+        self,
+        provider: str,
+        *,
+        as_json: bool,
+        echo: bool,
+        show_reasoning: bool = False,
+        several: bool = False,
+        schema: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.provider = provider
+        #: ``--schema``'s response format: the reply is checked against it and printed as JSON.
+        self.schema = schema
         #: Several choices asked for: each is printed under its label.
         self.several = several
         #: The choices after the first: (index, text), printed after it.
@@ -222,11 +237,28 @@ class _Reply:
     def succeeded(self) -> int:
         if self.unanswered:
             return self.failed(EXIT_SERVICE, "NoAnswer", self.unanswered)
+        if self.schema is not None:
+            return self._print_structured(self.schema)
         if self.as_json:
             self._print_json(None)
         else:
             self._print_text()
         sys.stdout.flush()
+        return EXIT_OK
+
+    def _print_structured(self, schema: Dict[str, Any]) -> int:
+        """``--schema``: the reply's JSON, checked against the schema (alone, or as ``parsed`` with ``--json``)."""
+        from ._schema import check_reply
+
+        try:
+            data = check_reply("".join(self.parts), self.finish_reason, schema)
+        except errors.StructuredOutputError as exc:
+            return self.failed(EXIT_SERVICE, type(exc).__name__, str(exc))
+        if self.as_json:
+            self.details["parsed"] = data
+            self._print_json(None)
+        else:
+            print(json.dumps(data, ensure_ascii=False, indent=2), flush=True)
         return EXIT_OK
 
     def _print_text(self) -> None:

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "llmclients does not know goes to the server as typed, in extra_body "
         "(-o chat_template_kwargs '{\"enable_thinking\":false}')",
     )
+    chat.add_argument(
+        "--schema",
+        metavar="SCHEMA",
+        help="answer with JSON of this schema, printed once whole: a JSON Schema file, or fields "
+        "such as 'name str, age int: years' (types str, int, float, bool; str by default)",
+    )
     chat.add_argument("--seed", type=int, metavar="N", help="a sampling seed, for repeatable replies")
     chat.add_argument(
         "--stop",

@@ -10,7 +10,8 @@ import runpy
 import sys
 from typing import IO, Any, Callable, Dict, List, Optional
 
-from .._core.values import ToolCall, ToolResult
+from .._core.tools import ToolResult
+from .._core.values import ToolCall
 from ..errors import CancelToolCall
 from ._common import UsageError, one_line
 

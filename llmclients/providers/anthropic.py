@@ -15,7 +15,9 @@ Protocol:
   assistant's ``tool_calls`` become ``tool_use`` blocks, and ``tool`` messages
   ``tool_result`` blocks gathered into one user message; turns of the same
   role in a row are merged, as the API would merge them. Tools become
-  ``{name, description, input_schema}``, ``tool_choice`` Anthropic's. That
+  ``{name, description, input_schema}``, ``tool_choice`` Anthropic's,
+  ``response_format`` (a ``json_schema``, or a type) ``output_config.format``
+  (the API's structured output: the reply's text is the JSON). That
   mapping is in :mod:`llmclients.providers._anthropic_messages` (its names,
   :func:`to_anthropic`, :data:`DEFAULT_MAX_TOKENS` and
   :data:`THINKING_BUDGETS`, are exported from here); this module holds the
@@ -138,6 +140,7 @@ class Anthropic(Provider):
             "metadata",
             "parallel_tool_calls",
             "reasoning_effort",
+            "response_format",
             "service_tier",
             "stop",
             "temperature",
