@@ -166,3 +166,14 @@ def test_the_interactive_chat_runs_a_tool_loop_a_turn_and_keeps_the_tools_after_
     assert err.getvalue().count("Run get_weather? [y/N] ") == 2
     assert "get_weather returned: 18 C in Paris" in err.getvalue()
     assert "get_weather failed: the user did not allow this call" in err.getvalue()
+
+
+def test_a_call_cut_off_by_the_token_limit_says_to_raise_max_tokens(openai_emulator, tools_file, tmp_path):
+    saved = tmp_path / "chat.json"
+    openai_emulator.enqueue(reply("openai", calls=[("c1", "get_weather", '{"city": "Lon')], finish="length"))
+    done = chat(openai_emulator, "--tools", tools_file, "--yes", "--conversation", str(saved), "Weather?")
+    assert done.returncode == 3
+    assert "ToolCallCutOffError" in done.stderr and "--max-tokens N" in done.stderr
+    state = json.loads(saved.read_text())  # kept, without the cut call: the next turn can go on
+    assert [m["role"] for m in state["messages"]] == ["user", "assistant"]
+    assert "tool_calls" not in state["messages"][1]

@@ -73,14 +73,15 @@ def chat_command(args: argparse.Namespace) -> int:
             if args.conversation or prompts:
                 conversation = conversation_for(client, state, args, functions)
                 reply.model = conversation.model
-                try:
-                    if prompts:
+                if not prompts:
+                    _stream(reply, lambda: conversation.stream(prompt, **options))
+                    save_conversation(args.conversation, conversation.to_dict())
+                else:
+                    try:
                         _run_tools(reply, conversation, prompt, options, prompts)
-                    else:
-                        _stream(reply, lambda: conversation.stream(prompt, **options))
-                finally:  # a tool loop that stopped keeps its turns too
-                    if args.conversation:
-                        save_conversation(args.conversation, conversation.to_dict())
+                    finally:  # a tool loop that stopped keeps the turns it finished
+                        if args.conversation:
+                            save_conversation(args.conversation, conversation.to_dict())
             else:
                 messages = [{"role": "user", "content": prompt}]
                 if args.system:

@@ -157,6 +157,8 @@ def describe(exc: errors.LLMClientError, args: Optional[argparse.Namespace] = No
 
 def explanation(exc: errors.LLMClientError, args: Optional[argparse.Namespace]) -> str:
     """What may explain ``exc``, for the errors a setting can cause ("" for the others)."""
+    if isinstance(exc, errors.ToolCallCutOffError):
+        return " (here: --max-tokens N)"
     if args is None or not isinstance(
         exc, (errors.InvalidRequestError, errors.ConnectError, errors.NotFoundError)
     ):
