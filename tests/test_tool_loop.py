@@ -347,7 +347,8 @@ def test_the_asyncio_loop_awaits_coroutines_and_runs_functions_in_threads(emulat
             asked.append(call.name)
 
         first = await conv.run("Paris?", before_call=ask, parallel=True)
-        events = [event.type async for event in conv.run_stream("Rome?")]
+        async with conv.run_stream("Rome?") as loop:
+            events = [event.type async for event in loop]
         return conv, first, asked, events
 
     conv, first, asked, events = asyncio.run(main())

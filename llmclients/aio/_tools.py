@@ -74,7 +74,8 @@ async def _run(job: Prepared) -> ToolResult:
 class AsyncToolLoopStream:
     """``async for`` it for the loop's events (see
     :class:`~llmclients._core.toolloop.ToolLoopStream`); then :attr:`reply`
-    is the final reply and :attr:`replies` every reply of the loop."""
+    is the final reply and :attr:`replies` every reply of the loop. To stop
+    early, leave an ``async with`` block around it, or ``await aclose()``."""
 
     def __init__(
         self,
@@ -107,8 +108,14 @@ class AsyncToolLoopStream:
         return await self._events.__anext__()
 
     async def aclose(self) -> None:
-        """Stop the loop; a reply being read is dropped."""
+        """Stop the loop; a reply being read is dropped. Safe to call twice."""
         await self._events.aclose()
+
+    async def __aenter__(self) -> AsyncToolLoopStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @property
     def _toolbox(self) -> Toolbox:
