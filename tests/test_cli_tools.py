@@ -8,8 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
-import time
 
 import pytest
 from test_cli import CLI, LIMIT, MODEL, chat, clean_env
@@ -125,10 +123,7 @@ def test_on_a_terminal_each_call_is_asked_about_first(openai_emulator, tools_fil
     ) as proc:
         os.close(secondary)
         try:
-            deadline = time.monotonic() + LIMIT
-            while not openai_emulator.requests and time.monotonic() < deadline:
-                time.sleep(0.01)  # the question comes after the first reply: answer once it is asked
-            os.write(primary, f"{answer}\n".encode())
+            os.write(primary, f"{answer}\n".encode())  # the terminal keeps the line until the question reads it
             stdout, stderr = proc.communicate(timeout=LIMIT)
         finally:
             os.close(primary)
@@ -136,7 +131,6 @@ def test_on_a_terminal_each_call_is_asked_about_first(openai_emulator, tools_fil
     assert b"Run get_weather? [y/N] " in stderr
     assert stdout == b"Done.\n"
     assert result in json.dumps(openai_emulator.requests[1].json())
-    assert sys.executable  # the same interpreter as the other command tests
 
 
 def test_the_interactive_chat_runs_a_tool_loop_a_turn_and_keeps_the_tools_after_reset(openai_emulator):
