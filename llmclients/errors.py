@@ -41,9 +41,14 @@
     │   │   └── OversizedEventError     one line or event larger than the decoder's limit
     │   ├── ReplyTooLargeError          the reply grew past the client's max_reply_size
     │   └── ProviderError               the service reported an error inside the stream (or a 200's JSON); .reason
-    └── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
-        └── StructuredOutputError       a reply does not fit its response_format type; .problems
+    ├── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
+    │   └── StructuredOutputError       a reply does not fit its response_format type; .problems
+    └── ToolLoopError                   Conversation.run() stopped before the model answered; .reply
+        ├── ToolLoopLimitError          max_steps replies in a row asked for tools
+        └── ToolCallCutOffError         the token limit cut a tool call short: raise max_tokens
     FallbackError                       every client of a Fallback failed; .errors
+
+    CancelToolCall                      (raised by a before_call hook) refuse one tool call; not an error
 
     ReasoningCutOffWarning              (a warning) the token limit ended a reply while it was still reasoning
     ContextTruncatedWarning             (a warning) the server cut the prompt to fit its context window (Ollama's num_ctx)
@@ -75,6 +80,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
 __all__ = [
     "AuthenticationError",
     "BlockedError",
+    "CancelToolCall",
     "CertificateError",
     "ConnectError",
     "ConnectTimeout",
@@ -107,6 +113,9 @@ __all__ = [
     "StreamError",
     "StreamInterruptedError",
     "StructuredOutputError",
+    "ToolCallCutOffError",
+    "ToolLoopError",
+    "ToolLoopLimitError",
     "TotalTimeout",
     "TransportError",
     "UnsupportedFeatureError",
@@ -375,6 +384,46 @@ class StructuredOutputError(InvalidJSONError):
     def __init__(self, message: str, *, text: str = "", problems: Sequence[str] = ()) -> None:
         super().__init__(message, text=text)
         self.problems = list(problems)
+
+
+class ToolLoopError(LLMClientError):
+    """:meth:`Conversation.run() <llmclients.conversation.Conversation.run>`
+    stopped before the model answered without tools.
+
+    ``reply`` is the last reply; ``conversation`` the conversation, which
+    keeps every turn so far, none of its calls left unanswered: ``send()``
+    and ``run()`` go on from it. A pickled error leaves ``conversation``
+    out (it holds its client); keep ``conversation.to_dict()`` instead.
+    """
+
+    def __init__(self, message: str, *, reply: Any = None, conversation: Any = None) -> None:
+        super().__init__(message)
+        #: The last :class:`~llmclients.Completion` of the loop.
+        self.reply = reply
+        #: The :class:`~llmclients.conversation.Conversation` (or its asyncio face).
+        self.conversation = conversation
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_restore, (type(self), self.args, {**self.__dict__, "conversation": None}))
+
+
+class ToolLoopLimitError(ToolLoopError):
+    """Each of ``max_steps`` replies asked for tools. The calls of the last one
+    were not run: each is answered so, and ``run()`` goes on for more steps."""
+
+
+class ToolCallCutOffError(ToolLoopError):
+    """The token limit ended a reply in the middle of a tool call. The cut
+    call is left out of the conversation (its whole calls were run); raise
+    ``max_tokens`` and ``run()`` again, or ``send()`` a new turn."""
+
+
+class CancelToolCall(Exception):
+    """Raised by a ``before_call`` hook of :meth:`Conversation.run()
+    <llmclients.conversation.Conversation.run>` to refuse one tool call: the
+    call is not run, the message (the reason) is sent back as its result,
+    and the loop goes on. Not an error of llmclients', so not an
+    :class:`LLMClientError`."""
 
 
 class ReasoningCutOffWarning(UserWarning):

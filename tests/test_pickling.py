@@ -36,6 +36,8 @@ SAMPLES = {
         ("first", errors.ConnectError("refused")),
         ("second", errors.ServerError("down", status_code=503)),
     ],
+    "reply": llmclients.Completion("", "length", None, "gpt-x", "openai"),
+    "conversation": None,  # a conversation holds its client: a pickled error leaves it out
 }
 
 #: Attributes set after construction, where a class has them.

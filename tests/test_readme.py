@@ -94,10 +94,15 @@ BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
 # echo: keyed by a line that only that block has.
 def _scripts() -> Dict[str, List[Reply]]:
     weather = ("call_1", "weather", '{"city": "Paris"}')
+    rome = ("call_2", "weather", '{"city": "Rome", "unit": "C"}')
     return {
-        'reply = conv.send("What is the weather in Paris?")': [
+        'reply = conv.run("What is the weather in Paris?"': [
             Reply(events=tool_call_chunks([weather])),
             Reply(text="It is sunny in Paris."),
+        ],
+        'conv.run_stream("And in Rome?"': [
+            Reply(events=tool_call_chunks([rome])),
+            Reply(text="Sunny in Rome too."),
         ],
         'response_format={"type": "json_object"}': [Reply(text='{"answer": "Rayleigh scattering"}')],
         "response_format=City)": [Reply(text='{"name": "Paris", "population": 2102650}')],

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     FrozenSet,
@@ -136,9 +137,10 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
-    #: The keys this provider adds to the assistant turns it answers
-    #: (:attr:`StreamState.message_fields`): what its service needs back. A
-    #: provider that sends messages as they are leaves out other providers'.
+    #: The keys of its own this provider reads in assistant and tool turns:
+    #: what it adds to the turns it answers (:attr:`StreamState.message_fields`),
+    #: what its service needs back, and flags such as a tool result's
+    #: ``is_error``. A provider that sends messages as they are leaves out other providers'.
     message_keys: ClassVar[FrozenSet[str]] = frozenset()
     #: True when the server lists the models it serves (:meth:`served_models`).
     lists_models: ClassVar[bool] = False
@@ -349,11 +351,14 @@ class Provider:
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
         system: Optional[str] = None,
+        tool_functions: Optional[Mapping[str, Callable[..., Any]]] = None,
         **options: Any,
     ) -> Conversation:
         """A multi-turn conversation: new (with a ``system`` prompt, seeded with
         ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
-        (``tools=...``, ``temperature=...``) go with every turn.
+        (``tools=...``, ``temperature=...``) go with every turn; ``tools`` may
+        hold functions, which ``conversation.run()`` calls, and
+        ``tool_functions`` (``{name: function}``) the functions of tool dicts.
 
         With ``state``, ``model`` switches the resumed conversation to that
         model and ``options`` are added to the saved ones; ``messages`` and
@@ -367,12 +372,13 @@ class Provider:
                 raise errors.InvalidRequestError(
                     "state= resumes a conversation: messages and system start a new one, not both"
                 )
-            conversation = Conversation.from_dict(self, state)
+            conversation = Conversation.from_dict(self, state, tool_functions, **options)
             if model:
                 conversation.model = self.resolve_model(model)
-            conversation.options.update(options)
             return conversation
-        return Conversation(self, messages=messages, model=model, system=system, options=options)
+        return Conversation(
+            self, messages=messages, model=model, system=system, options=options, tool_functions=tool_functions
+        )
 
     def close(self) -> None:
         """Release the client's connections (a session passed in is left open)."""

@@ -1,13 +1,14 @@
 """The values of a call: the messages it sends (:data:`Message`,
 :data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
 :class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
-reads a reply's text or a tool call's arguments as JSON)."""
+reads a reply's text or a tool call's arguments as JSON); and what the tool
+loop makes of a call (:class:`ToolResult`)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidJSONError
 
@@ -19,6 +20,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
+    "cut_off_calls",
     "parse_json",
 ]
 
@@ -175,6 +177,21 @@ class ToolCall(NamedTuple):
         }
 
 
+def cut_off_calls(tool_calls: Sequence[ToolCall], finish_reason: Optional[str]) -> List[ToolCall]:
+    """The calls of a reply that the token limit cut short: when it ended on
+    ``length``, those whose arguments are not JSON (``{"city": "London``).
+    A call whose arguments parse is whole, whatever ended the reply."""
+    if finish_reason != "length":
+        return []
+    cut = []
+    for call in tool_calls:
+        try:
+            json.loads(call.arguments or "{}")
+        except ValueError:
+            cut.append(call)
+    return cut
+
+
 def parse_json(text: str, what: str, finish_reason: Optional[str] = None) -> Any:
     """``json.loads(text)``, or an :class:`InvalidJSONError` that says why not."""
     if finish_reason == "length":
@@ -324,6 +341,13 @@ class Completion:
     def truncated(self) -> bool:
         """True when the token limit cut the reply short (``finish_reason == "length"``)."""
         return self.finish_reason == "length"
+
+    @property
+    def incomplete_tool_calls(self) -> List[ToolCall]:
+        """The tool calls the token limit cut off (their arguments are not whole
+        JSON). They stay in :attr:`tool_calls`, as they arrived, but a
+        conversation leaves them out of its history: raise ``max_tokens``."""
+        return cut_off_calls(self.tool_calls, self.finish_reason)
 
     def json(self) -> Any:
         """The reply's text parsed as JSON (for ``response_format`` replies).

@@ -9,11 +9,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .. import errors
 from .._core.stream import Stream
-from ..events import ReasoningDelta, TextDelta
+from .._core.values import Completion
+from ..conversation import Conversation
+from ..events import ReasoningDelta, TextDelta, ToolStart
 from ._client import model_for, open_client, options_from_args, pass_through
 from ._common import (
     EXIT_OK,
@@ -32,6 +34,7 @@ from ._common import (
     quiet_cut_off,
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._tools import ToolPrompts, load_functions, prompts_for
 
 __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 
@@ -45,6 +48,8 @@ def chat_command(args: argparse.Namespace) -> int:
 
         return run_session(args)
     prompt = _read_prompt(args.prompt)
+    functions = load_functions(args)
+    prompts = prompts_for(args) if functions else None
     state = load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
@@ -65,11 +70,18 @@ def chat_command(args: argparse.Namespace) -> int:
     try:
         with open_client(provider, args) as client:
             options = pass_through(client, options)
-            if args.conversation:
-                conversation = conversation_for(client, state, args)
+            if args.conversation or prompts:
+                conversation = conversation_for(client, state, args, functions)
                 reply.model = conversation.model
-                _stream(reply, lambda: conversation.stream(prompt, **options))
-                save_conversation(args.conversation, conversation.to_dict())
+                if not prompts:
+                    _stream(reply, lambda: conversation.stream(prompt, **options))
+                    save_conversation(args.conversation, conversation.to_dict())
+                else:
+                    try:
+                        _run_tools(reply, conversation, prompt, options, prompts)
+                    finally:  # a tool loop that stopped keeps the turns it finished
+                        if args.conversation:
+                            save_conversation(args.conversation, conversation.to_dict())
             else:
                 messages = [{"role": "user", "content": prompt}]
                 if args.system:
@@ -113,6 +125,25 @@ def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
             elif isinstance(event, ReasoningDelta):
                 reply.add_reasoning(event.text)
     reply.finish(stream)
+
+
+def _run_tools(
+    reply: _Reply, conversation: Conversation, prompt: str, options: Dict[str, Any], prompts: ToolPrompts
+) -> None:
+    """The tool loop: every turn's text streams to stdout; the calls and their results go to stderr."""
+    reply.started = time.monotonic()
+    loop = conversation.run_stream(prompt, before_call=prompts.before_call, after_call=prompts.after_call, **options)
+    with quiet_cut_off(), loop:
+        for event in loop:
+            if isinstance(event, TextDelta):
+                if event.choice == 0:
+                    reply.add(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reply.add_reasoning(event.text)
+            elif isinstance(event, ToolStart):
+                reply.next_turn()
+    assert loop.reply is not None  # the loop ends on a reply, or raises
+    reply.finish(loop.reply)
 
 
 class _Reply:
@@ -160,13 +191,23 @@ class _Reply:
             sys.stdout.write(text)
             sys.stdout.flush()
 
+    def next_turn(self) -> None:
+        """A tool call comes after this turn's text: end its line; ``--json``
+        keeps the last turn's text only."""
+        if self.echo and self.parts and not self.parts[-1].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.parts.append("\n")
+        if self.as_json:
+            self.parts = []
+
     def add_reasoning(self, text: str) -> None:
         if self.show_reasoning:
             sys.stderr.write(text)
             sys.stderr.flush()
             self.reasoning_shown = True
 
-    def finish(self, stream: Stream) -> None:
+    def finish(self, stream: Union[Stream, Completion]) -> None:
         choices = stream.choices
         self.finish_reason = stream.finish_reason
         self.usage = stream.usage.to_dict() if stream.usage else None

@@ -103,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--no-stream", action="store_true", help="print the reply once it is whole")
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply")
     chat.add_argument("--conversation", metavar="FILE", help="continue the conversation kept in FILE")
+    chat.add_argument(
+        "--tools",
+        action="append",
+        metavar="FILE.py",
+        help="offer the functions FILE.py defines as tools, and run the calls the model makes "
+        "(asking first on a terminal; each call and its result shown on stderr); repeatable",
+    )
+    chat.add_argument(
+        "--functions",
+        action="append",
+        metavar="CODE",
+        help="offer the functions CODE defines as tools, as --tools does "
+        "(--functions 'def add(a: int, b: int) -> int: return a + b'); repeatable",
+    )
+    chat.add_argument(
+        "-y", "--yes", action="store_true", help="run the tools' calls without asking (needed without a terminal)"
+    )
 
     commands.add_parser("providers", parents=[common], help="list the providers and their status")
 

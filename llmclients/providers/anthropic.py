@@ -153,7 +153,8 @@ class Anthropic(Provider):
         }
     )
     lists_models = True
-    message_keys = frozenset({"thinking_blocks"})
+    #: thinking blocks go back in assistant turns; ``is_error`` marks a tool turn an error (the tool loop sets it).
+    message_keys = frozenset({"thinking_blocks", "is_error"})
     #: 529 "overloaded" is retried as 429 and 502/503/504 are.
     retry_statuses = frozenset({529})
     #: The variable the command line reads the key from (else ``LLMCLIENTS_API_KEY``).
@@ -263,8 +264,8 @@ class Anthropic(Provider):
 # --- the events ------------------------------------------------------------------------------
 # state.notes holds, per open content block index, what the block's stop needs:
 # ("tool", the call's position, the start block's input) or ("thinking", where
-# its reasoning starts in state.first.reasoning, its signature); and "usage",
-# the counts so far.
+# its reasoning starts in state.first.reasoning, its signature); "usage",
+# the counts so far; and "unparsed", a tool call whose input is not JSON.
 
 
 def _message_start(event: Dict[str, Any], state: StreamState) -> None:
@@ -328,9 +329,9 @@ def _check_input(note: Tuple[Any, ...], index: int, state: StreamState) -> None:
     try:
         json.loads(call.arguments)
     except ValueError:
-        raise MalformedStreamError(
-            f"the input of tool call {call.name!r} is not JSON once whole: {call.arguments[:200]!r}"
-        ) from None
+        # Cut by max_tokens (the stop reason comes after the block's stop): the
+        # reply keeps it as a cut-off call. Anything else ends malformed, at message_stop.
+        state.notes["unparsed"] = call
 
 
 def _keep_thinking(state: StreamState, block: Dict[str, Any]) -> None:
@@ -356,6 +357,11 @@ def _message_delta(event: Dict[str, Any], state: StreamState) -> None:
 
 
 def _message_stop(event: Dict[str, Any], state: StreamState) -> None:
+    call = state.notes.get("unparsed")
+    if call is not None and state.finish_reason != "length":
+        raise MalformedStreamError(
+            f"the input of tool call {call.name!r} is not JSON once whole: {call.arguments[:200]!r}"
+        )
     state.done = True
 
 
