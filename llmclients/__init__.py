@@ -26,6 +26,7 @@ from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
+from ._core.tools import ToolResult
 from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
 from ._http.watchdog import InterruptibleAdapter
@@ -33,6 +34,7 @@ from ._public import expose, install
 from .errors import (
     AuthenticationError,
     BlockedError,
+    CancelToolCall,
     CertificateError,
     ConnectError,
     ConnectTimeout,
@@ -60,14 +62,19 @@ from .errors import (
     RedirectError,
     ReplyTooLargeError,
     RequestTimeoutError,
+    SchemaError,
     ServerError,
     StreamError,
     StreamInterruptedError,
+    StructuredOutputError,
+    ToolCallCutOffError,
+    ToolLoopError,
+    ToolLoopLimitError,
     TotalTimeout,
     TransportError,
     UnsupportedFeatureError,
 )
-from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, ToolEnd, ToolStart
 from .observers import Observer
 from .providers import entries, get_client, get_provider_class, provider_names
 
@@ -89,6 +96,7 @@ __all__ = [
     "AuthenticationError",
     "AutonomousAI",
     "BlockedError",
+    "CancelToolCall",
     "CertificateError",
     "Choice",
     "Completion",
@@ -131,14 +139,22 @@ __all__ = [
     "ReplyTooLargeError",
     "RequestTimeoutError",
     "Retry",
+    "SchemaError",
     "ServerError",
     "Stream",
     "StreamError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "TextDelta",
     "Timeout",
     "ToolCall",
+    "ToolCallCutOffError",
     "ToolCallDelta",
+    "ToolEnd",
+    "ToolLoopError",
+    "ToolLoopLimitError",
+    "ToolResult",
+    "ToolStart",
     "TotalTimeout",
     "TransportError",
     "UnsupportedFeatureError",

@@ -1,8 +1,10 @@
 """Observers: what sees a call's lifecycle, for logs, traces, metrics and usage records.
 
 A client's ``observers`` (``Provider(observers=[...])``, or
-``client.observers.append(...)``) each see every call the client makes, in
-this order::
+``client.observers.append(...)``) each see every call the client makes;
+:func:`attach` adds an observer that sees every call of every client in the
+process (what an instrumentation such as :mod:`llmclients.otel` uses), after
+the client's own. Each sees a call's events in this order::
 
     on_request     a request is about to be sent (again on every attempt)
     on_response    its response headers arrived (status, request id, time)
@@ -19,18 +21,27 @@ runs in a copy of the caller's :mod:`contextvars` context).
 
 An observer that raises never breaks the call: its error is logged on the
 ``llmclients`` logger and the call goes on. Observers see no secret: URLs
-are redacted, and headers, where keys travel, are not in any event.
+are redacted, and headers, where keys travel, are not in any event; an
+observer that records what was asked or answered passes it through
+:meth:`CallInfo.mask` first.
+
+An observer may add headers to a request (a trace context's
+``traceparent``): :class:`RequestEvent`'s ``headers`` starts empty on each
+attempt, and what an observer puts in it is sent with that attempt, except
+a header the request has already (its own, and the keys, always win).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._core.values import Usage
+from ._core.values import Completion, Message, Usage
+from ._http.masking import mask
 
 __all__ = [
     "CallInfo",
@@ -40,33 +51,62 @@ __all__ = [
     "RequestEvent",
     "ResponseEvent",
     "RetryEvent",
+    "attach",
+    "attached",
+    "detach",
 ]
 
 logger = logging.getLogger("llmclients")
 _call_ids = itertools.count(1)
+
+# Replaced whole, never mutated: a call reads it once, without the lock.
+_process_observers: Tuple[Observer, ...] = ()
+_attaching = threading.Lock()
 
 
 class CallInfo:
     """One call as observers see it: the same object in each of its events.
 
     ``operation`` is ``"chat"`` for a streamed reply and ``"models"`` for a
-    model list; ``url`` is the first request's, credentials redacted;
+    model list; ``messages`` are the chat's messages as the caller gave them
+    (normalised; what a log or a trace with content capture records), and
+    ``options`` its options (``tools`` and ``response_format`` among them);
+    ``url`` is the first request's, credentials redacted;
     ``started`` is on the monotonic clock, ``started_at`` on the wall clock.
     ``notes`` is the observers' own: a place to keep a span or a timer
     between events (key it by the observer)."""
 
-    __slots__ = ("id", "model", "notes", "operation", "options", "provider", "started", "started_at", "url")
+    __slots__ = (
+        "_secrets", "id", "messages", "model", "notes", "operation", "options", "provider", "started", "started_at", "url"
+    )
 
-    def __init__(self, operation: str, provider: str, model: Optional[str], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        operation: str,
+        provider: str,
+        model: Optional[str],
+        options: Mapping[str, Any],
+        messages: Sequence[Message] = (),
+        secrets: Sequence[str] = (),
+    ) -> None:
         self.id = next(_call_ids)
         self.operation = operation
         self.provider = provider
         self.model = model
         self.options = dict(options)
+        self.messages = tuple(messages)
         self.url = ""
         self.started = time.monotonic()
         self.started_at = time.time()
         self.notes: Dict[Any, Any] = {}
+        # What mask() hides (the client's keys): private, so that no observer reads them.
+        self._secrets = tuple(secrets)
+
+    def mask(self, text: str) -> str:
+        """``text`` with the client's secrets (its API key, credential headers
+        and passwords) replaced by ``***``, as in error messages: for an
+        observer that records the messages or the reply."""
+        return mask(text, self._secrets)
 
     def elapsed(self) -> float:
         """Seconds since the call started."""
@@ -77,12 +117,17 @@ class CallInfo:
 
 
 class RequestEvent(NamedTuple):
-    """A request is about to be sent: ``attempt`` counts from 1."""
+    """A request is about to be sent: ``attempt`` counts from 1.
+
+    ``headers`` is empty, and an observer may add to it: what it adds is
+    sent with this attempt, but never replaces a header the request has
+    (which are not shown: keys travel in them)."""
 
     call: CallInfo
     method: str
     url: str
     attempt: int
+    headers: Dict[str, str]
 
 
 class ResponseEvent(NamedTuple):
@@ -121,7 +166,9 @@ class EndEvent(NamedTuple):
     caller stopped reading first: ``break``, ``close()``, a dropped stream) or
     ``"error"`` (``error`` says which; ``partial_text`` the text received
     before it). ``duration`` is seconds since the call started;
-    ``text_length`` counts the characters of choice 0's text.
+    ``text_length`` counts the characters of choice 0's text. ``reply`` is the
+    reply as read (whole when ``outcome`` is ``"done"``, what came before the
+    end otherwise; None for a model list): its text, reasoning and tool calls.
     """
 
     call: CallInfo
@@ -137,6 +184,7 @@ class EndEvent(NamedTuple):
     text_length: int = 0
     partial_text: str = ""
     extra: Mapping[str, Any] = MappingProxyType({})
+    reply: Optional[Completion] = None
 
     @property
     def error_type(self) -> Optional[str]:
@@ -171,3 +219,25 @@ def notify(observers: Sequence[Observer], method: str, event: Any) -> None:
             getattr(observer, method)(event)
         except Exception:
             logger.exception("observer %r failed in %s; the call goes on", observer, method)
+
+
+def attach(observer: Observer) -> None:
+    """Let ``observer`` see every call of every client in this process, from
+    the next call on (calls already open keep the observers they began
+    with). Attaching the same object twice has no further effect."""
+    global _process_observers
+    with _attaching:
+        if not any(seen is observer for seen in _process_observers):
+            _process_observers = (*_process_observers, observer)
+
+
+def detach(observer: Observer) -> None:
+    """Undo :func:`attach`; an observer that is not attached is ignored."""
+    global _process_observers
+    with _attaching:
+        _process_observers = tuple(seen for seen in _process_observers if seen is not observer)
+
+
+def attached() -> Tuple[Observer, ...]:
+    """The observers :func:`attach` added, in the order they were added."""
+    return _process_observers

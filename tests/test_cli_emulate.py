@@ -194,26 +194,24 @@ def test_the_readme_examples_show_what_they_claim_against_the_scripted_emulator(
     args, port = emulate_command_in_readme()
     assert port == 8080
     blocks = [
+        readme_block('reply = conv.run("What is the weather in Paris?"', "python"),
         readme_block('with client.stream("Is 9.11 > 9.9?"', "python"),
-        readme_block('reply = conv.send("What is the weather in Paris?")', "python"),
         readme_block('response_format={"type": "json_object"}', "python"),
     ]
     with emulate(*args) as served:
         namespace = {
+            "llmclients": llmclients,
             "client": llmclients.OpenAICompatible(base_url=served.base_url),
             "messages": "Why is the sky blue? Answer in JSON.",
-            "run_tool": lambda name, **arguments: f"sunny in {arguments['city']}",
         }
         exec(compile(blocks[0], "README.rst", "exec"), namespace)
+        assert capsys.readouterr().out == "It is 18 C and sunny in Paris.\n"  # after the tool ran
+        exec(compile(blocks[1], "README.rst", "exec"), namespace)
         out, err = capsys.readouterr()
         assert "9.9 is larger" in out and "decimal" in err  # the answer on stdout, the thinking on stderr
-        exec(compile(blocks[1], "README.rst", "exec"), namespace)
-        assert (
-            capsys.readouterr().out == "It is sunny in Paris.\n"
-        )  # the loop ran the tool, then read the answer
         exec(compile(blocks[2], "README.rst", "exec"), namespace)
         assert namespace["data"] == {"answer": "Rayleigh scattering"}
+    # The tool's own result went back to the emulator, which logged it.
+    assert "the last tool: '18 C and sunny in Paris'" in log_lines(served.stderr, "request")[1]
     logged = log_lines(served.stderr, "reply")
-    assert [re.search(r"scripted reply (\d) of 4: .*, complete in", line) is not None for line in logged] == [
-        True
-    ] * 4
+    assert [re.search(r"scripted reply (\d) of 4: .*, complete in", line) is not None for line in logged] == [True] * 4

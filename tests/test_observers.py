@@ -12,7 +12,7 @@ from typing import Any, Iterator, List, Tuple
 import pytest
 
 import llmclients
-from llmclients import errors
+from llmclients import errors, observers
 from llmclients.aio import AsyncClient
 from llmclients.observers import EndEvent, Observer
 from llmclients.testing import OpenAIEmulator, Reply
@@ -87,6 +87,8 @@ def test_a_streamed_reply_shows_every_step_once_in_order(emulator: OpenAIEmulato
     assert end.usage is not None and end.usage.prompt_tokens == 3
     assert end.response_id == stream.response_id and end.model == stream.model
     assert end.duration >= recorder.events[2][1].elapsed and end.partial_text == ""
+    assert call.messages == ({"role": "user", "content": "Hi"},)
+    assert end.reply is not None and end.reply.to_dict() == stream.completion().to_dict()
 
 
 def test_an_error_status_ends_the_call_with_its_error(emulator: OpenAIEmulator) -> None:
@@ -112,6 +114,7 @@ def test_a_stream_cut_after_text_ends_with_the_error_and_the_partial_text(emulat
     end = recorder.end
     assert end.outcome == "error" and end.error is raised.value
     assert end.partial_text == "".join(received) == raised.value.partial_text
+    assert end.reply is not None and end.reply.text == end.partial_text and end.reply.finish_reason is None
 
 
 def test_a_retry_is_announced_with_its_reason_and_delay(emulator: OpenAIEmulator) -> None:
@@ -189,6 +192,7 @@ def test_the_model_list_goes_through_a_call_too(emulator: OpenAIEmulator) -> Non
     assert models
     assert recorder.names == ["request", "response", "end"]
     assert recorder.events[0][1].call.operation == "models"
+    assert recorder.end.reply is None and recorder.end.call.messages == ()
     assert recorder.events[0][1].url == f"{emulator.base_url}/models"
     assert recorder.end.outcome == "done"
 
@@ -250,3 +254,58 @@ def test_batch_answers_run_in_the_callers_context(emulator: OpenAIEmulator, tmp_
         TRACE.set("none")
     assert len(results) == 2
     assert recorder.traces == ["batch-trace", "batch-trace"]
+
+
+def test_an_attached_observer_sees_every_clients_calls_after_their_own(emulator: OpenAIEmulator) -> None:
+    own, everywhere = Recorder(), Recorder()
+    order: List[str] = []
+    own.on_end = lambda event: order.append("own")  # type: ignore[method-assign]
+    everywhere.on_end = lambda event: order.append("attached")  # type: ignore[method-assign]
+    emulator.enqueue(Reply(text="one"), Reply(text="two"))
+    observers.attach(everywhere)
+    observers.attach(everywhere)  # a second attach changes nothing
+    try:
+        assert observers.attached() == (everywhere,)
+        with client_of(emulator, own) as first, first.stream("Hi") as stream:
+            "".join(stream)
+        with llmclients.OpenAICompatible(base_url=emulator.base_url, model="emulator-1") as second:
+            assert second.complete("Hi").text == "two"
+    finally:
+        observers.detach(everywhere)
+    assert order == ["own", "attached", "attached"]
+    assert everywhere.names == ["request", "response", "first_delta"] * 2
+    emulator.enqueue(Reply(text="three"))
+    with llmclients.OpenAICompatible(base_url=emulator.base_url, model="emulator-1") as third:
+        third.complete("Hi")
+    assert observers.attached() == () and order == ["own", "attached", "attached"]
+    observers.detach(everywhere)  # detaching what is not attached is ignored
+
+
+def test_an_observer_adds_request_headers_but_never_replaces_the_requests_own(emulator: OpenAIEmulator) -> None:
+    class Headers(Observer):
+        def on_request(self, event: Any) -> None:
+            assert event.headers == {}  # the request's own headers are never shown
+            event.headers.update({"X-Trace": f"attempt {event.attempt}", "authorization": "Bearer stolen"})
+
+    emulator.enqueue(Reply(status=503, body="busy", headers={"Retry-After": "0"}), Reply(text="ok"))
+    client = llmclients.OpenAICompatible(
+        base_url=emulator.base_url, model="m", api_key="sk-own-key", observers=[Headers()],
+        retry=llmclients.Retry(total=1, backoff_factor=0),
+    )
+    with client:
+        client.transport.sleep = lambda seconds: None
+        assert client.complete("Hi").text == "ok"
+    assert [request.headers.get("X-Trace") for request in emulator.requests] == ["attempt 1", "attempt 2"]
+    assert {request.headers.get("Authorization") for request in emulator.requests} == {"Bearer sk-own-key"}
+
+
+def test_mask_hides_the_clients_keys_in_what_an_observer_records(emulator: OpenAIEmulator) -> None:
+    recorder = Recorder()
+    emulator.enqueue(Reply(text="fine"))
+    with client_of(emulator, recorder, api_key="sk-own-key-1234") as client:
+        client.complete("my key is sk-own-key-1234")
+    call = recorder.end.call
+    assert call.mask(call.messages[0]["content"]) == "my key is ***"
+    assert "sk-own-key" not in repr(call)
+    shown = [name for name in dir(call) if not name.startswith("_") and name != "messages"]  # the caller wrote it there
+    assert not [name for name in shown if "sk-own-key" in repr(getattr(call, name))]

@@ -48,6 +48,7 @@ from ..observers import (
     RequestEvent,
     ResponseEvent,
     RetryEvent,
+    attached,
     notify,
 )
 from . import content_type, framing
@@ -86,11 +87,14 @@ class Call:
         thread: Optional[Dict[str, Any]] = None,
         on_complete: Optional[OnComplete] = None,
         max_reply_size: Optional[int] = None,
+        output_type: Optional[type] = None,
     ) -> None:
         self.service = service
+        #: The type the reply is asked for as (``response_format=City``), or None.
+        self.output_type = output_type
         self.transport = transport
-        self.observers = tuple(observers)
-        self.info = CallInfo(operation, service.name, model, options or {})
+        self.observers = (*observers, *attached())
+        self.info = CallInfo(operation, service.name, model, options or {}, messages or (), transport.secrets)
         self.messages = messages or []
         self.model = model
         self.options = dict(options or {})
@@ -134,10 +138,14 @@ class Call:
             self.attempts += 1
             if not self.info.url:
                 self.info.url = redact_url(request.url)
+            sent = request
             if self.observers:
-                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts))
+                added: Dict[str, str] = {}
+                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts, added))
+                if added:
+                    sent = request.adding_headers(added)
             try:
-                response = self.transport.send(request, self.budget.deadline)
+                response = self.transport.send(sent, self.budget.deadline)
             except _RETRIED as exc:
                 if not self._wait_to_retry(request, exc):
                     raise
@@ -355,6 +363,7 @@ class Call:
         state = self.state
         text = "".join(self.parts)
         response = self.exchange.response if self.exchange is not None else None
+        request_id = request_id_of(response.headers) if response is not None else None
         event = EndEvent(
             self.info,
             outcome,
@@ -364,11 +373,12 @@ class Call:
             finish_reason=state.finish_reason,
             usage=state.usage,
             response_id=state.response_id,
-            request_id=request_id_of(response.headers) if response is not None else None,
+            request_id=request_id,
             model=state.model,
             text_length=len(text),
             partial_text=text if error is not None else "",
             extra=dict(state.extra),
+            reply=state.reply(text, self.service.name, request_id) if self.info.operation == "chat" else None,
         )
         self._notify("on_end", event)
 

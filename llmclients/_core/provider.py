@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     FrozenSet,
@@ -136,9 +137,10 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
-    #: The keys this provider adds to the assistant turns it answers
-    #: (:attr:`StreamState.message_fields`): what its service needs back. A
-    #: provider that sends messages as they are leaves out other providers'.
+    #: The keys of its own this provider reads in assistant and tool turns:
+    #: what it adds to the turns it answers (:attr:`StreamState.message_fields`),
+    #: what its service needs back, and flags such as a tool result's
+    #: ``is_error``. A provider that sends messages as they are leaves out other providers'.
     message_keys: ClassVar[FrozenSet[str]] = frozenset()
     #: True when the server lists the models it serves (:meth:`served_models`).
     lists_models: ClassVar[bool] = False
@@ -274,7 +276,9 @@ class Provider:
         """Send ``messages`` and return a :class:`Stream` of text deltas.
 
         The request is sent now: bad arguments, connection failures and error
-        statuses raise here, before any iteration.
+        statuses raise here, before any iteration. ``response_format`` may be
+        a dataclass, a ``TypedDict`` or a pydantic model class: the provider
+        asks for JSON of its schema, and :attr:`Stream.parsed` is the instance.
         """
         return self.open_stream(normalize_messages(messages), model, options)
 
@@ -288,11 +292,24 @@ class Provider:
     ) -> Stream:
         """:meth:`stream` for callers that hold a conversation's ``thread``."""
         self._check_options(options)
+        output_type = None
+        response_format = options.get("response_format")
+        if response_format is not None and not isinstance(response_format, Mapping):
+            from .schemas import output_format  # a type: what describes it loads only now
+
+            output_type, format_dict = output_format(response_format)
+            options = dict(options, response_format=format_dict)
         resolved = self.resolve_model(model)
         self._check_capabilities(messages, options, resolved)
         given = {key: value for key, value in options.items() if value is not None}
         call = self.new_call(
-            "chat", model=resolved, options=given, messages=messages, thread=thread, on_complete=on_complete
+            "chat",
+            model=resolved,
+            options=given,
+            messages=messages,
+            thread=thread,
+            on_complete=on_complete,
+            output_type=output_type,
         )
         return Stream(call.open())
 
@@ -334,11 +351,14 @@ class Provider:
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
         system: Optional[str] = None,
+        tool_functions: Optional[Mapping[str, Callable[..., Any]]] = None,
         **options: Any,
     ) -> Conversation:
         """A multi-turn conversation: new (with a ``system`` prompt, seeded with
         ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
-        (``tools=...``, ``temperature=...``) go with every turn.
+        (``tools=...``, ``temperature=...``) go with every turn; ``tools`` may
+        hold functions, which ``conversation.run()`` calls, and
+        ``tool_functions`` (``{name: function}``) the functions of tool dicts.
 
         With ``state``, ``model`` switches the resumed conversation to that
         model and ``options`` are added to the saved ones; ``messages`` and
@@ -352,12 +372,13 @@ class Provider:
                 raise errors.InvalidRequestError(
                     "state= resumes a conversation: messages and system start a new one, not both"
                 )
-            conversation = Conversation.from_dict(self, state)
+            conversation = Conversation.from_dict(self, state, tool_functions, **options)
             if model:
                 conversation.model = self.resolve_model(model)
-            conversation.options.update(options)
             return conversation
-        return Conversation(self, messages=messages, model=model, system=system, options=options)
+        return Conversation(
+            self, messages=messages, model=model, system=system, options=options, tool_functions=tool_functions
+        )
 
     def close(self) -> None:
         """Release the client's connections (a session passed in is left open)."""
@@ -401,9 +422,12 @@ class Provider:
     def _check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - self.options)
         if unknown:
+            # A service without structured output: say what works instead of sending a prompt it would ignore.
+            hint = "; it has no structured output: ask for JSON in the prompt and read reply.json()"
             raise errors.InvalidRequestError(
                 f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.options)) or 'none'}"
+                + (hint if "response_format" in unknown else "")
             )
 
 

@@ -24,7 +24,7 @@ from typing import (
 
 from .. import errors
 from .choices import ChoiceBuilder
-from .values import Message, Usage
+from .values import Choice, Completion, Message, Usage
 
 if TYPE_CHECKING:
     from .._http.body import Body
@@ -113,6 +113,33 @@ class StreamState:
 
     def choices(self) -> List[ChoiceBuilder]:
         return [self._choices[index] for index in sorted(self._choices)]
+
+    def choice_list(self, text: str) -> List[Choice]:
+        """Every answer of the reply so far; choice 0's text is ``text``."""
+        choices = [builder.choice(text if builder.index == 0 else None) for builder in self.choices()]
+        choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
+        return choices
+
+    def reply(self, text: str, provider: str, request_id: Optional[str]) -> Completion:
+        """The reply as read so far, choice 0's text being ``text``: whole once :attr:`done`."""
+        first = self.first
+        choices = self.choice_list(text)
+        return Completion(
+            text=text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+            provider=provider,
+            reasoning="".join(first.reasoning),
+            refusal="".join(first.refusal),
+            tool_calls=first.tool_calls,
+            logprobs=first.logprobs,
+            response_id=self.response_id,
+            request_id=request_id,
+            extra=self.extra,
+            choices=choices if len(choices) > 1 else (),
+            message_fields=self.message_fields,
+        )
 
 
 #: A decoded event: the data of an SSE message event or an NDJSON line, or a

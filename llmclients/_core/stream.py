@@ -57,12 +57,7 @@ class ReplyView:
     @property
     def choices(self) -> List[Choice]:
         """Every answer when the call asked for several (``n``); the first is the stream's own."""
-        if self._call is None:
-            return []
-        state = self._call.state
-        choices = [builder.choice(self.text if builder.index == 0 else None) for builder in state.choices()]
-        choices[0].finish_reason = state.finish_reason  # choice 0's lives in the state itself
-        return choices
+        return self._call.state.choice_list(self.text) if self._call is not None else []
 
     @property
     def finish_reason(self) -> Optional[str]:
@@ -102,6 +97,17 @@ class ReplyView:
         """What the service needs back in the assistant turn that continues the
         conversation (see :meth:`Completion.message`)."""
         return self._call.state.message_fields if self._call is not None else {}
+
+    @property
+    def output_type(self) -> Optional[type]:
+        """The class given as ``response_format`` (a dataclass, TypedDict or pydantic model), or None."""
+        return self._call.output_type if self._call is not None else None
+
+    @property
+    def parsed(self) -> Any:
+        """The reply as an instance of :attr:`output_type` (see :attr:`Completion.parsed`),
+        from the text so far: read it once the stream has ended."""
+        return completion_of(self).parsed
 
     @property
     def done(self) -> bool:
@@ -212,6 +218,12 @@ class Stream(ReplyView):
         if call is not None:
             call.close()  # the call ends "closed" unless it ended already
 
+    @property
+    def parsed(self) -> Any:
+        """Read the rest of the stream and return the reply as an instance of
+        ``response_format`` (see :attr:`Completion.parsed`)."""
+        return self.completion().parsed
+
     def completion(self) -> Completion:
         """Read the rest of the stream and return the whole reply."""
         for _ in self:
@@ -230,22 +242,9 @@ def _would_block() -> BlockingIOError:
 def completion_of(stream: ReplyView) -> Completion:
     """The :class:`Completion` of an ended stream (a :class:`Stream`, or the
     asyncio or fallback wrapper's)."""
-    choices = stream.choices
-    return Completion(
-        text=stream.text,
-        finish_reason=stream.finish_reason,
-        usage=stream.usage,
-        model=stream.model,
-        provider=stream.provider,
-        reasoning=stream.reasoning,
-        refusal=stream.refusal,
-        tool_calls=stream.tool_calls,
-        logprobs=stream.logprobs,
-        response_id=stream.response_id,
-        request_id=stream.request_id,
-        extra=stream.extra,
-        choices=choices if len(choices) > 1 else (),
-        message_fields=stream.message_fields,
-    )
-
-
+    call = stream._call
+    if call is None:
+        return Completion(text="", finish_reason=None, usage=None, model=None, provider=stream.provider)
+    reply = call.state.reply(stream.text, stream.provider, stream.request_id)
+    reply.output_type = call.output_type
+    return reply

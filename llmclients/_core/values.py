@@ -1,13 +1,14 @@
 """The values of a call: the messages it sends (:data:`Message`,
 :data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
 :class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
-reads a reply's text or a tool call's arguments as JSON)."""
+reads a reply's text or a tool call's arguments as JSON); and what the tool
+loop makes of a call (:class:`ToolResult`)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidJSONError
 
@@ -19,6 +20,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
+    "cut_off_calls",
     "parse_json",
 ]
 
@@ -175,6 +177,21 @@ class ToolCall(NamedTuple):
         }
 
 
+def cut_off_calls(tool_calls: Sequence[ToolCall], finish_reason: Optional[str]) -> List[ToolCall]:
+    """The calls of a reply that the token limit cut short: when it ended on
+    ``length``, those whose arguments are not JSON (``{"city": "London``).
+    A call whose arguments parse is whole, whatever ended the reply."""
+    if finish_reason != "length":
+        return []
+    cut = []
+    for call in tool_calls:
+        try:
+            json.loads(call.arguments or "{}")
+        except ValueError:
+            cut.append(call)
+    return cut
+
+
 def parse_json(text: str, what: str, finish_reason: Optional[str] = None) -> Any:
     """``json.loads(text)``, or an :class:`InvalidJSONError` that says why not."""
     if finish_reason == "length":
@@ -245,18 +262,21 @@ class Completion:
     ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
     such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
-    (every answer when ``n`` > 1; the first is this one) and
+    (every answer when ``n`` > 1; the first is this one),
     ``message_fields`` (what the service needs back in the assistant turn that
-    continues the conversation, kept by :meth:`message`).
+    continues the conversation, kept by :meth:`message`) and ``output_type``
+    (the class given as ``response_format``, whose instance :attr:`parsed` is).
     """
 
     __slots__ = (
+        "_parsed",
         "choices",
         "extra",
         "finish_reason",
         "logprobs",
         "message_fields",
         "model",
+        "output_type",
         "provider",
         "reasoning",
         "refusal",
@@ -284,6 +304,7 @@ class Completion:
         extra: Optional[Mapping[str, Any]] = None,
         choices: Sequence[Choice] = (),
         message_fields: Optional[Mapping[str, Any]] = None,
+        output_type: Optional[type] = None,
     ) -> None:
         self.text = text
         self.finish_reason = finish_reason
@@ -299,10 +320,19 @@ class Completion:
         self.extra = dict(extra or {})
         self.choices = list(choices)
         self.message_fields = dict(message_fields or {})
+        self.output_type = output_type
+        self._parsed: Any = _UNPARSED
+
+    def __getstate__(self) -> Any:
+        """The fields but ``output_type`` (a class, perhaps a local one) and the
+        instance made of it: an unpickled reply's :attr:`parsed` is plain JSON."""
+        return None, {name: getattr(self, name) for name in _COMPARED}
 
     def __setstate__(self, state: Any) -> None:
         """A pickle made before a field existed loads with its default."""
         self.message_fields = {}
+        self.output_type = None
+        self._parsed = _UNPARSED
         for part in state if isinstance(state, tuple) else (state,):
             for name, value in (part or {}).items():
                 setattr(self, name, value)
@@ -311,6 +341,13 @@ class Completion:
     def truncated(self) -> bool:
         """True when the token limit cut the reply short (``finish_reason == "length"``)."""
         return self.finish_reason == "length"
+
+    @property
+    def incomplete_tool_calls(self) -> List[ToolCall]:
+        """The tool calls the token limit cut off (their arguments are not whole
+        JSON). They stay in :attr:`tool_calls`, as they arrived, but a
+        conversation leaves them out of its history: raise ``max_tokens``."""
+        return cut_off_calls(self.tool_calls, self.finish_reason)
 
     def json(self) -> Any:
         """The reply's text parsed as JSON (for ``response_format`` replies).
@@ -323,6 +360,25 @@ class Completion:
             raise InvalidJSONError(f"the model refused instead of answering: {self.refusal}", text=self.text)
         return parse_json(self.text, "the reply", self.finish_reason)
 
+    @property
+    def parsed(self) -> Any:
+        """The reply as an instance of ``output_type`` (``response_format=City``:
+        a ``City``), made once; without one (a dict ``response_format``, or
+        after pickling), :meth:`json`.
+
+        Raises :class:`~llmclients.errors.StructuredOutputError` (an
+        :class:`~llmclients.errors.InvalidJSONError`) for a refusal, a reply
+        cut off by the token limit, text that is not JSON, or JSON that does
+        not fit the type; its ``text`` is the reply, ``problems`` what does not fit.
+        """
+        if self.output_type is None:
+            return self.json()
+        if self._parsed is _UNPARSED:
+            from .schemas import parse_reply  # only for a typed reply: it loads inspect
+
+            self._parsed = parse_reply(self.output_type, self.text, self.finish_reason, self.refusal)
+        return self._parsed
+
     def message(self) -> Message:
         """The reply as the assistant message that continues a conversation."""
         return assistant_message(self.text, self.tool_calls, self.message_fields)
@@ -333,6 +389,8 @@ class Completion:
         Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
         None), tool calls are in OpenAI's message shape (``id``, ``type``,
         ``function``: ``name``, ``arguments``), ``choices`` one dict each.
+        ``output_type`` is left out (a class is no JSON value): the data of
+        :attr:`parsed` is :meth:`json` of ``text``.
         """
         return {
             "text": self.text,
@@ -357,7 +415,7 @@ class Completion:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Completion):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return all(getattr(self, name) == getattr(other, name) for name in _COMPARED)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -366,6 +424,13 @@ class Completion:
         shown += [name for name in ("reasoning", "tool_calls", "refusal") if getattr(self, name)]
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"Completion({fields})"
+
+
+#: A :attr:`Completion.parsed` not made yet.
+_UNPARSED: Any = object()
+#: The fields that make a :class:`Completion`: what it compares and pickles (the
+#: output type and the instance made of it are left out: see ``__getstate__``).
+_COMPARED = tuple(name for name in Completion.__slots__ if name not in ("_parsed", "output_type"))
 
 
 def assistant_message(text: str, tool_calls: Sequence[ToolCall], fields: Mapping[str, Any]) -> Message:
