@@ -126,8 +126,10 @@ WORDS = "one two three"
 
 
 @posix_only
-def test_debug_adds_bodies_and_events_and_strict_answers_500_after_the_script():
-    with emulate("--debug", "--strict", "--reply", '{"text": "Only this."}') as served:
+def test_debug_adds_bodies_and_events_and_strict_answers_500_after_the_script(tmp_path):
+    script = tmp_path / "replies.json"
+    script.write_text('[{"text": "Only this."}]')  # a JSON list, the other form of a script
+    with emulate("--debug", "--strict", "--script", str(script)) as served:
         client = served.client()
         assert client.complete("Hi").text == "Only this."
         with pytest.raises(errors.ServerError, match="no scripted reply left"):
