@@ -399,7 +399,6 @@ def test_lines_outside_the_protocol_are_malformed(
 def test_every_alias_resolves_and_picks_its_host(
     client: AllenAI, emulator: AllenAIEmulator, alias: str
 ) -> None:
-    emulator.enqueue(Reply(text="ok"))
     model, host = ALIASES[alias]
 
     if model == VISION:
@@ -407,6 +406,7 @@ def test_every_alias_resolves_and_picks_its_host(
         with pytest.raises(HTTPStatusError, match="requires a file to be sent with the first message"):
             client.complete("Hi", model=alias)
     else:
+        emulator.enqueue(Reply(text="ok"))
         assert client.complete("Hi", model=alias).text == "ok"  # the emulator checks the host too
 
     assert (form(emulator)["model"], form(emulator)["host"]) == (model, host)

@@ -138,8 +138,12 @@ def records(count: int) -> List[Dict[str, Any]]:
 
 
 def sent(emulator: OpenAIEmulator) -> collections.Counter[str]:
+    """How often each prompt reached the emulator whole (a worker killed between a
+    request's head and its body leaves an "incomplete" one, never answered)."""
     return collections.Counter(
-        request.json()["messages"][-1]["content"] for request in emulator.requests if request.method == "POST"
+        request.json()["messages"][-1]["content"]
+        for request in emulator.requests
+        if request.method == "POST" and request.outcome != "incomplete"
     )
 
 

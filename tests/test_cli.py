@@ -487,10 +487,11 @@ def test_check_blocked_by_a_key_or_a_challenge_page():
 
 
 def test_check_down_on_a_server_error(openai_emulator):
-    openai_emulator.enqueue(*[Reply(status=502, body="bad gateway")] * 3)
+    openai_emulator.enqueue(Reply(status=502, body="bad gateway"))
     result = run("check", "-m", MODEL, "--base-url", openai_emulator.base_url)
     assert result.returncode == 3
     assert result.stdout.split()[:2] == ["openai", "down"] and "502" in result.stdout
+    assert len(openai_emulator.requests) == 1  # check probes with no retries
 
 
 def test_check_one_base_url_for_several_providers_is_a_usage_error(openai_emulator):

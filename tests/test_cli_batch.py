@@ -40,8 +40,12 @@ def lines(path: Path) -> List[Dict[str, Any]]:
 
 
 def sent(emulator: OpenAIEmulator) -> collections.Counter[str]:
+    """How often each prompt reached the emulator whole (a kill between a request's
+    head and its body leaves an "incomplete" one, which was never answered)."""
     return collections.Counter(
-        request.json()["messages"][-1]["content"] for request in emulator.requests if request.method == "POST"
+        request.json()["messages"][-1]["content"]
+        for request in emulator.requests
+        if request.method == "POST" and request.outcome != "incomplete"
     )
 
 

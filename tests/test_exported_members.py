@@ -333,6 +333,7 @@ EXPORTED: Dict[str, List[str]] = {
         "AnthropicEmulator",
         "AuraEmulator",
         "AutonomousAIEmulator",
+        "DeltaEvent",
         "Emulator",
         "OllamaEmulator",
         "OpenAIEmulator",

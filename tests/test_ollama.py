@@ -236,7 +236,9 @@ def test_an_api_key_is_a_bearer_token(ollama_emulator):
 
 
 def test_thinking_is_reasoning_and_goes_back_with_the_turn(client, ollama_emulator):
-    ollama_emulator.enqueue(Reply(events=thinking_lines(["Let me ", "think."]) + text_lines(["Four."])))
+    ollama_emulator.enqueue(
+        Reply(events=thinking_lines(["Let me ", "think."]) + text_lines(["Four."])), Reply(text="Six.")
+    )
     conversation = client.conversation()
     reply = conversation.send("2+2?")
     assert reply.reasoning == "Let me think."
@@ -338,10 +340,10 @@ def test_async_client_and_fallback_take_it_unchanged(client, ollama_emulator):
         return reply.text
 
     assert "You said: Hi" in asyncio.run(run())
-    ollama_emulator.enqueue(Reply(status=503, body={"error": "server busy"}))
+    ollama_emulator.enqueue(Reply(status=503, body={"error": "server busy"}), Reply(text="From the second."))
     down = llmclients.Ollama(base_url=ollama_emulator.base_url, model="llama3.2", max_retries=0)
     fallback = llmclients.Fallback([down, client])
-    assert "You said: Hi" in fallback.complete("Hi").text
+    assert fallback.complete("Hi").text == "From the second."
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
             except Exception as exc:
                 pytest.fail(f"README.rst, the block at line {block.line} fails: {type(exc).__name__}: {exc}")
             ran += 1
-        assert not emulator._queue, "a scripted reply was not asked for"
+        emulator.assert_all_replies_used()
         assert responses.requests, "the Responses example did not reach its emulator"
         assert ollama.requests, "the Ollama example did not reach its emulator"
     assert ran == len([block for block in BLOCKS if not block.illustration])

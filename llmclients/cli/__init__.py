@@ -8,7 +8,8 @@ Commands::
     llmclients models [-p PROVIDER]     the model ids each provider takes, with their aliases;
                                         with --base-url, those the server serves
     llmclients check [-p PROVIDER ...]  probe providers live: ok / blocked / down, time to first delta
-    llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
+    llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C, logging
+                                        each request and reply; --reply JSON, --script FILE script replies
     llmclients batch INPUT -o OUTPUT    answer a file of records (JSONL) or prompts (text) concurrently,
                                         within --rpm/--tpm; a rerun sends only what is missing or failed
 
@@ -58,7 +59,7 @@ The package holds one part of the command in each module:
 :mod:`~llmclients.cli._parser` (the arguments), :mod:`~llmclients.cli._chat`
 with :mod:`~llmclients.cli._conversations` and :mod:`~llmclients.cli._client`,
 :mod:`~llmclients.cli._info` (``providers``, ``models``, ``check``,
-``emulate``), :mod:`~llmclients.cli._batch` and :mod:`~llmclients.cli._logs`
+``emulate``, in :mod:`~llmclients.cli._emulate`), :mod:`~llmclients.cli._batch` and :mod:`~llmclients.cli._logs`
 (redaction, ``--debug``). This module runs them: :func:`main`.
 """
 
@@ -98,11 +99,11 @@ from ._common import (
     provenance,
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._emulate import emulate_command
 from ._info import (
     CHECK_PROMPT,
     EMULATOR_MODEL,
     check_command,
-    emulate_command,
     models_command,
     providers_command,
 )

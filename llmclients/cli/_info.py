@@ -1,13 +1,10 @@
 """The commands about the providers rather than a conversation: ``providers``
-and ``models`` list them, ``check`` probes them live, ``emulate`` serves one's
-emulator."""
+and ``models`` list them, ``check`` probes them live (``emulate``, which
+serves one's emulator, is in ``_emulate``)."""
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Tuple, Type
@@ -22,7 +19,6 @@ __all__ = [
     "CHECK_PROMPT",
     "EMULATOR_MODEL",
     "check_command",
-    "emulate_command",
     "models_command",
     "providers_command",
 ]
@@ -177,38 +173,3 @@ def _verdict(exc: errors.LLMClientError) -> str:
     if "captcha" in str(exc).lower():
         return "blocked"
     return "down"
-
-
-# --- emulate -------------------------------------------------------------------------------
-
-
-def emulate_command(args: argparse.Namespace) -> int:
-    from ..testing import emulator_for
-
-    try:
-        args.provider = args.provider or "openai"
-        emulator = emulator_for(args.provider, port=args.port)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        emulator.start()
-    except OSError as exc:
-        raise UsageError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(emulator.base_url, flush=True)
-        model = "" if get_provider_class(args.provider).default_model else f" -m {EMULATOR_MODEL}"
-        print(
-            f"llmclients: serving the {args.provider} emulator; try: llmclients chat -p {args.provider}"
-            f"{model} --base-url {emulator.base_url} 'Hello'. Ctrl-C stops it.",
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(0.2):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        emulator.stop()
-    return EXIT_OK

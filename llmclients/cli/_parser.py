@@ -149,6 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
     emulate = commands.add_parser("emulate", parents=[common], help="serve a provider's emulator")
     emulate.add_argument("-p", "--provider", type=str.lower, metavar="PROVIDER", help=_provider_help())
     emulate.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    emulate.add_argument(
+        "--reply",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='a scripted reply, answered in turn (repeatable): Reply\'s fields as JSON, {"text": "Hi"}, '
+        '{"status": 429, "body": {...}}, {"text": "...", "drop_after_deltas": 2}, and (openai, anthropic, '
+        'ollama, responses) "reasoning" and "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}]',
+    )
+    emulate.add_argument(
+        "--script",
+        metavar="FILE",
+        help="scripted replies from FILE (a JSON list, or one JSON reply a line), before --reply's",
+    )
+    emulate.add_argument(
+        "--strict", action="store_true", help="once the scripted replies are used, answer 500 instead of the echo"
+    )
     _add_batch_parser(commands, common)
     return parser
 

@@ -13,6 +13,8 @@ provider's service does, byte for byte, and refuses what it would refuse::
 
 With pytest, the fixtures ``llm_emulator`` (a factory: ``llm_emulator("openai")``)
 and ``<provider>_emulator`` (``openai_emulator``, ...) start one per test and stop it afterwards.
+Their emulators are strict (:mod:`llmclients.testing.pytest_plugin` says how):
+once a test scripts a reply, a request the script does not answer fails the test.
 
 Each emulator class says what its provider's stream looks like on the wire
 (:class:`WireSample`, its ``wire``): the tests of every provider (faults,
@@ -27,7 +29,7 @@ from typing import Any, Iterator, Mapping, Optional, Type
 
 from .._public import expose
 from ..providers import PROVIDERS, entries, get_entry
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "AnthropicEmulator",
     "AuraEmulator",
     "AutonomousAIEmulator",
+    "DeltaEvent",
     "Emulator",
     "OllamaEmulator",
     "OpenAIEmulator",

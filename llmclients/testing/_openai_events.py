@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._replies import DeltaEvent
 from ._server import Reply
 
 __all__ = [
@@ -426,6 +427,8 @@ def serialize(item: Event, envelope: Mapping[str, Any]) -> Iterator[bytes]:
         yield item
         return
     data = sse_json(b"data: ", {**{k: v for k, v in envelope.items() if k not in item}, **item})
+    if _has_text(item):
+        data = DeltaEvent(data)
     if isinstance(item, SplitChunk):
         lead = next((i for i, byte in enumerate(data) if byte >= 0xC0), None)
         if lead is not None:
@@ -433,3 +436,12 @@ def serialize(item: Event, envelope: Mapping[str, Any]) -> Iterator[bytes]:
             yield data[lead + 1 :]
             return
     yield data
+
+
+def _has_text(chunk: Mapping[str, Any]) -> bool:
+    """Whether a chunk carries a piece of an answer's text (a text delta)."""
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and isinstance(choice.get("delta"), dict) and choice["delta"].get("content")
+        for choice in choices
+    )

@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import gzip as _gzip
 import json
-import re
+import logging
 import ssl
 import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
 from email.message import Message as _Headers
 from http.server import ThreadingHTTPServer
-from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, ClassVar, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ._exchange_log import log_event, log_reply, log_request, summary
+from ._replies import (
+    FRAMINGS,
+    DeltaEvent,
+    RecordedRequest,
+    Rejection,
+    Reply,
+    ScriptError,
+    cut_events,
+    failure,
+)
 from ._serving import (
     ClientGone,
     Connections,
@@ -39,113 +49,14 @@ from ._serving import (
 )
 from .wire import WireSample
 
-__all__ = ["FRAMINGS", "Dropped", "Emulator", "Handler", "RecordedRequest", "Rejection", "Reply"]
+__all__ = ["FRAMINGS", "DeltaEvent", "Dropped", "Emulator", "Handler", "RecordedRequest", "Rejection", "Reply"]
 
-#: Framings a reply body can take.
-FRAMINGS = ("chunked", "close", "length")
+#: Each request and reply, one line each at INFO (``llmclients emulate`` shows them);
+#: bodies and events at DEBUG.
+log = logging.getLogger("llmclients.testing")
 
-
-@dataclass
-class Reply:
-    """What the emulator answers to one request.
-
-    A normal reply streams ``text`` (split into word-sized deltas) or the given
-    ``deltas``, ``delay`` seconds apart, in the chosen ``framing``. The fault
-    fields turn it into something else:
-
-    ``status`` / ``body`` / ``headers``
-        answer with this status (and body: bytes, str, or a dict sent as JSON)
-        instead of a stream;
-    ``raw``
-        send these bytes as the body instead of the protocol's events: one
-        ``bytes``, or a list of them, each its own write (and its own chunk);
-    ``drop_after``
-        close the connection after this many bytes of the body as sent on the
-        wire (a chunked body then lacks its last chunk); with ``reset`` the
-        close is a TCP reset;
-    ``stall`` / ``stall_after`` / ``keepalive``
-        pause ``stall`` seconds after ``stall_after`` events (0: right after
-        the headers), sending the protocol's keep-alive every ``keepalive``
-        seconds meanwhile, if set;
-    ``head_delay``
-        wait this long before sending the status line;
-    ``close_before_headers``
-        close the connection (a reset, with ``reset``) without answering.
-
-    ``events``
-        protocol events to send instead of text (each emulator says what it
-        takes); pacing, framing, gzip and the faults above act on them as on
-        any other events.
-    """
-
-    text: Optional[str] = None
-    deltas: Optional[Sequence[str]] = None
-    delay: float = 0.0
-    framing: str = "chunked"
-    finish_reason: Optional[str] = "stop"
-    gzip: bool = False
-    status: int = 200
-    body: Union[bytes, str, Dict[str, Any], List[Any], None] = None
-    headers: Dict[str, str] = field(default_factory=dict)
-    raw: Union[bytes, Sequence[bytes], None] = None
-    drop_after: Optional[int] = None
-    reset: bool = False
-    stall: float = 0.0
-    stall_after: int = 0
-    keepalive: Optional[float] = None
-    usage: Optional[Dict[str, int]] = None
-    head_delay: float = 0.0
-    close_before_headers: bool = False
-    #: Protocol events to send instead of text (each emulator says what it takes).
-    events: Optional[Sequence[Any]] = None
-
-    def __post_init__(self) -> None:
-        if self.framing not in FRAMINGS:
-            raise ValueError(f"framing must be one of {FRAMINGS}, not {self.framing!r}")
-
-    def pieces(self) -> List[str]:
-        """The text deltas this reply streams."""
-        if self.deltas is not None:
-            return list(self.deltas)
-        return re.findall(r"\s*\S+\s*|\s+", self.text or "")
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the emulator received it."""
-
-    method: str
-    path: str
-    headers: _Headers
-    body: bytes
-    #: How the exchange ended: "complete", "client closed", "dropped", "rejected";
-    #: "pending" while it runs. :meth:`wait` for it when the client may finish first.
-    outcome: str = "pending"
-    _ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-    def wait(self, timeout: float = 5.0) -> str:
-        """The outcome once the emulator has finished the exchange (the client
-        can read the last byte before the emulator notes "complete"), or
-        "pending" if it has not within *timeout* seconds."""
-        self._ended.wait(timeout)
-        return self.outcome
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
-class Rejection(Exception):
-    """Raised by :meth:`Emulator.check` for a request the real server refuses."""
-
-    def __init__(
-        self, status: int, body: Union[bytes, str, Dict[str, Any]], headers: Optional[Dict[str, str]] = None
-    ) -> None:
-        super().__init__(status)
-        self.reply = Reply(status=status, body=body, headers=dict(headers or {}))
+#: A tool call for :meth:`Emulator.reply_with`: (id, function name, arguments as a JSON string).
+ToolCallScript = Tuple[str, str, str]
 
 
 class Emulator:
@@ -153,7 +64,12 @@ class Emulator:
 
     Start it as a context manager (or with :meth:`start` / :meth:`stop`); point
     a client at :attr:`base_url`; script replies with :meth:`enqueue`; inspect
-    :attr:`requests`. Requests beyond the queue get :attr:`default_reply`.
+    :attr:`requests`. Requests beyond the queue get :attr:`default_reply` if
+    one is set, else the emulator's echo of the prompt, unless it is
+    ``strict`` (the pytest fixtures' emulators are): then, once anything was
+    enqueued, a request with no scripted reply left is answered 500 saying
+    so and recorded as "unscripted". :meth:`assert_all_replies_used` checks
+    that every enqueued reply was asked for.
     """
 
     #: Registry name of the provider this emulator stands in for.
@@ -174,12 +90,16 @@ class Emulator:
         port: int = 0,
         default_reply: Optional[Reply] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
+        strict: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("emulators listen on loopback only")
         self.host = host
         self.port = port
         self.default_reply = default_reply
+        #: Once a reply was enqueued, answer only from the script (see the class's docstring).
+        self.strict = strict
+        self._enqueued = 0
         #: With a server-side context (its certificate loaded), the emulator speaks HTTPS.
         self.ssl_context = ssl_context
         self.requests: List[RecordedRequest] = []
@@ -251,6 +171,23 @@ class Emulator:
         """The next requests get these replies, in order."""
         with self._lock:
             self._queue.extend(replies)
+            self._enqueued += len(replies)
+
+    @property
+    def unused_replies(self) -> List[Reply]:
+        """The enqueued replies no request has taken yet."""
+        with self._lock:
+            return list(self._queue)
+
+    def assert_all_replies_used(self) -> None:
+        """Raise ``AssertionError`` if an enqueued reply was never asked for
+        (as ``responses``' ``assert_all_requests_are_fired`` does)."""
+        unused = self.unused_replies
+        if unused:
+            raise AssertionError(
+                f"{len(unused)} of the {self._enqueued} replies scripted for the {self.provider} emulator "
+                f"{'was' if len(unused) == 1 else 'were'} never asked for: {', '.join(map(summary, unused))}"
+            )
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -288,6 +225,16 @@ class Emulator:
         """The reply to a request when nothing is queued."""
         return Reply(text="Hello from the llmclients emulator.", delay=0.02)
 
+    def reply_with(
+        self, *, reasoning: Optional[str] = None, tool_calls: Sequence[ToolCallScript] = (), **fields: Any
+    ) -> Reply:
+        """A :class:`Reply` (``fields`` are its fields) that also streams
+        ``reasoning`` and ``tool_calls`` ((id, name, arguments as JSON) each) as
+        this protocol does; ``ValueError`` from an emulator that cannot."""
+        if reasoning or tool_calls:
+            raise ValueError(f"the {self.provider} emulator cannot script reasoning or tool calls this way")
+        return Reply(**fields)
+
     def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
         """The reply to a request that the queue does not script (a model
         list), or None: such requests leave the queued replies to the others."""
@@ -295,33 +242,56 @@ class Emulator:
 
     # --- serving ------------------------------------------------------------------------
 
-    def _next_reply(self, request: RecordedRequest) -> Reply:
+    def _next_reply(self, request: RecordedRequest) -> Tuple[Reply, str]:
+        """The reply to ``request`` and where it came from, for the log."""
         with self._lock:
             if self._queue:
-                return self._queue.popleft()
-        return self.default_reply or self.make_default_reply(request)
+                number = self._enqueued - len(self._queue) + 1
+                return self._queue.popleft(), f"scripted reply {number} of {self._enqueued}"
+            unscripted = self.strict and self._enqueued and self.default_reply is None
+            enqueued = self._enqueued
+        if self.default_reply is not None:
+            return self.default_reply, "default reply"
+        if not unscripted:
+            return self.make_default_reply(request), "echo"
+        request.outcome = "unscripted"
+        return failure(
+            self.provider,
+            "unscripted_request",
+            f"no scripted reply left for {request.method} {request.path} (all {enqueued} enqueued replies "
+            "were used). The emulator is strict, as the pytest fixtures' are: enqueue a Reply for every "
+            "request, or set strict=False to answer the rest with the echo.",
+        ), "unscripted"
 
     def _receive(self, handler: Handler, method: str, path: str, headers: _Headers, body: bytes) -> None:
-        self._serve(handler, RecordedRequest(method, path, headers, body))
+        request = RecordedRequest(method, path, headers, body)
+        if len(body) < request.expected_length:
+            # The client went away between the head and the end of the body: record it, answer nothing.
+            request.outcome = "incomplete"
+            handler.close_connection = True
+            with self._lock:
+                self.requests.append(request)
+            log_request(log, request, len(self.requests))
+            log_reply(log, request, len(self.requests), None, "not answered", 0.0)
+            request.ended.set()
+            return
+        self._serve(handler, request)
 
     def _serve(self, handler: Handler, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            number = len(self.requests)
+        started = time.monotonic()
+        log_request(log, request, number)
         try:
             self.check(request)
-            reply = self.fixed_reply(request) or self._next_reply(request)
+            fixed = self.fixed_reply(request)
+            reply, source = (fixed, "fixed reply") if fixed else self._next_reply(request)
         except Rejection as rejection:
-            reply = rejection.reply
+            reply, source = rejection.reply, "rejected"
             request.outcome = "rejected"
         try:
-            if reply.close_before_headers:
-                raise Dropped(handler.connection, reset=reply.reset)
-            if reply.status != 200 or (reply.body is not None and reply.raw is None):
-                self._send_plain(handler, reply)
-            else:
-                self._send_stream(handler, reply, request)
-            if request.outcome == "pending":
-                request.outcome = "complete"
+            self._answer(handler, request, reply)
         except Dropped as dropped:
             request.outcome = "dropped"
             handler.close_connection = True
@@ -330,7 +300,22 @@ class Emulator:
             request.outcome = "client closed"
             handler.close_connection = True
         finally:
-            request._ended.set()
+            log_reply(log, request, number, reply, source, time.monotonic() - started)
+            request.ended.set()
+
+    def _answer(self, handler: Handler, request: RecordedRequest, reply: Reply) -> None:
+        if reply.close_before_headers:
+            raise Dropped(handler.connection, reset=reply.reset)
+        if reply.status != 200 or (reply.body is not None and reply.raw is None):
+            self._send_plain(handler, reply)
+        else:
+            try:
+                self._send_stream(handler, reply, request)
+            except ScriptError as mistake:
+                request.outcome = "bad script"
+                self._send_plain(handler, failure(self.provider, "bad_script", str(mistake)))
+        if request.outcome == "pending":
+            request.outcome = "complete"
 
     def _send_plain(self, handler: Handler, reply: Reply) -> None:
         body = reply.body
@@ -353,13 +338,22 @@ class Emulator:
             events = self.events(reply, request)
         else:
             events = [reply.raw] if isinstance(reply.raw, bytes) else list(reply.raw)
+        cut: Optional[bytes] = None  # with a cut in the reply's units: the bytes before the drop
+        whole = events
+        if reply.cuts_in_units():
+            whole = list(events)
+            events, cut = cut_events(reply, whole)
         if reply.framing == "length":
-            body = b"".join(events)
+            body = b"".join(whole)
             if reply.gzip:
                 body = _gzip.compress(body)
             headers["Content-Length"] = str(len(body))
-            events = [body]
-            compress = None
+            if cut is not None:  # what comes before the cut, in one write (compressed as far as it goes)
+                cut = b"".join(events) + cut
+                if reply.gzip:
+                    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+                    cut = compressor.compress(cut) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            events, compress = ([body] if cut is None else []), None
         else:
             compress = zlib.compressobj(wbits=16 + zlib.MAX_WBITS) if reply.gzip else None
         if reply.framing == "chunked":
@@ -378,6 +372,9 @@ class Emulator:
                 self._sleep(handler, reply.delay)
             self._emit(handler, reply, event, compress, sent)
             count += 1
+        if cut is not None:
+            self._emit(handler, reply, cut, compress, sent)
+            raise Dropped(handler.connection, reset=reply.reset)
         if reply.stall and reply.stall_after >= count:
             self._stall(handler, reply, compress, sent)
         tail = compress.flush() if compress else b""
@@ -386,6 +383,8 @@ class Emulator:
         self._write(handler, tail, reply, sent)
 
     def _emit(self, handler: Handler, reply: Reply, event: bytes, compress: Any, sent: List[int]) -> None:
+        if event and log.isEnabledFor(logging.DEBUG):
+            log_event(log, event)
         if compress is not None:
             event = compress.compress(event) + compress.flush(zlib.Z_SYNC_FLUSH)
         if not event:

@@ -78,7 +78,7 @@ from ._allenai_messages import ANONYMOUS_LIFETIME as ANONYMOUS_LIFETIME
 from ._allenai_messages import FILE_URL_BASE as FILE_URL_BASE
 from ._allenai_messages import create_message, name_files, snippet, tree
 from ._allenai_validation import Fields, Problem, Turn, error_body, full_request, validation_error
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 # Defined beside this module and importable from here, as when it held them.
@@ -366,7 +366,7 @@ class AllenAIEmulator(Emulator):
         # olmo-api gave up on a model that sent no first token within 5 s.
         pieces = [] if reason == "model overloaded" else reply.pieces()
         for piece in pieces:
-            yield _line({"message": answer["id"], "content": piece, "logprobs": []})
+            yield DeltaEvent(_line({"message": answer["id"], "content": piece, "logprobs": []}))
         if reason in STREAM_ERRORS:
             error = STREAM_ERRORS[reason].format(id=message["id"])
             yield _line({"message": answer["id"], "error": error, "reason": reason})

@@ -35,7 +35,7 @@ the builders are imported from here.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .._public import expose
 from ._anthropic_events import (
@@ -57,7 +57,7 @@ from ._anthropic_events import (
     tool_use_block,
 )
 from ._anthropic_validation import Invalid, validate
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -171,6 +171,27 @@ class AnthropicEmulator(Emulator):
             "last_id": page[-1] if page else None,
         }
 
+    def reply_with(
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> Reply:
+        """A reply of a thinking block, a text block and a ``tool_use`` block a call, in that order."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        blocks: List[List[Dict[str, Any]]] = []
+        if reasoning:
+            blocks.append(thinking_block(0, Reply(text=reasoning).pieces()))
+        if text:
+            blocks.append(text_block(len(blocks), text))
+        for call_id, name, arguments in tool_calls:
+            blocks.append(tool_use_block(len(blocks), call_id, name, [arguments]))
+        stop = "tool_use" if tool_calls else "end_turn"
+        return Reply(events=reply_events(blocks, stop_reason=stop), **fields)
+
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}
@@ -198,7 +219,12 @@ class AnthropicEmulator(Emulator):
             yield json.dumps(assemble(events)).encode()
             return
         for event in events:
-            yield event if isinstance(event, bytes) else serialize(event)
+            if isinstance(event, bytes):
+                yield event
+            elif (event.get("delta") or {}).get("type") == "text_delta":  # a content_block_delta of text
+                yield DeltaEvent(serialize(event))
+            else:
+                yield serialize(event)
 
     def _reply_events(self, reply: Reply, body: Mapping[str, Any]) -> List[Any]:
         if reply.events is not None:

@@ -55,7 +55,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..providers.aura import estimate_tokens
-from ._server import Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Dropped, Emulator, Handler, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 #: Model ids the route has a tokenizer for (openchat-ui 0a98709 ``types/openai.ts``).
@@ -209,7 +209,7 @@ class AuraEmulator(Emulator):
                     return  # ... and on the finish chunk, whose own text it drops
                 text = choice["delta"].get("content")
                 if text:
-                    yield text.encode("utf-8")
+                    yield DeltaEvent(text.encode("utf-8"))
         # The upstream broke off: the real route never ends its body. Hang (until the
         # client leaves or the emulator stops, which end the exchange at once), then drop.
         handler = self._serving.handler

@@ -28,7 +28,7 @@ import json
 import time
 from typing import Any, Dict, Iterable, List, Optional
 
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 BASE_PATH = "/api/v1/ai"
@@ -183,7 +183,7 @@ class AutonomousAIEmulator(Emulator):
 
         yield chunk({"role": "assistant", "content": ""})
         for piece in pieces:
-            yield chunk({"content": piece})
+            yield DeltaEvent(chunk({"content": piece}))
         if reply.finish_reason:
             yield chunk({}, reply.finish_reason)
         yield b"data: [DONE]\n\n"

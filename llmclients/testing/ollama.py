@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from .._public import expose
 from ._ollama_validation import go_syntax_error, type_error
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -236,6 +236,22 @@ class OllamaEmulator(Emulator):
 
     # --- what it answers ------------------------------------------------------------------
 
+    def reply_with(
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> Reply:
+        """A reply of thinking lines, text lines and one line with the tool calls, in that order."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        lines: List[Line] = [*thinking_lines(Reply(text=reasoning).pieces()), *text_lines(text)]
+        if tool_calls:
+            lines.append(tool_call_line([(call_id, name, json.loads(args)) for call_id, name, args in tool_calls]))
+        return Reply(events=lines, **fields)
+
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}
@@ -273,7 +289,12 @@ class OllamaEmulator(Emulator):
             yield json.dumps(_whole([line for line in lines if isinstance(line, dict)], model)).encode()
             return
         for line in lines:
-            yield line if isinstance(line, bytes) else _serialize(line, model)
+            if isinstance(line, bytes):
+                yield line
+            elif (line.get("message") or {}).get("content"):
+                yield DeltaEvent(_serialize(line, model))
+            else:
+                yield _serialize(line, model)
 
     def _lines(self, reply: Reply, body: Mapping[str, Any]) -> List[Line]:
         if not body.get("messages"):  # a request to load the model, not to chat

@@ -181,6 +181,28 @@ class OpenAIEmulator(Emulator):
             ],
         }
 
+    def reply_with(
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> Reply:
+        """A reply whose reasoning (``reasoning_content`` deltas) comes before its
+        text, and whose tool calls (OpenAI's fragments) come after it."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        finish = fields.pop("finish_reason", "tool_calls" if tool_calls else "stop")
+        events: List[Event] = []
+        if reasoning:
+            pieces = Reply(text=reasoning).pieces()
+            events += reasoning_chunks(pieces, then_text=text, finish_reason=None if tool_calls else finish)
+        if tool_calls:
+            content = [] if reasoning else text  # after reasoning, the text came with it
+            events += tool_call_chunks(list(tool_calls), content=content, finish_reason=finish)
+        return Reply(events=events, **fields)
+
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         messages = request.json().get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}

@@ -9,6 +9,14 @@
     ``allenai_emulator``, ``autonomous_emulator``, ``aura_emulator``, and one
     for each provider registered before the tests are collected (in a
     ``conftest.py``, say).
+
+Their emulators are strict: once a test has enqueued a reply, every request
+must find one (a request with none left is answered 500, saying so), and
+when the test ends the fixture fails it if a request found none or an
+enqueued reply was never asked for. A test that enqueues nothing gets the
+emulator's echo (a smoke test). ``llm_emulator("openai", strict=False)``, or
+``openai_emulator.strict = False`` in the test, answers what the script does
+not with the echo; the check of unused replies stays.
 """
 
 from __future__ import annotations
@@ -25,14 +33,33 @@ from . import EMULATORS, Emulator, emulator_for
 def llm_emulator() -> Iterator[Callable[..., Emulator]]:
     started: List[Emulator] = []
 
-    def start(provider: str, **kwargs: Any) -> Emulator:
-        emulator = emulator_for(provider, **kwargs).start()
-        started.append(emulator)
+    def start(provider: str, *, strict: bool = True, **kwargs: Any) -> Emulator:
+        emulator = emulator_for(provider, **kwargs)
+        emulator.strict = strict  # set, not passed: an emulator's own __init__ need not know it
+        started.append(emulator.start())
         return emulator
 
     yield start
     for emulator in started:
         emulator.stop()
+    problems = [problem for emulator in started for problem in script_problems(emulator)]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def script_problems(emulator: Emulator) -> List[str]:
+    """What went against the script: requests that found no scripted reply, and replies never asked for."""
+    problems = [
+        f"{emulator.provider} emulator: request {number} ({request.method} {request.path}) "
+        f"was {request.outcome}: its answer was a 500 (see its body)"
+        for number, request in enumerate(emulator.requests, 1)
+        if request.outcome in ("unscripted", "bad script")
+    ]
+    try:
+        emulator.assert_all_replies_used()
+    except AssertionError as unused:
+        problems.append(str(unused))
+    return problems
 
 
 def emulator_fixture(provider: str) -> Any:

@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .._public import expose
 from ._responses_validation import check_body, error_body
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
 from .wire import WireSample
 
 __all__ = [
@@ -186,6 +186,22 @@ class ResponsesEmulator(Emulator):
             ]})  # fmt: skip
         return None
 
+    def reply_with(
+        self,
+        *,
+        reasoning: Optional[str] = None,
+        tool_calls: Sequence[Tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> Reply:
+        """A reply of a reasoning item, a message and a ``function_call`` item a call, in that order."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        items = [Output("reasoning", Reply(text=reasoning).pieces())] if reasoning else []
+        items += [message(text)] if text else []
+        items += [function_call(name, [arguments], call_id) for call_id, name, arguments in tool_calls]
+        return Reply(events=items, **fields)
+
     def make_default_reply(self, request: RecordedRequest) -> Reply:
         items = request.json().get("input")
         said = items if isinstance(items, str) else ""
@@ -277,7 +293,8 @@ class _Script:
             part = {"type": "output_text", "text": "", "annotations": []}
             yield self.event({"type": "response.content_part.added", **at, "part": part})
             for piece in item.pieces:
-                yield self.event({"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []})
+                delta = {"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}
+                yield DeltaEvent(self.event(delta))
             yield self.event({"type": "response.output_text.done", **at, "text": joined, "logprobs": []})
             yield self.event({"type": "response.content_part.done", **at, "part": done["content"][0]})
         elif item.kind == "function_call":

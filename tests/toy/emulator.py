@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from llmclients.testing import Emulator, RecordedRequest, Rejection, Reply, WireSample
+from llmclients.testing import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply, WireSample
 
 
 class ToyEmulator(Emulator):
@@ -39,6 +39,6 @@ class ToyEmulator(Emulator):
 
     def _lines(self, reply: Reply) -> Iterator[bytes]:
         for piece in reply.pieces():
-            yield json.dumps({"text": piece}).encode() + b"\n"
+            yield DeltaEvent(json.dumps({"text": piece}).encode() + b"\n")
         if reply.finish_reason:
             yield b'{"done": true}\n'
