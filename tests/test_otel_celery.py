@@ -4,6 +4,7 @@ worker (an embedded one, its own thread and context, on an in-memory broker)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterator
 
 import pytest
@@ -31,6 +32,18 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     provider.shutdown()
 
 
+@pytest.fixture
+def root_logger_kept() -> Iterator[None]:
+    """The embedded worker sets up Celery's logging (the root logger at ERROR,
+    its own handlers): put the root logger back as it was, for the tests after."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+@pytest.mark.usefixtures("root_logger_kept")
 def test_the_tasks_call_is_a_child_of_the_submitters_span(exporter: Any) -> None:
     app = Celery("otel_test", broker="memory://", backend="cache+memory://")
     app.conf.update(broker_connection_retry_on_startup=True)
