@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from llmclients.batch import Result
 from llmclients.testing import OpenAIEmulator, Reply
 
 celery = pytest.importorskip("celery")
@@ -73,13 +74,14 @@ class Workers:
     """``celery worker`` (prefork, 2 processes) in a session of its own, so that
     a SIGKILL takes the parent and its children at once."""
 
-    def __init__(self, env: Dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: Dict[str, str], log: Path, node: str = "worker1") -> None:
+        self.env, self.log, self.node = env, log, node
         self.proc: Any = None
 
-    def start(self) -> None:
+    def start(self, loglevel: str = "warning") -> None:
         command = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork"]
-        command += ["--concurrency", "2", "--loglevel", "warning", "--without-gossip", "--without-mingle"]
+        command += ["--concurrency", "2", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+        command += ["--hostname", f"{self.node}@%h"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 command, cwd=TESTS, env=self.env, stdout=log, stderr=log, start_new_session=True
@@ -165,6 +167,9 @@ def test_every_record_is_answered_and_a_resubmit_sends_nothing(
     answers = list(results(task, records(12), timeout=LIMIT))
     assert [answer["id"] for answer in answers] == [f"r{n}" for n in range(12)]
     assert all(answer["text"] == "an answer" and answer["error"] is None for answer in answers)
+    # The same dict as a JSONL line of llmclients.batch, elapsed measured (0.05 s a reply at least).
+    assert all(set(answer) == set(Result(answer["id"]).to_dict()) for answer in answers)
+    assert all(answer["elapsed"] >= 0.05 and answer["attempts"] == 1 for answer in answers)
     # Each line is appended just after its answer is stored, which results() may see first.
     every_id = {f"r{n}" for n in range(12)}
     wait_for(lambda: answered_ids(app_env) == every_id, "a line for every record", workers.log)
@@ -258,3 +263,45 @@ def test_the_parents_connections_are_not_shared_with_the_children(
     # each child connected on its own: the parent's connection plus at least one per child
     assert emulator.connections_accepted >= 3
     assert all(request.wait() == "complete" for request in emulator.requests)
+
+
+def test_a_redis_token_bucket_reserves_each_callers_wait_in_order(redis_url: str) -> None:
+    from llmclients.celery import RedisTokenBucket
+
+    bucket = RedisTokenBucket(redis_url, rpm=600, burst=2)  # 10 a second, 2 at once
+    other = RedisTokenBucket(redis_url, rpm=600, burst=2)  # another process's view: the same bucket
+    waits = [bucket.reserve() if n % 2 else other.reserve() for n in range(6)]
+    assert waits[:2] == [0.0, 0.0]  # the burst
+    # Then one every 0.1 s, each caller after the one before (less the time the calls took).
+    assert all(0 < wait <= 0.1 * n for n, wait in enumerate(waits[2:], 1))
+    assert waits[2:] == sorted(waits[2:]) and waits[5] - waits[2] > 0.25
+    assert RedisTokenBucket(redis_url, rpm=600, key="another").reserve() == 0.0
+    with pytest.raises(ValueError, match="rpm must be positive"):
+        RedisTokenBucket(redis_url, rpm=0)
+
+
+def test_a_redis_token_bucket_holds_one_rate_across_two_worker_nodes(
+    task: Any, emulator: OpenAIEmulator, app_env: Dict[str, str], tmp_path: Path
+) -> None:
+    from llmclients.celery import results, submit
+
+    # 4 a second, one at a time, shared by 2 nodes of 2 processes each: 12
+    # records take 11 / 4 s at least; Celery's rate_limit="240/m" would let
+    # each node send 4 a second, and the whole batch go in half that time.
+    app_env["BATCH_TEST_RPM"] = "240"
+    nodes = [Workers(app_env, tmp_path / f"node{n}.log", node=f"node{n}") for n in (1, 2)]
+    try:
+        for node in nodes:
+            node.start(loglevel="info")
+        wait_for(lambda: all("ready" in node.log.read_text() for node in nodes), "both nodes ready", nodes[0].log)
+        started = time.monotonic()
+        submit(task, records(12))
+        answers = list(results(task, records(12), timeout=LIMIT))
+        took = time.monotonic() - started
+    finally:
+        for node in nodes:
+            node.stop()
+    assert all(answer["error"] is None for answer in answers)
+    assert took >= 11 / 4 - 0.05, took
+    # Both nodes answered some: the rate held across them.
+    assert all("succeeded" in node.log.read_text() for node in nodes), [node.log.read_text() for node in nodes]
