@@ -1,8 +1,13 @@
 """Build the wheel and the sdist as a release would (``python -m build``),
-check that they hold what they must, and run ``twine check`` on them."""
+check that they hold what they must, and run ``twine check`` on them.
+
+Built from a copy of the tree, as a fresh clone would be: a build writes its
+egg-info and build directory beside the sources, which the test run that
+``.ci/run`` has going at the same time must not see half-written."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -12,13 +17,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_WHEEL = ["llmclients/__init__.py", "llmclients/py.typed", "llmclients/testing/pytest_plugin.py", "licenses/LICENSE"]
+#: What a build writes, and what a clone does not have.
+NOT_COPIED = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "*.log")
 IN_SDIST = ["README.rst", "LICENSE", "setup.cfg", "pyproject.toml", "llmclients/py.typed", "tests/conftest.py"]
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        source, out = Path(scratch, "source"), str(Path(scratch, "dist"))
+        shutil.copytree(ROOT, source, ignore=NOT_COPIED)
         built = subprocess.run(
-            [sys.executable, "-m", "build", "--outdir", out, str(ROOT)], capture_output=True, text=True
+            [sys.executable, "-m", "build", "--outdir", out, str(source)], capture_output=True, text=True
         )
         if built.returncode:
             print(built.stdout, built.stderr, sep="\n")
