@@ -94,12 +94,10 @@ class Workers:
         self.proc.wait(LIMIT)
 
     def stop(self) -> None:
+        # Killed, not shut down warm (1.2 s a test): the records are in redis
+        # and the lines in the file, so nothing is lost that a test reads.
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(LIMIT)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            self.kill()
 
 
 @pytest.fixture
