@@ -1,13 +1,17 @@
 """Batches on Celery, for when one machine is not enough: one record per task.
 
-``pip install 'llmclients[celery]'``. In the module the workers import::
+``pip install -e '.[celery]'`` in a clone. In the module the workers import::
 
     from celery import Celery
     import llmclients
-    from llmclients.celery import batch_task
+    from llmclients.celery import RedisTokenBucket, batch_task
 
     app = Celery("answers", broker="redis://localhost:6379/0", backend="redis://localhost:6379/1")
-    answer = batch_task(app, lambda: llmclients.OpenAICompatible(base_url=..., model="llama3.2"))
+    answer = batch_task(
+        app,
+        lambda: llmclients.OpenAICompatible(base_url=..., model="llama3.2"),
+        bucket=RedisTokenBucket("redis://localhost:6379/0", rpm=600),  # across every node
+    )
 
 Then ``celery -A tasks worker --concurrency 8`` on each machine, and, to send a batch::
 
@@ -35,7 +39,10 @@ How it behaves:
 * with :mod:`llmclients.otel` instrumented, :func:`submit` sends the
   caller's trace context in each task's headers, and the worker's call is a
   child of the span that submitted it;
-* the result is :class:`llmclients.batch.Result`'s dict, stored in the result
+* a rate across every node is a :class:`RedisTokenBucket` (``bucket=``):
+  Celery's own ``rate_limit`` holds per worker node, not across nodes;
+* the result is :class:`llmclients.batch.Result`'s dict (``elapsed``: the
+  seconds its attempts took, waits for the bucket included), stored in the result
   backend, and appended to ``output`` (a JSONL file) when the workers share a
   file system: just after it is stored, so :func:`results` may return a
   moment before the last line is in the file.
@@ -47,6 +54,7 @@ import os
 import random
 import sys
 import threading
+import time
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
@@ -80,6 +88,72 @@ class _PerProcess:
             return self._value
 
 
+# One atomic step of the bucket, in redis's clock (the same for every node):
+# refill for the time since the last step, take ``cost`` tokens, and return
+# how long the caller must wait for them (0 if they were there). Tokens may
+# go below zero: a caller's wait is reserved, so callers are served in order.
+_RESERVE = """
+local rate, capacity, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate) - cost
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / rate * 1000) + 1000)
+if tokens >= 0 then return '0' end
+return tostring(-tokens / rate)
+"""
+
+
+class RedisTokenBucket:
+    """A rate limit shared by every process of every worker node: a token
+    bucket kept in redis (the broker you already run), taken from atomically
+    by a Lua script.
+
+    ``rpm`` requests a minute, at most ``burst`` at once (default: one
+    second's worth, at least 1). Buckets with the same ``url`` and ``key``
+    are one bucket. :meth:`acquire` waits for a token; each caller's wait is
+    reserved in redis, so callers are served in the order they asked and the
+    rate holds however many ask. Give it to :func:`batch_task` (``bucket=``),
+    or call ``bucket.acquire()`` in a task of your own before each request.
+
+    Limits: tokens are requests, not LLM tokens; a caller killed while it
+    waits leaves its reserved slot unused; each process opens its own redis
+    connection, on first use (after a fork). Needs redis-py (which
+    ``celery[redis]`` installs) and redis 5 or newer.
+    """
+
+    def __init__(
+        self, url: str, *, rpm: float, burst: Optional[float] = None, key: str = "llmclients:rate"
+    ) -> None:
+        if rpm <= 0:
+            raise ValueError(f"rpm must be positive, not {rpm!r}")
+        self.url, self.key, self.rpm = url, key, rpm
+        self.burst = burst if burst is not None else max(1.0, rpm / 60)
+        self._script = _PerProcess(self._load)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenBucket(key={self.key!r}, rpm={self.rpm!r}, burst={self.burst!r})"
+
+    def _load(self) -> Any:
+        import redis  # celery[redis]'s; a bucket is the only user here
+
+        return redis.Redis.from_url(self.url).register_script(_RESERVE)
+
+    def reserve(self, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens; the seconds to wait before using them (0: now)."""
+        return float(self._script.get()(keys=[self.key], args=[self.rpm / 60, self.burst, cost]))
+
+    def acquire(self, cost: float = 1.0) -> float:
+        """Wait until ``cost`` tokens are this caller's; the seconds waited."""
+        wait = self.reserve(cost)
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+
 def batch_task(
     app: Celery,
     make_client: Callable[[], Any],
@@ -89,19 +163,23 @@ def batch_task(
     max_attempts: int = 3,
     backoff: float = 2.0,
     rate_limit: Optional[str] = None,
+    bucket: Optional[RedisTokenBucket] = None,
 ) -> Task:
     """Register on ``app`` the task that answers one record, and return it.
 
     ``make_client`` makes this process's client (any client, or a
     :class:`~llmclients.Fallback`); give it ``retry=Retry(total=0)`` to leave
-    retries to Celery. ``rate_limit`` is Celery's own (``"100/m"``), per
-    worker process: divide the API's limit by the processes of all workers.
+    retries to Celery. ``bucket`` (a :class:`RedisTokenBucket`) holds a rate
+    across every node: each attempt takes a token before it sends.
+    ``rate_limit`` is Celery's own (``"100/m"``), which each worker node
+    applies on its own: N nodes send up to N times that rate.
     ``task.client()`` returns this process's client.
     """
     clients = _PerProcess(make_client)
     files = _PerProcess(lambda: ResultFile(output) if output is not None else None)
 
-    def answer(self: Task, record: Dict[str, Any], failures: int = 0) -> Dict[str, Any]:
+    def answer(self: Task, record: Dict[str, Any], failures: int = 0, elapsed: float = 0.0) -> Dict[str, Any]:
+        started = time.monotonic()
         stored = _stored_success(self, self.request.id)
         if stored is not None:  # delivered again after its answer was stored
             _write_if_missing(files.get(), stored)
@@ -109,16 +187,22 @@ def batch_task(
         item = Record(record["id"], record["messages"], dict(record.get("options") or {}))
         result = Result(item.id, attempts=failures + self.request.retries + 1)
         try:
+            if bucket is not None:
+                bucket.acquire()
             with _trace_context_of(self.request):
                 result.fill(clients.get().complete(item.messages, **item.options))
         except errors.LLMClientError as exc:
             result.fail(exc)
+            # The time of the attempts so far goes with the retry: a retry is a new task run.
+            spent = elapsed + time.monotonic() - started
             pause = retry_after(exc)
             if pause is not None:  # a rate limit: wait as asked, not a failure of the record
-                raise self.retry(countdown=pause or backoff, kwargs={"failures": failures}) from None
+                kwargs = {"failures": failures, "elapsed": spent}
+                raise self.retry(countdown=pause or backoff, kwargs=kwargs) from None
             if retryable(exc) and failures + 1 < max_attempts:
                 countdown = backoff * 2**failures * random.uniform(0.75, 1.25)
-                raise self.retry(countdown=countdown, kwargs={"failures": failures + 1}) from None
+                raise self.retry(countdown=countdown, kwargs={"failures": failures + 1, "elapsed": spent}) from None
+        result.elapsed = elapsed + time.monotonic() - started
         value = result.to_dict()
         result_file = files.get()
         if result_file is not None:
@@ -218,8 +302,20 @@ def results(
 ) -> Iterator[Dict[str, Any]]:
     """The result of each record, in the records' order, waiting for each up to ``timeout``."""
     for record in as_records(records):
-        value: Dict[str, Any] = task.AsyncResult(task_id(record.id)).get(timeout=timeout)
+        pending = task.AsyncResult(task_id(record.id))
+        try:
+            value: Dict[str, Any] = pending.get(timeout=timeout)
+        finally:
+            _let_go(pending)
         yield value
 
 
-__all__ = ["TASK_PREFIX", "batch_task", "results", "submit", "task_id"]
+def _let_go(pending: Any) -> None:
+    """Drop ``pending``'s subscription now, while the backend answers: left to
+    the garbage collector, Celery 5.6 unsubscribes then, from a redis that may
+    be gone by that time, retrying for 20 s wherever the collection happens."""
+    pending.backend.remove_pending_result(pending)
+    pending.backend = None  # nothing left for AsyncResult.__del__ to do
+
+
+__all__ = ["TASK_PREFIX", "RedisTokenBucket", "batch_task", "results", "submit", "task_id"]

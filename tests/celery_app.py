@@ -3,7 +3,9 @@
 Configured from the environment the test gives the worker: the redis broker's
 URL (``BATCH_TEST_REDIS``), the emulator's (``LLMCLIENTS_BASE_URL``), the
 output file (``BATCH_TEST_OUTPUT``); with ``BATCH_TEST_PARENT_CALL`` the
-parent process asks the emulator once at import, before it forks.
+parent process asks the emulator once at import, before it forks; with
+``BATCH_TEST_RPM``, every node takes its tokens from one
+``RedisTokenBucket`` of that rate (one at a time: ``burst=1``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 from celery import Celery
 
 import llmclients
-from llmclients.celery import batch_task
+from llmclients.celery import RedisTokenBucket, batch_task
 
 app = Celery("batch_test", broker=os.environ["BATCH_TEST_REDIS"], backend=os.environ["BATCH_TEST_REDIS"])
 app.conf.update(
@@ -35,7 +37,9 @@ def make_client() -> llmclients.OpenAICompatible:
     )
 
 
-answer = batch_task(app, make_client, output=os.environ.get("BATCH_TEST_OUTPUT"), backoff=0.2)
+rpm = os.environ.get("BATCH_TEST_RPM")
+bucket = RedisTokenBucket(os.environ["BATCH_TEST_REDIS"], rpm=float(rpm), burst=1) if rpm else None
+answer = batch_task(app, make_client, output=os.environ.get("BATCH_TEST_OUTPUT"), backoff=0.2, bucket=bucket)
 
 if os.environ.get("BATCH_TEST_PARENT_CALL"):
     # The parent's client, with a pooled connection open, before the fork.

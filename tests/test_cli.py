@@ -189,6 +189,8 @@ def test_conversation_file_carries_the_history_to_the_next_turn(openai_emulator,
     second = chat(openai_emulator, "--conversation", path, "What is my name?")
     assert (first.returncode, first.stdout) == (0, "Hello Ada.\n"), first.stderr
     assert (second.returncode, second.stdout) == (0, "Your name is Ada.\n"), second.stderr
+    assert "resuming" not in first.stderr  # a new conversation
+    assert f"llmclients: resuming 2 turns from {path}\n" in second.stderr
     assert openai_emulator.requests[1].json()["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "My name is Ada."},

@@ -7,9 +7,14 @@ slack; ``benchmarks/bench_deadline.py`` prints the real figures."""
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import time
+import warnings
 from typing import Iterator
 
 import pytest
@@ -225,3 +230,87 @@ def test_a_call_without_a_total_streams(no_total_emulator: OpenAIEmulator) -> No
         base_url=no_total_emulator.base_url, model="m", timeout=llmclients.Timeout(total=None)
     )
     assert client.complete("Hi").text == "ab"
+
+
+# Run in a process of its own, which has no thread but llmclients': the
+# emulator serving it runs in the test's process. Its own hook before fork is
+# registered before llmclients is imported, so it runs after llmclients' (the
+# hooks before a fork run last registered first), and sees the threads alive
+# at the fork itself: the ones Python 3.12+ warns about.
+FORK_SCRIPT = """
+import json, os, sys, threading, warnings
+
+at_fork = []
+os.register_at_fork(before=lambda: at_fork.append([t.name for t in threading.enumerate()]))
+
+import llmclients
+
+def ask(client):
+    return client.complete("Hi").text
+
+def ours():
+    return [t.name for t in threading.enumerate() if t.name.startswith("llmclients")]
+
+client = llmclients.OpenAICompatible(base_url=sys.argv[1], model="m", timeout=llmclients.Timeout(total=30))
+report = {"before": ask(client), "alive_before": ours()}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pid = os.fork()
+if pid == 0:
+    os._exit(0 if ask(client) == "an answer" and not ours()[1:] else 3)
+report.update(at_fork=at_fork[0], warnings=[str(w.message) for w in caught], after_fork=ours())
+report.update(after=ask(client), alive_after=ours())
+report["child_exit"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_no_thread_of_llmclients_is_alive_at_fork_and_clients_work_on_both_sides() -> None:
+    with OpenAIEmulator(default_reply=Reply(deltas=["an ", "answer"])) as emulator:
+        result = subprocess.run(
+            [sys.executable, "-c", FORK_SCRIPT, emulator.base_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "NO_PROXY": "127.0.0.1"},
+        )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["before"] == report["after"] == "an answer"
+    assert report["alive_before"] == ["llmclients-watchdog"]  # a call with a total started it
+    assert report["at_fork"] == ["MainThread"]  # stopped for the fork,
+    assert report["after_fork"] == []  # not started again for no call (Python 3.13 counts threads here),
+    assert report["alive_after"] == ["llmclients-watchdog"]  # but by the next call
+    assert report["warnings"] == []  # Python 3.12+: no "This process is multi-threaded"
+    assert report["child_exit"] == 0  # the child's call worked, with a watchdog of its own
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_call_in_flight_across_a_fork_keeps_its_total() -> None:
+    with RawServer(drip=HEAD_DRIP, interval=0.05) as server:
+        client = make(server.url, read=1, total=1)
+        failures: list = []
+
+        def call() -> None:
+            try:
+                client.complete("Hi")
+            except errors.LLMClientError as exc:
+                failures.append(exc)
+
+        caller = threading.Thread(target=call)
+        started = time.monotonic()
+        caller.start()
+        deadline = started + 10
+        while not any(not entry[2].done for entry in WATCHDOG._heap):  # the call's guard is armed
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # this process has threads: the caller's
+            pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        caller.join(10)
+        assert [type(exc) for exc in failures] == [errors.TotalTimeout]
+        assert time.monotonic() - started < 1 + SLACK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +132,56 @@ def test_cron_job_usage_errors_exit_2(tmp_path):
     prompts.write_text("Hi\n", encoding="utf-8")
     unconfigured = run(["cron_batch.py", str(prompts)])  # openai needs a base URL
     assert unconfigured.returncode == 2 and "base_url" in unconfigured.stderr
+
+
+def test_cron_job_without_a_model_uses_the_servers_only_one(openai_emulator, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Hi\n", encoding="utf-8")
+    openai_emulator.models = ["only-model"]
+    result = run(["cron_batch.py", str(prompts)], LLMCLIENTS_BASE_URL=openai_emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "only-model"
+    assert openai_emulator.last_request.json()["model"] == "only-model"
+    openai_emulator.models = ["a", "b"]  # two: none is picked, and nothing is sent
+    sent = len(openai_emulator.requests)
+    two = run(["cron_batch.py", str(prompts)], LLMCLIENTS_BASE_URL=openai_emulator.base_url)
+    assert two.returncode == 2 and "set LLMCLIENTS_MODEL" in two.stderr
+    assert [r.method for r in openai_emulator.requests[sent:]] == ["GET"]
+
+
+def test_cron_job_exits_as_the_command_does(openai_emulator, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "A"}\nnot json\n{"id": "b", "prompt": "B"}\n', encoding="utf-8")
+    env = {"LLMCLIENTS_BASE_URL": openai_emulator.base_url, "LLMCLIENTS_MODEL": "m"}
+    refused = Reply(status=400, body={"error": {"message": "no"}})
+    openai_emulator.enqueue(refused, refused)
+    example = run(["cron_batch.py", str(prompts), "--concurrency", "1"], **env)
+    openai_emulator.enqueue(refused, refused)
+    command = run(["-m", "llmclients", "batch", str(prompts), "--concurrency", "1", "--no-progress"], **env)
+    assert example.returncode == command.returncode == 1
+    assert "skipped" in example.stderr and "line 2" in example.stderr
+    # Every record failed at once: the summary says so, with no rate of answers.
+    assert "0 answered, 2 failed" in example.stderr and "req/s" not in example.stderr
+    assert "0 answered, 2 failed" in command.stderr and "req/s" not in command.stderr
+
+
+def test_cron_job_stops_on_sigterm_and_exits_143(openai_emulator, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("One\nTwo\nThree\n", encoding="utf-8")
+    openai_emulator.default_reply = Reply(deltas=["slow ", "answer"], delay=0.5)
+    env = clean_env(LLMCLIENTS_BASE_URL=openai_emulator.base_url, LLMCLIENTS_MODEL="m")
+    command = [sys.executable, "cron_batch.py", str(prompts), "--concurrency", "1"]
+    with subprocess.Popen(command, cwd=EXAMPLES, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + LIMIT
+        while not openai_emulator.requests:  # the first call is in flight
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=LIMIT)
+    assert proc.returncode == 143, err
+    # The call in flight finished within the grace; nothing more was sent.
+    assert len(out.decode().splitlines()) == 1 and len(openai_emulator.requests) == 1
+    assert b"1 answered" in err
 
 
 def test_cron_job_sample_prompts_file_is_valid():

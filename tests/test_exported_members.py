@@ -126,7 +126,7 @@ EXPORTED: Dict[str, List[str]] = {
         "retryable",
         "run",
     ],
-    "llmclients.celery": ["TASK_PREFIX", "batch_task", "results", "submit", "task_id"],
+    "llmclients.celery": ["RedisTokenBucket", "TASK_PREFIX", "batch_task", "results", "submit", "task_id"],
     "llmclients.cli": [
         "CHECK_PROMPT",
         "CHECK_TIMEOUT",

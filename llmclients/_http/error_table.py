@@ -155,7 +155,8 @@ def _invalid_url(failure: Failure) -> errors.InvalidRequestError:
             "a socks5:// or socks5h:// proxy needs PySocks: pip install 'requests[socks]'"
         )
     scheme = urlsplit(where).scheme
-    if isinstance(failure.exc, requests.exceptions.MissingSchema) or not scheme:
+    # Python 3.9's urlsplit takes "127.0.0.1" as the scheme of "127.0.0.1:8080/v1".
+    if isinstance(failure.exc, requests.exceptions.MissingSchema) or not where.startswith(f"{scheme}://"):
         problem = "it has no scheme"
     else:
         problem = f"requests cannot send {scheme}://"

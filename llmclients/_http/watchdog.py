@@ -27,6 +27,15 @@ reaches the same connection throughout the handshake. This is the one place
 besides :mod:`llmclients._http.body` that finds sockets: before the headers arrive
 there is no response for the body layer to look under, only the connection
 being opened.
+
+The thread starts with the first call that has a total, and no thread of it
+is alive at ``fork()``: a hook stops it before every fork and starts it again
+after, in the parent, if calls are in flight (in the child, the parent's
+guards are dropped). So a process that has used a client forks as a
+single-threaded one would (Python 3.12+ warns of a fork with threads alive):
+a fork waits for the thread to end, a moment at most. The parent's thread
+starts again with its next call, or at once if calls are in flight, whose
+deadlines still hold (one that passed during the fork fires then).
 """
 
 from __future__ import annotations
@@ -119,6 +128,7 @@ class Watchdog:
         self._thread: Optional[threading.Thread] = None
         self._wake_at = float("inf")  # when the thread will look at the heap next
         self._local = threading.local()
+        self._forking = False  # between the hooks before and after a fork: no thread
 
     def current(self) -> Optional[Guard]:
         """The guard of the call this thread is sending, if any."""
@@ -135,8 +145,8 @@ class Watchdog:
         with self._cond:
             heapq.heappush(self._heap, (guard.at, next(self._order), guard))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="llmclients-watchdog", daemon=True)
-                self._thread.start()
+                if not self._forking:  # else the hook after the fork starts it
+                    self._start()
             elif guard.at < self._wake_at:
                 self._cond.notify()  # the thread sleeps until a later time
         self._local.guard = guard
@@ -154,9 +164,32 @@ class Watchdog:
         # After the lock: a firing in progress has finished with the sockets.
         guard._release()
 
+    def _start(self) -> None:
+        """Start the thread; the lock is held."""
+        self._thread = threading.Thread(target=self._run, name="llmclients-watchdog", daemon=True)
+        self._thread.start()
+
+    def _before_fork(self) -> None:
+        """Stop the thread, and start none until :meth:`_after_fork_in_parent`."""
+        with self._cond:
+            self._forking = True
+            thread, self._thread = self._thread, None
+            self._cond.notify()
+        if thread is not None:
+            thread.join()
+
+    def _after_fork_in_parent(self) -> None:
+        # Started again only for calls in flight (whose threads make the
+        # process multi-threaded anyway); else by the next call. Python 3.13
+        # counts the threads for its warning after these hooks have run.
+        with self._cond:
+            self._forking = False
+            if self._thread is None and any(not entry[2].done for entry in self._heap):
+                self._start()
+
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._forking:
                 heap = self._heap
                 while heap and heap[0][2].done:
                     heapq.heappop(heap)
@@ -172,9 +205,13 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
-if hasattr(os, "register_at_fork"):
-    # A child has no watchdog thread, and its parent's guards are not its own.
-    os.register_at_fork(after_in_child=WATCHDOG._reset)
+if hasattr(os, "register_at_fork"):  # not on Windows
+    # No thread at fork; a child starts afresh: its parent's guards are not its own.
+    os.register_at_fork(
+        before=WATCHDOG._before_fork,
+        after_in_parent=WATCHDOG._after_fork_in_parent,
+        after_in_child=WATCHDOG._reset,
+    )
 
 
 class InterruptibleAdapter(requests.adapters.HTTPAdapter):

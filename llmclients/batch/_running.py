@@ -69,10 +69,11 @@ class Stats:
         return time.monotonic() - self.started
 
     def summary(self) -> str:
-        rate = (self.done + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
+        # The rate of answers only: failures that come back at once would make it absurd.
+        rate = f"{self.done / self.elapsed:.1f} req/s, " if self.done and self.elapsed > 0 else ""
         return (
             f"{self.done} answered, {self.failed} failed, {self.skipped} already answered; "
-            f"{self.tokens:,} tokens, {self.retries} retries, {rate:.1f} req/s, {self.elapsed:.1f} s"
+            f"{self.tokens:,} tokens, {self.retries} retries, {rate}{self.elapsed:.1f} s"
         )
 
 

@@ -25,7 +25,7 @@ FILE (created 0600 if missing; checked to be writable before sending;
 rewritten only after a turn succeeds, keeping its mode and symlink).
 ``--emulate`` answers from the provider's emulator, served inside the process:
 no network needed. ``batch`` is :mod:`llmclients.batch` as a command: a
-progress bar on stderr on a terminal (with the ``llmclients[batch]`` extra),
+progress bar on stderr on a terminal (with the ``batch`` extra: tqdm),
 a one-line summary at the end; SIGINT or SIGTERM stops sending, lets the
 calls in flight finish for ``--grace`` seconds, and exits 130 or 143. ``chat`` on a terminal with no prompt is an interactive
 session (:mod:`llmclients.cli._repl`).

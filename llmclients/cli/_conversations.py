@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import stat
+import sys
 import tempfile
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -91,6 +92,9 @@ def conversation_for(
         ) from None
     if args.model:
         conversation.model = client.resolve_model(args.model)
+    # Said, so that a conversation carried on unawares (an old file, a reused name) shows.
+    turns = sum(1 for message in conversation.messages if message.get("role") != "system")
+    print(f"llmclients: resuming {turns} turns from {args.conversation}", file=sys.stderr, flush=True)
     return conversation
 
 
