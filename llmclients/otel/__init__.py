@@ -1,6 +1,6 @@
 """OpenTelemetry for every client in the process: GenAI spans and metrics.
 
-``pip install 'llmclients[otel]'`` (``opentelemetry-api``; the SDK and its
+The ``otel`` extra (``opentelemetry-api``; the SDK and its
 exporters are the application's choice), then::
 
     import llmclients.otel
@@ -62,7 +62,7 @@ try:
     from opentelemetry import context, metrics, propagate, trace
 except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
     raise ImportError(
-        "llmclients.otel needs OpenTelemetry's API: pip install 'llmclients[otel]' (opentelemetry-api)"
+        "llmclients.otel needs OpenTelemetry's API: pip install opentelemetry-api (llmclients' extra 'otel')"
     ) from exc
 
 from .. import __version__, observers
