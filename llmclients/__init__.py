@@ -26,7 +26,7 @@ from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
-from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
+from ._core.values import Choice, Completion, Message, Messages, Timings, ToolCall, Usage
 from ._http.config import Retry, Timeout
 from ._http.watchdog import InterruptibleAdapter
 from ._public import expose, install
@@ -137,6 +137,7 @@ __all__ = [
     "StreamInterruptedError",
     "TextDelta",
     "Timeout",
+    "Timings",
     "ToolCall",
     "ToolCallDelta",
     "TotalTimeout",

@@ -75,6 +75,7 @@ EXPORTED: Dict[str, List[str]] = {
         "StreamInterruptedError",
         "TextDelta",
         "Timeout",
+        "Timings",
         "ToolCall",
         "ToolCallDelta",
         "TotalTimeout",

@@ -17,6 +17,7 @@ import copy
 import json
 import logging
 import sys
+import time
 from typing import (
     Any,
     Callable,
@@ -53,8 +54,9 @@ from ..observers import (
 )
 from . import content_type, framing
 from .framing import Decoder
+from .prices import PriceTable, priced
 from .state import Exchange, OnComplete, ParseEvent, Service, StreamState, cut_while_reasoning
-from .values import Message
+from .values import Message, Timings
 
 __all__ = ["Call"]
 
@@ -87,6 +89,7 @@ class Call:
         thread: Optional[Dict[str, Any]] = None,
         on_complete: Optional[OnComplete] = None,
         max_reply_size: Optional[int] = None,
+        prices: Optional[PriceTable] = None,
     ) -> None:
         self.service = service
         self.transport = transport
@@ -97,6 +100,7 @@ class Call:
         self.options = dict(options or {})
         self.on_complete = on_complete
         self.max_reply_size = max_reply_size
+        self.prices = prices
         self.budget: Budget = transport.new_budget()
         self.state = StreamState(model)
         #: Choice 0's text deltas so far.
@@ -105,8 +109,11 @@ class Call:
         self.attempts = 0
         self.ended = False
         self._pristine = {} if thread is None else thread
-        self._first_seen = False
         self._request: Optional[Request] = None
+        # One monotonic clock reading at each point, for Timings (None: not reached yet).
+        self.headers_at: Optional[float] = None
+        self.first_at: Optional[float] = None
+        self.ended_at: Optional[float] = None
 
     # --- opening ---------------------------------------------------------------------
 
@@ -143,10 +150,10 @@ class Call:
                 if not self._wait_to_retry(request, exc):
                     raise
                 continue
+            self.headers_at = time.monotonic()
             if self.observers:
-                headers = ResponseEvent(
-                    self.info, response.status_code, request_id_of(response.headers), self.attempts, self.info.elapsed()
-                )
+                elapsed = self.headers_at - self.info.started
+                headers = ResponseEvent(self.info, response.status_code, request_id_of(response.headers), self.attempts, elapsed)
                 self._notify("on_response", headers)
             return response
 
@@ -296,7 +303,7 @@ class Call:
                             f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
                         ) from exc
                     if pending:
-                        if not self._first_seen:
+                        if self.first_at is None:
                             self._first_delta()
                         room -= _cost(pending)
                         if room < 0:
@@ -306,7 +313,7 @@ class Call:
                             yield from pending
                         pending.clear()
                     if text:
-                        if not self._first_seen:
+                        if self.first_at is None:
                             self._first_delta()
                         cost = size_of(text)
                         room -= cost
@@ -330,9 +337,14 @@ class Call:
             batches.close()
 
     def _first_delta(self) -> None:
-        self._first_seen = True
+        self.first_at = time.monotonic()
         if self.observers:
-            self._notify("on_first_delta", FirstDeltaEvent(self.info, self.info.elapsed()))
+            self._notify("on_first_delta", FirstDeltaEvent(self.info, self.first_at - self.info.started))
+
+    def timings(self) -> Timings:
+        """How long the call has taken so far (:class:`~llmclients.Timings`)."""
+        deltas = len(self.parts) + self.state.progress[0]
+        return Timings.measured(self.info.started, self.headers_at, self.first_at, self.ended_at, deltas)
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -351,6 +363,9 @@ class Call:
         if self.ended:
             return
         self.ended = True
+        self.ended_at = time.monotonic()
+        if self.prices:
+            self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
         if not self.observers:
             return
         state = self.state
@@ -360,7 +375,7 @@ class Call:
         event = EndEvent(
             self.info,
             outcome,
-            self.info.elapsed(),
+            self.ended_at - self.info.started,
             self.attempts,
             error=error,
             finish_reason=state.finish_reason,
@@ -371,7 +386,7 @@ class Call:
             text_length=len(text),
             partial_text=text if error is not None else "",
             extra=dict(state.extra),
-            reply=state.reply(text, self.service.name, request_id) if self.info.operation == "chat" else None,
+            reply=state.reply(text, self.service.name, request_id, self.timings()) if self.info.operation == "chat" else None,
         )
         self._notify("on_end", event)
 

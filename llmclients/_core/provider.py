@@ -45,6 +45,7 @@ from ..observers import Observer
 from .call import Call
 from .messages import features_of, normalize_messages
 from .options import merged_signature
+from .prices import check_prices
 from .state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
 from .values import Completion, Message, Messages
@@ -103,7 +104,13 @@ class Provider:
     ``observers``
         :class:`~llmclients.observers.Observer` objects that see every call's
         lifecycle (request, response, retry, first delta, end); also
-        :attr:`observers`, a list to add to.
+        :attr:`observers`, a list to add to;
+    ``prices``
+        ``{model: (input, output)}`` or ``{model: (input, output,
+        cached_input)}``, prices per million tokens: a reply's ``usage.cost``
+        is computed from them where the service reports no cost (cached
+        tokens at the cached price, the input price when none is given). A
+        model not in the table gets no cost (None). No prices are built in.
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads. It cannot be pickled (it holds the
@@ -167,6 +174,7 @@ class Provider:
         verify: Union[bool, str] = True,
         max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
         observers: Sequence[Observer] = (),
+        prices: Optional[Mapping[str, Sequence[float]]] = None,
     ) -> None:
         """A client of the service; every argument is described in the class's docstring
         (``help(llmclients.Provider)``)."""
@@ -186,6 +194,8 @@ class Provider:
         self.max_reply_size = max_reply_size
         #: What sees every call of this client (:mod:`llmclients.observers`); a list to add to.
         self.observers: List[Observer] = list(observers)
+        #: The price table (``prices=``), each model's cached-input price filled in.
+        self.prices = check_prices(prices)
         self._transport = Transport(
             timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,
@@ -300,7 +310,13 @@ class Provider:
         """A :class:`~llmclients._core.call.Call` of this client (its transport,
         observers and reply limit): what every request goes through."""
         return Call(
-            self, self._transport, self.observers, operation=operation, max_reply_size=self.max_reply_size, **details
+            self,
+            self._transport,
+            self.observers,
+            operation=operation,
+            max_reply_size=self.max_reply_size,
+            prices=self.prices,
+            **details,
         )
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:

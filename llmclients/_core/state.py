@@ -24,7 +24,7 @@ from typing import (
 
 from .. import errors
 from .choices import ChoiceBuilder
-from .values import Choice, Completion, Message, Usage
+from .values import Choice, Completion, Message, Timings, Usage
 
 if TYPE_CHECKING:
     from .._http.body import Body
@@ -120,7 +120,9 @@ class StreamState:
         choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
         return choices
 
-    def reply(self, text: str, provider: str, request_id: Optional[str]) -> Completion:
+    def reply(
+        self, text: str, provider: str, request_id: Optional[str], timings: Optional[Timings] = None
+    ) -> Completion:
         """The reply as read so far, choice 0's text being ``text``: whole once :attr:`done`."""
         first = self.first
         choices = self.choice_list(text)
@@ -139,6 +141,7 @@ class StreamState:
             extra=self.extra,
             choices=choices if len(choices) > 1 else (),
             message_fields=self.message_fields,
+            timings=timings,
         )
 
 

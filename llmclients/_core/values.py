@@ -1,7 +1,8 @@
 """The values of a call: the messages it sends (:data:`Message`,
 :data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
 :class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
-reads a reply's text or a tool call's arguments as JSON)."""
+reads a reply's text or a tool call's arguments as JSON), and how long a
+call took: :class:`Timings`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = [
     "Completion",
     "Message",
     "Messages",
+    "Timings",
     "ToolCall",
     "Usage",
     "assistant_message",
@@ -154,6 +156,50 @@ class Usage(_Counts):
         }
 
 
+class Timings(NamedTuple):
+    """How long a call took: seconds from its start (when ``stream()`` was
+    called), None for a point it did not reach.
+
+    ``headers``: to the response headers of the attempt that answered
+    (retries and their waits included); ``first_delta``: to the first delta
+    (text, reasoning or a tool-call fragment); ``total``: to the call's end
+    (None while the stream is open); ``deltas``: the deltas read;
+    ``deltas_per_second``: the deltas after the first over the time from the
+    first to the end (None before the end, or with fewer than two).
+    """
+
+    headers: Optional[float] = None
+    first_delta: Optional[float] = None
+    total: Optional[float] = None
+    deltas: int = 0
+    deltas_per_second: Optional[float] = None
+
+    @classmethod
+    def measured(
+        cls, started: float, headers: Optional[float], first: Optional[float], ended: Optional[float], deltas: int
+    ) -> Timings:
+        """The timings of a call from its clock readings (``time.monotonic()``; None: not reached)."""
+        rate = None
+        if first is not None and ended is not None and deltas > 1 and ended > first:
+            rate = (deltas - 1) / (ended - first)
+        return cls(
+            None if headers is None else headers - started,
+            None if first is None else first - started,
+            None if ended is None else ended - started,
+            deltas,
+            rate,
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every field, by name (JSON-ready)."""
+        return dict(zip(self._fields, self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timings:
+        """The timings :meth:`to_dict` gave (unknown keys ignored)."""
+        return cls(**{name: data[name] for name in cls._fields if name in data})
+
+
 class ToolCall(NamedTuple):
     """A function call the model asked for. ``arguments`` is the JSON text as sent."""
 
@@ -242,7 +288,8 @@ class Completion:
     Besides ``text``: ``reasoning`` (the model's thinking, when the server
     sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
     ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
-    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
+    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``timings``
+    (a :class:`Timings`, or None for a reply not read from a call), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
     such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
     (every answer when ``n`` > 1; the first is this one) and
@@ -263,6 +310,7 @@ class Completion:
         "request_id",
         "response_id",
         "text",
+        "timings",
         "tool_calls",
         "usage",
     )
@@ -284,6 +332,7 @@ class Completion:
         extra: Optional[Mapping[str, Any]] = None,
         choices: Sequence[Choice] = (),
         message_fields: Optional[Mapping[str, Any]] = None,
+        timings: Optional[Timings] = None,
     ) -> None:
         self.text = text
         self.finish_reason = finish_reason
@@ -299,10 +348,12 @@ class Completion:
         self.extra = dict(extra or {})
         self.choices = list(choices)
         self.message_fields = dict(message_fields or {})
+        self.timings = timings
 
     def __setstate__(self, state: Any) -> None:
         """A pickle made before a field existed loads with its default."""
         self.message_fields = {}
+        self.timings = None
         for part in state if isinstance(state, tuple) else (state,):
             for name, value in (part or {}).items():
                 setattr(self, name, value)
@@ -331,7 +382,7 @@ class Completion:
         """The whole reply as JSON-ready values, for a log line or a queue.
 
         Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
-        None), tool calls are in OpenAI's message shape (``id``, ``type``,
+        None), ``timings`` is :meth:`Timings.to_dict` (or None), tool calls are in OpenAI's message shape (``id``, ``type``,
         ``function``: ``name``, ``arguments``), ``choices`` one dict each.
         """
         return {
@@ -349,6 +400,7 @@ class Completion:
             "extra": copy.deepcopy(self.extra),
             "choices": [choice.to_dict() for choice in self.choices],
             "message_fields": copy.deepcopy(self.message_fields),
+            "timings": self.timings.to_dict() if self.timings is not None else None,
         }
 
     def __str__(self) -> str:
@@ -357,7 +409,8 @@ class Completion:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Completion):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        # timings measure a call, they are not part of the reply (as Usage.raw is not)
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__ if name != "timings")
 
     __hash__ = None  # type: ignore[assignment]
 

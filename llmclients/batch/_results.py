@@ -35,6 +35,8 @@ class Result:
     error: Optional[Dict[str, Any]] = None
     attempts: int = 0
     elapsed: float = 0.0
+    #: The answering call's :meth:`~llmclients.Timings.to_dict`, or None.
+    timings: Optional[Dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -48,6 +50,7 @@ class Result:
         self.model = completion.model
         self.reasoning = completion.reasoning
         self.tool_calls = [call.to_dict() for call in completion.tool_calls]
+        self.timings = completion.timings.to_dict() if completion.timings is not None else None
         self.error = None
 
     def fail(self, exc: errors.LLMClientError) -> None:
@@ -57,6 +60,11 @@ class Result:
     @property
     def tokens(self) -> int:
         return int((self.usage or {}).get("total_tokens") or 0)
+
+    @property
+    def cost(self) -> Optional[float]:
+        cost = (self.usage or {}).get("cost")
+        return float(cost) if isinstance(cost, (int, float)) else None
 
     @classmethod
     def from_dict(cls, line: Mapping[str, Any]) -> Result:
@@ -76,7 +84,7 @@ class Result:
             line["reasoning"] = self.reasoning
         if self.tool_calls:
             line["tool_calls"] = self.tool_calls
-        line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3))
+        line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3), timings=self.timings)
         return line
 
 

@@ -61,6 +61,8 @@ class Stats:
     done: int = 0
     failed: int = 0
     tokens: int = 0
+    #: The answers' costs added up (``usage.cost``: reported, or from the client's ``prices``); None if none had one.
+    cost: Optional[float] = None
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -70,9 +72,10 @@ class Stats:
 
     def summary(self) -> str:
         rate = (self.done + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
+        cost = "" if self.cost is None else f"cost {self.cost:.6g}, "
         return (
             f"{self.done} answered, {self.failed} failed, {self.skipped} already answered; "
-            f"{self.tokens:,} tokens, {self.retries} retries, {rate:.1f} req/s, {self.elapsed:.1f} s"
+            f"{self.tokens:,} tokens, {cost}{self.retries} retries, {rate:.1f} req/s, {self.elapsed:.1f} s"
         )
 
 
@@ -190,6 +193,8 @@ class BatchRun:
             else:
                 self.stats.failed += 1
             self.stats.tokens += result.tokens
+            if result.cost is not None:
+                self.stats.cost = (self.stats.cost or 0.0) + result.cost
             self.stats.retries += result.attempts - 1
             self._show(result)
             yield result

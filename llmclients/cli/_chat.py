@@ -163,6 +163,7 @@ class _Reply:
             "response_id": stream.response_id,
             "request_id": stream.request_id,
             "choices": [choice.to_dict() for choice in choices],
+            "timings": stream.timings.to_dict(),
         }
         self.others = [(choice.index, choice.text) for choice in choices[1:]]
         self.unanswered = no_answer(stream)
