@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any, Dict, List, Mapping, Optional, Protocol
 
 from ._core.messages import normalize_messages
@@ -11,6 +12,7 @@ from ._core.state import OnComplete, StreamState
 from ._core.stream import Stream
 from ._core.values import Completion, Message, Messages, ToolCall, assistant_message
 from .errors import InvalidMessagesError, InvalidRequestError
+from .observers import in_conversation
 
 __all__ = [
     "STATE_VERSION",
@@ -55,7 +57,9 @@ class Conversation:
     with every turn; a turn's own keyword arguments override them.
     :meth:`to_dict` gives a JSON-serialisable state that
     ``client.conversation(state=...)`` resumes (a Django view keeps it in
-    ``request.session``).
+    ``request.session``). ``id`` names the conversation (a random hex string,
+    kept in the state): observers see it as ``CallInfo.conversation_id``, and
+    the reply log records it.
     """
 
     def __init__(
@@ -67,8 +71,10 @@ class Conversation:
         thread: Optional[Mapping[str, Any]] = None,
         system: Optional[str] = None,
         options: Optional[Mapping[str, Any]] = None,
+        id: Optional[str] = None,
     ) -> None:
         self.client = client
+        self.id = id if isinstance(id, str) and id else os.urandom(16).hex()
         self.model = client.resolve_model(model)
         self.messages: List[Message] = normalize_messages(messages) if messages else []
         if system is not None:
@@ -97,7 +103,8 @@ class Conversation:
             self.thread = state.thread
 
         merged = {**self.options, **options}
-        return self.client.open_stream(history, self.model, merged, copy.deepcopy(self.thread), commit)
+        with in_conversation(self.id):
+            return self.client.open_stream(history, self.model, merged, copy.deepcopy(self.thread), commit)
 
     def send(self, message: Optional[Messages] = None, **options: Any) -> Completion:
         """Send the next user turn (or, with none, the tool results) and return the whole reply."""
@@ -147,6 +154,7 @@ class Conversation:
             "messages": copy.deepcopy(self.messages),
             "thread": copy.deepcopy(self.thread),
             "options": copy.deepcopy(self.options),
+            "id": self.id,
         }
 
     @classmethod
@@ -163,6 +171,7 @@ class Conversation:
             model=state["model"],
             thread=state["thread"],
             options=state.get("options"),
+            id=state.get("id"),
         )
 
     def __reduce_ex__(self, protocol: Any) -> Any:

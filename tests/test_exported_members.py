@@ -205,6 +205,7 @@ EXPORTED: Dict[str, List[str]] = {
         "attach",
         "attached",
         "detach",
+        "in_conversation",
     ],
     "llmclients.providers": [
         "BUILTIN",
@@ -296,6 +297,15 @@ EXPORTED: Dict[str, List[str]] = {
         "register",
     ],
     "llmclients.providers.ollama": ["DEFAULT_PORT", "Ollama", "cut_sizes", "host_url"],
+    "llmclients.replylog": [
+        "ENVIRONMENT_VARIABLE",
+        "ReplyLog",
+        "ReplyLogWarning",
+        "default_path",
+        "from_environment",
+        "shared",
+        "user_dir",
+    ],
     "llmclients.testing": [
         "AllenAIEmulator",
         "AnthropicEmulator",

@@ -14,6 +14,7 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
+import os
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -196,6 +197,10 @@ class Provider:
         self.observers: List[Observer] = list(observers)
         #: The price table (``prices=``), each model's cached-input price filled in.
         self.prices = check_prices(prices)
+        if os.environ.get("LLMCLIENTS_REPLY_LOG"):
+            from ..replylog import from_environment  # sqlite3 only for those who ask for the log
+
+            from_environment()
         self._transport = Transport(
             timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,

@@ -11,6 +11,8 @@ Commands::
     llmclients emulate -p PROVIDER      serve that provider's emulator on 127.0.0.1 until Ctrl-C
     llmclients batch INPUT -o OUTPUT    answer a file of records (JSONL) or prompts (text) concurrently,
                                         within --rpm/--tpm; a rerun sends only what is missing or failed
+    llmclients logs [on|off|path]       the replies chat logged (-n N, -q TEXT, -m MODEL, -c ID, --json),
+                                        with totals; turn the log on or off; where it is
 
 ``chat`` streams the reply to stdout as it arrives (``--show-reasoning``
 streams the model's reasoning to stderr; tool calls are listed on stderr).
@@ -59,7 +61,8 @@ The package holds one part of the command in each module:
 with :mod:`~llmclients.cli._conversations` and :mod:`~llmclients.cli._client`,
 :mod:`~llmclients.cli._info` (``providers``, ``models``, ``check``,
 ``emulate``), :mod:`~llmclients.cli._batch` and :mod:`~llmclients.cli._logs`
-(redaction, ``--debug``). This module runs them: :func:`main`.
+(redaction, ``--debug``), :mod:`~llmclients.cli._replies` (the reply log,
+``logs``). This module runs them: :func:`main`.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ from ._info import (
 )
 from ._logs import configure_logging, redact
 from ._parser import CHECK_TIMEOUT, build_parser
+from ._replies import logs_command
 
 # llmclients.cli was one module: these are the names it held, which
 # the tests import from here.
@@ -148,6 +152,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "check": check_command,
     "emulate": emulate_command,
     "batch": batch_command,
+    "logs": logs_command,
 }
 
 

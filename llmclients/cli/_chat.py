@@ -32,11 +32,17 @@ from ._common import (
     quiet_cut_off,
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._replies import chat_log
 
 __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    with chat_log(args):
+        return _chat(args)
+
+
+def _chat(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
         if args.json:
             raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
