@@ -235,3 +235,15 @@ def test_the_suite_never_logs_into_the_developers_folder(openai_emulator: OpenAI
     assert session.name.startswith("llmclients-user-")
     prompts = [row["prompt"] for row in ReplyLog(session / "llmclients" / "logs.db").rows()]
     assert "Where is my log?" in prompts
+
+
+def test_a_command_whose_log_cannot_be_written_says_so_in_one_line_and_answers(
+    openai_emulator: OpenAIEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    user = tmp_path / "a-file" / "user"
+    result = cli(user, "chat", "--base-url", openai_emulator.base_url, "-m", "m", "Hi")
+    assert result.returncode == 0 and "You said: Hi" in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("llmclients: the reply log ") and "cannot be written" in line
+    assert cli(user, "logs").returncode == 0  # no log yet: nothing to list

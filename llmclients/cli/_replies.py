@@ -8,10 +8,13 @@ import argparse
 import contextlib
 import json
 import os
+import sqlite3
+import sys
+import warnings
 from typing import Any, Dict, Iterator, List, Optional
 
 from .. import observers
-from ..replylog import default_path, shared, user_dir
+from ..replylog import ReplyLog, ReplyLogWarning, default_path, shared, user_dir
 from ._common import EXIT_OK, UsageError
 
 __all__ = ["chat_log", "logs_command"]
@@ -30,8 +33,8 @@ def chat_log(args: argparse.Namespace) -> Iterator[None]:
     if getattr(args, "no_log", False) or not logging_on():
         yield
         return
-    log = shared(default_path())
-    if log.broken:  # warned already; the chat goes on
+    log = _opened()
+    if log.broken:  # said so already; the chat goes on
         yield
         return
     observers.attach(log)
@@ -40,6 +43,16 @@ def chat_log(args: argparse.Namespace) -> Iterator[None]:
     finally:
         observers.detach(log)
         log.close()
+
+
+def _opened() -> ReplyLog:
+    """The command's log; a log that cannot be written is said in one line on stderr, not a warning's two."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ReplyLogWarning)
+        log = shared(default_path())
+    for warning in caught:
+        print(f"llmclients: {warning.message}", file=sys.stderr)
+    return log
 
 
 def logs_command(args: argparse.Namespace) -> int:
@@ -70,15 +83,19 @@ def _list(args: argparse.Namespace) -> None:
     if not os.path.exists(default_path()):
         print("[]" if args.json else f"no replies logged yet ({default_path()})")
         return
-    log = shared(default_path())
     found = dict(query=args.query, model=args.model, conversation=args.conversation)
-    rows = list(reversed(log.rows(args.count or None, **found)))  # the newest last, as a terminal reads
+    try:
+        log = _opened()
+        rows = list(reversed(log.rows(args.count or None, **found)))  # the newest last, as a terminal reads
+        totals = log.totals(**found)
+    except (sqlite3.Error, OSError) as exc:
+        raise UsageError(f"the reply log {default_path()} cannot be read: {exc}") from None
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
         print(_shown(row))
-    print(_totals(log.totals(**found)))
+    print(_totals(totals))
     if not logging_on():
         print("(the log is off: llmclients logs on)")
 
