@@ -289,7 +289,8 @@ class Completion:
     sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
     ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
     ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``timings``
-    (a :class:`Timings`, or None for a reply not read from a call), ``logprobs``
+    (a :class:`Timings`, or None for a reply not read from a call; a measure
+    of the call, not compared by ``==``), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
     such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
     (every answer when ``n`` > 1; the first is this one) and

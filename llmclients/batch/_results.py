@@ -72,7 +72,7 @@ class Result:
         return cls(**{name: line[name] for name in _FIELDS if name in line})
 
     def to_dict(self) -> Dict[str, Any]:
-        """The output line's object; ``reasoning`` and ``tool_calls`` only when present."""
+        """The output line's object; ``reasoning``, ``tool_calls`` and ``timings`` only when present."""
         line: Dict[str, Any] = {
             "id": self.id,
             "text": self.text,
@@ -84,7 +84,9 @@ class Result:
             line["reasoning"] = self.reasoning
         if self.tool_calls:
             line["tool_calls"] = self.tool_calls
-        line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3), timings=self.timings)
+        line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3))
+        if self.timings is not None:
+            line["timings"] = self.timings
         return line
 
 
