@@ -4,7 +4,7 @@ framings, AutonomousAI (SSE), AllenAI (NDJSON) and Aura (raw text), and the
 native protocols, Anthropic and Responses (named SSE events) and Ollama
 (NDJSON); and Anthropic's tool calls, fragment by fragment.
 
-    python benchmarks/bench_providers.py [--quick]
+    python benchmarks/bench_providers.py [--quick] [--provider NAME ...] [--rounds N]
 
 Each provider's stream is the bytes its own emulator writes, captured once and
 then served from a child process as fast as the socket takes them (one HTTP
@@ -144,18 +144,26 @@ def client_for(provider: str, kind: str):  # type: ignore[no-untyped-def]
 
 
 def throughput(provider: str, kind: str, count: int, repeats: int) -> Dict[str, float]:
+    """The provider's rate against the floor's, alternated: each round reads the
+    stream once each way, and the figure is the median of the rounds' ratios
+    (the range shows this machine's noise)."""
     events = capture_events(provider, count) * REPEAT[kind]
     process, port = _start(_serve_bulk, events)
     figures = {}
     try:
         for framing in FRAMINGS:
-            base = rate(floor_for(kind), port, framing, repeats)
-            ours = rate(client_for(provider, kind), port, framing, repeats)
+            pairs = [
+                (rate(floor_for(kind), port, framing, 1), rate(client_for(provider, kind), port, framing, 1))
+                for _ in range(repeats)
+            ]
+            ratios = sorted(ours / base for base, ours in pairs)
+            base, ours = (statistics.median(side) for side in zip(*pairs))
             unit = "chars/s" if kind == "text" else "events/s"
             print(
-                f"{provider:<11}{kind:<7}{framing:<9}{base:>14,.0f}{ours:>14,.0f} {unit:<9}{ours / base:>6.2f}x"
+                f"{provider:<11}{kind:<7}{framing:<9}{base:>14,.0f}{ours:>14,.0f} {unit:<9}"
+                f"{statistics.median(ratios):>6.2f}x  ({ratios[0]:.2f}-{ratios[-1]:.2f})"
             )
-            figures[f"{provider} {framing} x floor"] = ours / base
+            figures[f"{provider} {framing} x floor"] = statistics.median(ratios)
     finally:
         process.terminate()
     return figures
@@ -257,20 +265,27 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--provider", action="append", choices=sorted(PROVIDERS), help="measure only these (repeatable)"
+    )
+    parser.add_argument("--rounds", type=int, help="alternated rounds of the throughput figures (default 5)")
     args = parser.parse_args()
-    count, repeats, paced = (5_000, 1, 30) if args.quick else (50_000, 3, 150)
+    count, repeats, paced = (5_000, 1, 30) if args.quick else (50_000, 5, 150)
+    repeats = args.rounds or repeats
+    chosen = {name: kind for name, kind in PROVIDERS.items() if not args.provider or name in args.provider}
     figures: Dict[str, float] = {}
     print(f"Delivery: {paced} deltas written 20 ms apart; delay from the server's write to the caller (ms)")
     print(f"{'provider':<11}{'framing':<9}{'median':>8}{'max':>8}{'late > 5 ms':>13}")
-    for provider in PROVIDERS:
+    for provider in chosen:
         figures.update(delivery(provider, paced))
     print(
-        f"\nThroughput: {count:,} deltas (raw text: repeated x{REPEAT['text']}), one HTTP chunk each (best of {repeats})"
+        f"\nThroughput: {count:,} deltas (raw text: repeated x{REPEAT['text']}), one HTTP chunk each;"
+        f" {repeats} rounds alternated, medians (the ratio's range)"
     )
     print(f"{'provider':<11}{'kind':<7}{'framing':<9}{'floor':>14}{'llmclients':>14}{'':<10}{'x floor':>7}")
-    for provider, kind in PROVIDERS.items():
+    for provider, kind in chosen.items():
         figures.update(throughput(provider, kind, count, repeats))
-    if "anthropic" in PROVIDERS:
+    if "anthropic" in chosen:
         print(f"\nAnthropic's tool calls: {count // 5:,} input_json_delta fragments against as many text deltas, chunked")
         figures.update(anthropic_fragments(count // 5, repeats))
     print("\nSummary:", ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))

@@ -26,13 +26,16 @@ from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
-from ._core.values import Choice, Completion, Message, Messages, Timings, ToolCall, Usage
+from ._core.timings import Timings
+from ._core.tools import ToolResult
+from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
 from ._http.watchdog import InterruptibleAdapter
 from ._public import expose, install
 from .errors import (
     AuthenticationError,
     BlockedError,
+    CancelToolCall,
     CertificateError,
     ConnectError,
     ConnectTimeout,
@@ -60,14 +63,19 @@ from .errors import (
     RedirectError,
     ReplyTooLargeError,
     RequestTimeoutError,
+    SchemaError,
     ServerError,
     StreamError,
     StreamInterruptedError,
+    StructuredOutputError,
+    ToolCallCutOffError,
+    ToolLoopError,
+    ToolLoopLimitError,
     TotalTimeout,
     TransportError,
     UnsupportedFeatureError,
 )
-from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from .events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, ToolEnd, ToolStart
 from .observers import Observer
 from .providers import entries, get_client, get_provider_class, provider_names
 
@@ -89,6 +97,7 @@ __all__ = [
     "AuthenticationError",
     "AutonomousAI",
     "BlockedError",
+    "CancelToolCall",
     "CertificateError",
     "Choice",
     "Completion",
@@ -131,15 +140,23 @@ __all__ = [
     "ReplyTooLargeError",
     "RequestTimeoutError",
     "Retry",
+    "SchemaError",
     "ServerError",
     "Stream",
     "StreamError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "TextDelta",
     "Timeout",
     "Timings",
     "ToolCall",
+    "ToolCallCutOffError",
     "ToolCallDelta",
+    "ToolEnd",
+    "ToolLoopError",
+    "ToolLoopLimitError",
+    "ToolResult",
+    "ToolStart",
     "TotalTimeout",
     "TransportError",
     "UnsupportedFeatureError",

@@ -32,6 +32,9 @@ How it behaves:
 * **one client per worker process**, made by ``make_client`` on the first
   task of that process, after the prefork fork: a client made in the parent
   (at import, say) is never used by a child, whose connections are its own;
+* with :mod:`llmclients.otel` instrumented, :func:`submit` sends the
+  caller's trace context in each task's headers, and the worker's call is a
+  child of the span that submitted it;
 * the result is :class:`llmclients.batch.Result`'s dict, stored in the result
   backend, and appended to ``output`` (a JSONL file) when the workers share a
   file system: just after it is stored, so :func:`results` may return a
@@ -42,8 +45,10 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from celery import Celery, Task
 
@@ -104,7 +109,8 @@ def batch_task(
         item = Record(record["id"], record["messages"], dict(record.get("options") or {}))
         result = Result(item.id, attempts=failures + self.request.retries + 1)
         try:
-            result.fill(clients.get().complete(item.messages, **item.options))
+            with _trace_context_of(self.request):
+                result.fill(clients.get().complete(item.messages, **item.options))
         except errors.LLMClientError as exc:
             result.fail(exc)
             pause = retry_after(exc)
@@ -153,6 +159,35 @@ def _stored_success(task: Task, identifier: Optional[str]) -> Optional[Dict[str,
     return None
 
 
+def _instrumentation() -> Any:
+    """:mod:`llmclients.otel` if it is instrumented: looked up, not imported,
+    so that a process that does not trace never imports OpenTelemetry."""
+    otel = sys.modules.get("llmclients.otel")
+    return otel if otel is not None and otel.instrumented() else None
+
+
+def _trace_headers() -> Dict[str, Any]:
+    """``apply_async``'s ``headers`` carrying the caller's trace context, when traced."""
+    otel = _instrumentation()
+    headers = otel.context_headers() if otel is not None else {}
+    return {"headers": headers} if headers else {}
+
+
+def _trace_context_of(request: Any) -> ContextManager[Any]:
+    """The submitter's trace context, current while the task calls, when traced.
+    A worker has a task's headers as attributes of ``request``; an eager
+    call, in ``request.headers``."""
+    otel = _instrumentation()
+    if otel is None:
+        return nullcontext()
+    headers = dict(getattr(request, "headers", None) or {})
+    for name in ("traceparent", "tracestate"):
+        value = getattr(request, name, None)
+        if value is not None:
+            headers.setdefault(name, value)
+    return otel.remote_context(headers)  # type: ignore[no-any-return]
+
+
 def submit(
     task: Task,
     records: Union[PathLike, Iterable[Union[Record, Mapping[str, Any], str]]],
@@ -170,7 +205,7 @@ def submit(
             skipped += 1
             continue
         payload = {"id": record.id, "messages": record.messages, "options": record.options}
-        task.apply_async(args=[payload], task_id=identifier)
+        task.apply_async(args=[payload], task_id=identifier, **_trace_headers())
         sent += 1
     return sent, skipped
 

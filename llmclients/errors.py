@@ -9,6 +9,8 @@
     │   ├── InvalidMessagesError        a message, content part or tool call of the wrong shape
     │   ├── UnsupportedFeatureError     the provider cannot carry tools/images/...; .feature
     │   ├── ModelNotFoundError          unknown model; .valid_models lists the ids
+    │   ├── SchemaError                 a function or type has no JSON Schema (also TypeError);
+    │   │                               .function, .parameter
     │   └── BadRecordError              (in llmclients.batch) a batch input line that is no record; .line
     ├── TransportError                  the HTTP exchange itself failed
     │   ├── ConnectError                no connection (refused, DNS, reset before the response)
@@ -39,8 +41,14 @@
     │   │   └── OversizedEventError     one line or event larger than the decoder's limit
     │   ├── ReplyTooLargeError          the reply grew past the client's max_reply_size
     │   └── ProviderError               the service reported an error inside the stream (or a 200's JSON); .reason
-    └── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
+    ├── InvalidJSONError                a reply or tool call's arguments are not the JSON asked for; .text
+    │   └── StructuredOutputError       a reply does not fit its response_format type; .problems
+    └── ToolLoopError                   Conversation.run() stopped before the model answered; .reply
+        ├── ToolLoopLimitError          max_steps replies in a row asked for tools
+        └── ToolCallCutOffError         the token limit cut a tool call short: raise max_tokens
     FallbackError                       every client of a Fallback failed; .errors
+
+    CancelToolCall                      (raised by a before_call hook) refuse one tool call; not an error
 
     ReasoningCutOffWarning              (a warning) the token limit ended a reply while it was still reasoning
     ContextTruncatedWarning             (a warning) the server cut the prompt to fit its context window (Ollama's num_ctx)
@@ -72,6 +80,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
 __all__ = [
     "AuthenticationError",
     "BlockedError",
+    "CancelToolCall",
     "CertificateError",
     "ConnectError",
     "ConnectTimeout",
@@ -99,9 +108,14 @@ __all__ = [
     "RedirectError",
     "ReplyTooLargeError",
     "RequestTimeoutError",
+    "SchemaError",
     "ServerError",
     "StreamError",
     "StreamInterruptedError",
+    "StructuredOutputError",
+    "ToolCallCutOffError",
+    "ToolLoopError",
+    "ToolLoopLimitError",
     "TotalTimeout",
     "TransportError",
     "UnsupportedFeatureError",
@@ -177,6 +191,17 @@ class ModelNotFoundError(InvalidRequestError):
         self.provider = provider
         self.valid_models = list(valid_models)
         super().__init__(f"{provider} has no model {model!r}; valid models: {', '.join(self.valid_models)}")
+
+
+class SchemaError(InvalidRequestError, TypeError):
+    """A function (a tool) or a type (a ``response_format``) cannot be described
+    as JSON Schema; nothing was sent. ``function`` and ``parameter`` name what,
+    when it is a function's parameter."""
+
+    def __init__(self, message: str, *, function: Optional[str] = None, parameter: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.function = function
+        self.parameter = parameter
 
 
 class TransportError(LLMClientError):
@@ -348,6 +373,57 @@ class InvalidJSONError(LLMClientError, ValueError):
     def __init__(self, message: str, *, text: str = "") -> None:
         super().__init__(message)
         self.text = text
+
+
+class StructuredOutputError(InvalidJSONError):
+    """A reply asked for as a type (``response_format=City``) is not an instance
+    of it: not JSON, cut off by the token limit (``finish_reason`` "length"), a
+    refusal, or JSON that does not fit. ``text`` holds the reply, ``problems``
+    what does not fit (one line each, with its place: ``$.population``)."""
+
+    def __init__(self, message: str, *, text: str = "", problems: Sequence[str] = ()) -> None:
+        super().__init__(message, text=text)
+        self.problems = list(problems)
+
+
+class ToolLoopError(LLMClientError):
+    """:meth:`Conversation.run() <llmclients.conversation.Conversation.run>`
+    stopped before the model answered without tools.
+
+    ``reply`` is the last reply; ``conversation`` the conversation, which
+    keeps every turn so far, none of its calls left unanswered: ``send()``
+    and ``run()`` go on from it. A pickled error leaves ``conversation``
+    out (it holds its client); keep ``conversation.to_dict()`` instead.
+    """
+
+    def __init__(self, message: str, *, reply: Any = None, conversation: Any = None) -> None:
+        super().__init__(message)
+        #: The last :class:`~llmclients.Completion` of the loop.
+        self.reply = reply
+        #: The :class:`~llmclients.conversation.Conversation` (or its asyncio face).
+        self.conversation = conversation
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_restore, (type(self), self.args, {**self.__dict__, "conversation": None}))
+
+
+class ToolLoopLimitError(ToolLoopError):
+    """Each of ``max_steps`` replies asked for tools. The calls of the last one
+    were not run: each is answered so, and ``run()`` goes on for more steps."""
+
+
+class ToolCallCutOffError(ToolLoopError):
+    """The token limit ended a reply in the middle of a tool call. The cut
+    call is left out of the conversation (its whole calls were run); raise
+    ``max_tokens`` and ``run()`` again, or ``send()`` a new turn."""
+
+
+class CancelToolCall(Exception):
+    """Raised by a ``before_call`` hook of :meth:`Conversation.run()
+    <llmclients.conversation.Conversation.run>` to refuse one tool call: the
+    call is not run, the message (the reason) is sent back as its result,
+    and the loop goes on. Not an error of llmclients', so not an
+    :class:`LLMClientError`."""
 
 
 class ReasoningCutOffWarning(UserWarning):

@@ -10,7 +10,14 @@
                                              ``id`` and ``name`` on its first fragment,
                                              then pieces of the ``arguments`` JSON
 
-Each has a ``type`` ("text", "reasoning", "refusal", "tool_call") for code
+The tool loop (``conversation.run_stream()``) yields them for each reply,
+and around each tool call it runs::
+
+    ToolStart(call)                          the loop takes up this ToolCall: it checks
+                                             it, asks ``before_call``, runs it
+    ToolEnd(result)                          its ToolResult, now in the conversation
+
+Each has a ``type`` ("text", "reasoning", "refusal", "tool_call", "tool_start", "tool_end") for code
 that dispatches on strings. ``choice`` is the answer's index when a call asks
 for several (``n``); it is 0 otherwise.
 
@@ -21,14 +28,21 @@ which keep the whole reply whether or not anyone reads the events.
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional, Tuple, Union
+from typing import TYPE_CHECKING, ClassVar, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from ._core.tools import ToolResult
+    from ._core.values import ToolCall
 
 __all__ = [
     "Event",
+    "LoopEvent",
     "ReasoningDelta",
     "RefusalDelta",
     "TextDelta",
     "ToolCallDelta",
+    "ToolEnd",
+    "ToolStart",
 ]
 
 
@@ -101,3 +115,31 @@ class ToolCallDelta(_Event):
 
 
 Event = Union[TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta]
+
+
+class ToolStart(_Event):
+    """The tool loop takes up ``call`` (a :class:`~llmclients.ToolCall`): its
+    check, ``before_call`` and its run come next."""
+
+    __slots__ = ("call",)
+    __match_args__ = ("call",)
+    type = "tool_start"
+
+    def __init__(self, call: ToolCall) -> None:
+        self.call = call
+
+
+class ToolEnd(_Event):
+    """A tool call's :class:`~llmclients.ToolResult` (``result.call``, ``.content``,
+    ``.is_error``), added to the conversation."""
+
+    __slots__ = ("result",)
+    __match_args__ = ("result",)
+    type = "tool_end"
+
+    def __init__(self, result: ToolResult) -> None:
+        self.result = result
+
+
+#: What the tool loop yields: every reply's events, and each call's start and end.
+LoopEvent = Union[Event, ToolStart, ToolEnd]

@@ -25,7 +25,14 @@ A call made while :func:`in_conversation` is active (every turn of a
 
 An observer that raises never breaks the call: its error is logged on the
 ``llmclients`` logger and the call goes on. Observers see no secret: URLs
-are redacted, and headers, where keys travel, are not in any event.
+are redacted, and headers, where keys travel, are not in any event; an
+observer that records what was asked or answered passes it through
+:meth:`CallInfo.mask` first.
+
+An observer may add headers to a request (a trace context's
+``traceparent``): :class:`RequestEvent`'s ``headers`` starts empty on each
+attempt, and what an observer puts in it is sent with that attempt, except
+a header the request has already (its own, and the keys, always win).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from types import MappingProxyType
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ._core.values import Completion, Message, Usage
+from ._http.masking import mask
 
 __all__ = [
     "CallInfo",
@@ -80,6 +88,7 @@ class CallInfo:
     between events (key it by the observer)."""
 
     __slots__ = (
+        "_secrets",
         "conversation_id",
         "id",
         "messages",
@@ -100,6 +109,7 @@ class CallInfo:
         model: Optional[str],
         options: Mapping[str, Any],
         messages: Sequence[Message] = (),
+        secrets: Sequence[str] = (),
     ) -> None:
         self.id = next(_call_ids)
         self.operation = operation
@@ -112,6 +122,14 @@ class CallInfo:
         self.started_at = time.time()
         self.conversation_id = _conversation.get()
         self.notes: Dict[Any, Any] = {}
+        # What mask() hides (the client's keys): private, so that no observer reads them.
+        self._secrets = tuple(secrets)
+
+    def mask(self, text: str) -> str:
+        """``text`` with the client's secrets (its API key, credential headers
+        and passwords) replaced by ``***``, as in error messages: for an
+        observer that records the messages or the reply."""
+        return mask(text, self._secrets)
 
     def elapsed(self) -> float:
         """Seconds since the call started."""
@@ -122,12 +140,17 @@ class CallInfo:
 
 
 class RequestEvent(NamedTuple):
-    """A request is about to be sent: ``attempt`` counts from 1."""
+    """A request is about to be sent: ``attempt`` counts from 1.
+
+    ``headers`` is empty, and an observer may add to it: what it adds is
+    sent with this attempt, but never replaces a header the request has
+    (which are not shown: keys travel in them)."""
 
     call: CallInfo
     method: str
     url: str
     attempt: int
+    headers: Dict[str, str]
 
 
 class ResponseEvent(NamedTuple):

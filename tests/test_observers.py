@@ -279,3 +279,33 @@ def test_an_attached_observer_sees_every_clients_calls_after_their_own(emulator:
         third.complete("Hi")
     assert observers.attached() == () and order == ["own", "attached", "attached"]
     observers.detach(everywhere)  # detaching what is not attached is ignored
+
+
+def test_an_observer_adds_request_headers_but_never_replaces_the_requests_own(emulator: OpenAIEmulator) -> None:
+    class Headers(Observer):
+        def on_request(self, event: Any) -> None:
+            assert event.headers == {}  # the request's own headers are never shown
+            event.headers.update({"X-Trace": f"attempt {event.attempt}", "authorization": "Bearer stolen"})
+
+    emulator.enqueue(Reply(status=503, body="busy", headers={"Retry-After": "0"}), Reply(text="ok"))
+    client = llmclients.OpenAICompatible(
+        base_url=emulator.base_url, model="m", api_key="sk-own-key", observers=[Headers()],
+        retry=llmclients.Retry(total=1, backoff_factor=0),
+    )
+    with client:
+        client.transport.sleep = lambda seconds: None
+        assert client.complete("Hi").text == "ok"
+    assert [request.headers.get("X-Trace") for request in emulator.requests] == ["attempt 1", "attempt 2"]
+    assert {request.headers.get("Authorization") for request in emulator.requests} == {"Bearer sk-own-key"}
+
+
+def test_mask_hides_the_clients_keys_in_what_an_observer_records(emulator: OpenAIEmulator) -> None:
+    recorder = Recorder()
+    emulator.enqueue(Reply(text="fine"))
+    with client_of(emulator, recorder, api_key="sk-own-key-1234") as client:
+        client.complete("my key is sk-own-key-1234")
+    call = recorder.end.call
+    assert call.mask(call.messages[0]["content"]) == "my key is ***"
+    assert "sk-own-key" not in repr(call)
+    shown = [name for name in dir(call) if not name.startswith("_") and name != "messages"]  # the caller wrote it there
+    assert not [name for name in shown if "sk-own-key" in repr(getattr(call, name))]

@@ -29,10 +29,15 @@ SAMPLES = {
     "reason": "overloaded",
     "text": '{"half": ',
     "location": "http://127.0.0.1:9/v1/chat/completions",
+    "function": "get_weather",
+    "parameter": "city",
+    "problems": ["$.population: expected integer, got string 'many'"],
     "failures": [
         ("first", errors.ConnectError("refused")),
         ("second", errors.ServerError("down", status_code=503)),
     ],
+    "reply": llmclients.Completion("", "length", None, "gpt-x", "openai"),
+    "conversation": None,  # a conversation holds its client: a pickled error leaves it out
 }
 
 #: Attributes set after construction, where a class has them.

@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple
 
@@ -92,12 +94,18 @@ BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
 # echo: keyed by a line that only that block has.
 def _scripts() -> Dict[str, List[Reply]]:
     weather = ("call_1", "weather", '{"city": "Paris"}')
+    rome = ("call_2", "weather", '{"city": "Rome", "unit": "C"}')
     return {
-        'reply = conv.send("What is the weather in Paris?")': [
+        'reply = conv.run("What is the weather in Paris?"': [
             Reply(events=tool_call_chunks([weather])),
             Reply(text="It is sunny in Paris."),
         ],
+        'conv.run_stream("And in Rome?"': [
+            Reply(events=tool_call_chunks([rome])),
+            Reply(text="Sunny in Rome too."),
+        ],
         'response_format={"type": "json_object"}': [Reply(text='{"answer": "Rayleigh scattering"}')],
+        "response_format=City)": [Reply(text='{"name": "Paris", "population": 2102650}')],
     }
 
 
@@ -145,7 +153,11 @@ def test_every_python_block_in_the_readme_runs(tmp_path, monkeypatch):
     (tmp_path / "cat.png").write_bytes(PNG)
     for name in ("LLMCLIENTS_BASE_URL", "LLMCLIENTS_MODEL", "LLMCLIENTS_PROVIDER", "LLMCLIENTS_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    namespace: Dict[str, Any] = {"__name__": "readme", **the_readers_own_code()}
+    # The blocks run as a module's code does (a dataclass looks its module up in sys.modules).
+    module = types.ModuleType("readme")
+    monkeypatch.setitem(sys.modules, "readme", module)
+    namespace: Dict[str, Any] = vars(module)
+    namespace.update(the_readers_own_code())
     scripts = _scripts()
     ran = 0
     with OpenAIEmulator() as emulator, ResponsesEmulator() as responses, OllamaEmulator() as ollama, compat_emulators(), AnthropicEmulator() as claude:

@@ -40,7 +40,7 @@ from .._http.masking import excerpt, mask_error, redact_url
 from .._http.request import Request
 from .._http.status_errors import request_id_of
 from .._http.transport import Budget, Transport
-from ..events import Event, ToolCallDelta
+from ..events import Event
 from ..observers import (
     CallInfo,
     EndEvent,
@@ -55,8 +55,19 @@ from ..observers import (
 from . import content_type, framing
 from .framing import Decoder
 from .prices import PriceTable, priced
-from .state import Exchange, OnComplete, ParseEvent, Service, StreamState, cut_while_reasoning
-from .values import Message, Timings
+from .state import (
+    Exchange,
+    OnComplete,
+    ParseEvent,
+    Service,
+    StreamState,
+    cut_while_reasoning,
+    memory_of,
+    str_size,
+    too_large,
+)
+from .timings import Timings
+from .values import Message
 
 __all__ = ["Call"]
 
@@ -89,12 +100,15 @@ class Call:
         thread: Optional[Dict[str, Any]] = None,
         on_complete: Optional[OnComplete] = None,
         max_reply_size: Optional[int] = None,
+        output_type: Optional[type] = None,
         prices: Optional[PriceTable] = None,
     ) -> None:
         self.service = service
+        #: The type the reply is asked for as (``response_format=City``), or None.
+        self.output_type = output_type
         self.transport = transport
         self.observers = (*observers, *attached())
-        self.info = CallInfo(operation, service.name, model, options or {}, messages or ())
+        self.info = CallInfo(operation, service.name, model, options or {}, messages or (), transport.secrets)
         self.messages = messages or []
         self.model = model
         self.options = dict(options or {})
@@ -110,7 +124,6 @@ class Call:
         self.ended = False
         self._pristine = {} if thread is None else thread
         self._request: Optional[Request] = None
-        # One monotonic clock reading at each point, for Timings (None: not reached yet).
         self.headers_at: Optional[float] = None
         self.first_at: Optional[float] = None
         self.ended_at: Optional[float] = None
@@ -142,10 +155,14 @@ class Call:
             self.attempts += 1
             if not self.info.url:
                 self.info.url = redact_url(request.url)
+            sent = request
             if self.observers:
-                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts))
+                added: Dict[str, str] = {}
+                self._notify("on_request", RequestEvent(self.info, request.method, redact_url(request.url), self.attempts, added))
+                if added:
+                    sent = request.adding_headers(added)
             try:
-                response = self.transport.send(request, self.budget.deadline)
+                response = self.transport.send(sent, self.budget.deadline)
             except _RETRIED as exc:
                 if not self._wait_to_retry(request, exc):
                     raise
@@ -278,7 +295,7 @@ class Call:
     ) -> Iterator[Union[str, Event, Waiting]]:
         state, parts, provider, limit = self.state, self.parts, self.service.name, self.max_reply_size
         parse_event = parse_event or self.service.parse_event
-        pending, size_of, progress = state.pending, _size_of, state.progress
+        pending, size_of, progress = state.pending, str_size, state.progress
         deadline = self.budget.deadline
         idle = deadline.timeout.idle is not None
         seen = len(parts) + progress[0]
@@ -305,10 +322,10 @@ class Call:
                     if pending:
                         if self.first_at is None:
                             self._first_delta()
-                        room -= _cost(pending)
+                        room -= memory_of(pending)
                         if room < 0:
                             del batch, data, text  # the error's traceback keeps this frame
-                            raise _too_large(limit)
+                            raise too_large(limit)
                         if state.emit:
                             yield from pending
                         pending.clear()
@@ -323,7 +340,7 @@ class Call:
                                 parts.append(text)
                                 yield text
                             del batch, data, text  # the error's traceback keeps this frame
-                            raise _too_large(limit)
+                            raise too_large(limit)
                         parts.append(text)
                         yield text
                     if state.done:
@@ -364,8 +381,7 @@ class Call:
             return
         self.ended = True
         self.ended_at = time.monotonic()
-        if self.prices:
-            self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
+        self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
         if not self.observers:
             return
         state = self.state
@@ -423,27 +439,6 @@ def _batches(
         if decoder.error is not None:
             raise decoder.error
     yield decoder.end()
-
-
-#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
-#: its cost (it looks the method up by name each time).
-_size_of = str.__sizeof__
-
-
-def _cost(events: List[Any]) -> int:
-    """The memory the pieces of these events take."""
-    size = 0
-    for event in events:
-        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
-        size += _size_of(piece or "")
-    return size
-
-
-def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
-    return errors.ReplyTooLargeError(
-        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
-        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
-    )
 
 
 def _excerpt(data: str, limit: int = 120) -> str:

@@ -48,7 +48,9 @@ def _is_prices(entry: Any) -> bool:
     )
 
 
-def priced(usage: Optional[Usage], models: Sequence[Optional[str]], table: PriceTable) -> Optional[Usage]:
+def priced(
+    usage: Optional[Usage], models: Sequence[Optional[str]], table: Optional[PriceTable]
+) -> Optional[Usage]:
     """``usage`` with its ``cost`` from ``table``, for the first of ``models``
     (the model asked for, then the one the reply names) that the table has.
     Unchanged when the service reported a cost, when no model is in the table,

@@ -18,6 +18,7 @@ import os
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     ClassVar,
     Dict,
     FrozenSet,
@@ -29,12 +30,12 @@ from typing import (
     TypeVar,
     Union,
 )
-from urllib.parse import urlsplit
 
 import requests
 
 from .. import errors
 from .._http.config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
+from .._http.masking import check_credentials
 from .._http.transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -107,11 +108,8 @@ class Provider:
         lifecycle (request, response, retry, first delta, end); also
         :attr:`observers`, a list to add to;
     ``prices``
-        ``{model: (input, output)}`` or ``{model: (input, output,
-        cached_input)}``, prices per million tokens: a reply's ``usage.cost``
-        is computed from them where the service reports no cost (cached
-        tokens at the cached price, the input price when none is given). A
-        model not in the table gets no cost (None). No prices are built in.
+        ``{model: (input, output[, cached_input])}``, per million tokens: what
+        fills in ``usage.cost`` where the service reports none (none built in).
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads. It cannot be pickled (it holds the
@@ -144,9 +142,10 @@ class Provider:
     #: tool calls and results), "images", "audio", "files" (content parts) and
     #: "reasoning" (reasoning options). See :meth:`capabilities_for`.
     capabilities: ClassVar[FrozenSet[str]] = frozenset()
-    #: The keys this provider adds to the assistant turns it answers
-    #: (:attr:`StreamState.message_fields`): what its service needs back. A
-    #: provider that sends messages as they are leaves out other providers'.
+    #: The keys of its own this provider reads in assistant and tool turns:
+    #: what it adds to the turns it answers (:attr:`StreamState.message_fields`),
+    #: what its service needs back, and flags such as a tool result's
+    #: ``is_error``. A provider that sends messages as they are leaves out other providers'.
     message_keys: ClassVar[FrozenSet[str]] = frozenset()
     #: True when the server lists the models it serves (:meth:`served_models`).
     lists_models: ClassVar[bool] = False
@@ -189,14 +188,13 @@ class Provider:
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
         self.base_url = base_url.rstrip("/")
-        _check_credentials(self.base_url, api_key)
+        check_credentials(self.base_url, api_key)
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
         self.max_reply_size = max_reply_size
         #: What sees every call of this client (:mod:`llmclients.observers`); a list to add to.
         self.observers: List[Observer] = list(observers)
-        #: The price table (``prices=``), each model's cached-input price filled in.
-        self.prices = check_prices(prices)
+        self.prices = check_prices(prices)  # each model's cached-input price filled in
         if os.environ.get("LLMCLIENTS_REPLY_LOG"):
             from ..replylog import from_environment  # sqlite3 only for those who ask for the log
 
@@ -289,7 +287,9 @@ class Provider:
         """Send ``messages`` and return a :class:`Stream` of text deltas.
 
         The request is sent now: bad arguments, connection failures and error
-        statuses raise here, before any iteration.
+        statuses raise here, before any iteration. ``response_format`` may be
+        a dataclass, a ``TypedDict`` or a pydantic model class: the provider
+        asks for JSON of its schema, and :attr:`Stream.parsed` is the instance.
         """
         return self.open_stream(normalize_messages(messages), model, options)
 
@@ -303,11 +303,24 @@ class Provider:
     ) -> Stream:
         """:meth:`stream` for callers that hold a conversation's ``thread``."""
         self._check_options(options)
+        output_type = None
+        response_format = options.get("response_format")
+        if response_format is not None and not isinstance(response_format, Mapping):
+            from .schemas import output_format  # a type: what describes it loads only now
+
+            output_type, format_dict = output_format(response_format)
+            options = dict(options, response_format=format_dict)
         resolved = self.resolve_model(model)
         self._check_capabilities(messages, options, resolved)
         given = {key: value for key, value in options.items() if value is not None}
         call = self.new_call(
-            "chat", model=resolved, options=given, messages=messages, thread=thread, on_complete=on_complete
+            "chat",
+            model=resolved,
+            options=given,
+            messages=messages,
+            thread=thread,
+            on_complete=on_complete,
+            output_type=output_type,
         )
         return Stream(call.open())
 
@@ -355,11 +368,14 @@ class Provider:
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
         system: Optional[str] = None,
+        tool_functions: Optional[Mapping[str, Callable[..., Any]]] = None,
         **options: Any,
     ) -> Conversation:
         """A multi-turn conversation: new (with a ``system`` prompt, seeded with
         ``messages``), or resumed from ``state`` (a ``to_dict()``). ``options``
-        (``tools=...``, ``temperature=...``) go with every turn.
+        (``tools=...``, ``temperature=...``) go with every turn; ``tools`` may
+        hold functions, which ``conversation.run()`` calls, and
+        ``tool_functions`` (``{name: function}``) the functions of tool dicts.
 
         With ``state``, ``model`` switches the resumed conversation to that
         model and ``options`` are added to the saved ones; ``messages`` and
@@ -373,12 +389,13 @@ class Provider:
                 raise errors.InvalidRequestError(
                     "state= resumes a conversation: messages and system start a new one, not both"
                 )
-            conversation = Conversation.from_dict(self, state)
+            conversation = Conversation.from_dict(self, state, tool_functions, **options)
             if model:
                 conversation.model = self.resolve_model(model)
-            conversation.options.update(options)
             return conversation
-        return Conversation(self, messages=messages, model=model, system=system, options=options)
+        return Conversation(
+            self, messages=messages, model=model, system=system, options=options, tool_functions=tool_functions
+        )
 
     def close(self) -> None:
         """Release the client's connections (a session passed in is left open)."""
@@ -422,19 +439,11 @@ class Provider:
     def _check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - self.options)
         if unknown:
+            # A service without structured output: say what works instead of sending a prompt it would ignore.
+            hint = "; it has no structured output: ask for JSON in the prompt and read reply.json()"
             raise errors.InvalidRequestError(
                 f"{type(self).__name__} does not take {', '.join(map(repr, unknown))}; "
                 f"its options are: {', '.join(sorted(self.options)) or 'none'}"
+                + (hint if "response_format" in unknown else "")
             )
 
-
-def _check_credentials(base_url: str, api_key: Optional[str]) -> None:
-    """Refuse ``user:pass@`` in ``base_url`` beside ``api_key``: requests would
-    send the Basic auth of the URL instead of the key, without a word."""
-    parts = urlsplit(base_url)
-    if api_key and (parts.username or parts.password):
-        raise errors.InvalidRequestError(
-            f"base_url {redact_url(base_url)!r} carries credentials (user:pass@) and api_key is set: "
-            "the service would get the URL's Basic auth, not the key. Drop user:pass@ from "
-            "base_url, or leave api_key unset to authenticate with Basic auth"
-        )

@@ -23,8 +23,10 @@ from typing import (
 )
 
 from .. import errors
+from ..events import ToolCallDelta
 from .choices import ChoiceBuilder
-from .values import Choice, Completion, Message, Timings, Usage
+from .timings import Timings
+from .values import Choice, Completion, Message, Usage
 
 if TYPE_CHECKING:
     from .._http.body import Body
@@ -41,6 +43,9 @@ __all__ = [
     "Service",
     "StreamState",
     "cut_while_reasoning",
+    "memory_of",
+    "str_size",
+    "too_large",
 ]
 
 
@@ -220,3 +225,25 @@ def cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
             ),
             stacklevel=4,
         )
+
+
+#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
+#: its cost (it looks the method up by name each time).
+str_size = str.__sizeof__
+
+
+def memory_of(events: List[Any]) -> int:
+    """The memory the pieces of these events take."""
+    size = 0
+    for event in events:
+        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
+        size += str_size(piece or "")
+    return size
+
+
+def too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
+    """The error of a reply past ``max_reply_size``."""
+    return errors.ReplyTooLargeError(
+        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
+        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
+    )

@@ -12,7 +12,8 @@ from .._http.status_errors import rate_limits_of, request_id_of
 from ..events import Event, TextDelta
 from .call import Call
 from .state import StreamState
-from .values import Choice, Completion, Timings, ToolCall, Usage
+from .timings import Timings
+from .values import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import socket
@@ -97,6 +98,17 @@ class ReplyView:
         """What the service needs back in the assistant turn that continues the
         conversation (see :meth:`Completion.message`)."""
         return self._call.state.message_fields if self._call is not None else {}
+
+    @property
+    def output_type(self) -> Optional[type]:
+        """The class given as ``response_format`` (a dataclass, TypedDict or pydantic model), or None."""
+        return self._call.output_type if self._call is not None else None
+
+    @property
+    def parsed(self) -> Any:
+        """The reply as an instance of :attr:`output_type` (see :attr:`Completion.parsed`),
+        from the text so far: read it once the stream has ended."""
+        return completion_of(self).parsed
 
     @property
     def done(self) -> bool:
@@ -214,6 +226,12 @@ class Stream(ReplyView):
         if call is not None:
             call.close()  # the call ends "closed" unless it ended already
 
+    @property
+    def parsed(self) -> Any:
+        """Read the rest of the stream and return the reply as an instance of
+        ``response_format`` (see :attr:`Completion.parsed`)."""
+        return self.completion().parsed
+
     def completion(self) -> Completion:
         """Read the rest of the stream and return the whole reply."""
         for _ in self:
@@ -235,4 +253,6 @@ def completion_of(stream: ReplyView) -> Completion:
     call = stream._call
     if call is None:
         return Completion(text="", finish_reason=None, usage=None, model=None, provider=stream.provider)
-    return call.state.reply(stream.text, stream.provider, stream.request_id, call.timings())
+    reply = call.state.reply(stream.text, stream.provider, stream.request_id, call.timings())
+    reply.output_type = call.output_type
+    return reply

@@ -1,26 +1,27 @@
 """The values of a call: the messages it sends (:data:`Message`,
 :data:`Messages`) and what a reply is read into: :class:`Usage`, :class:`ToolCall`,
 :class:`Choice` and :class:`Completion` (and :func:`parse_json`, which
-reads a reply's text or a tool call's arguments as JSON), and how long a
-call took: :class:`Timings`."""
+reads a reply's text or a tool call's arguments as JSON); and what the tool
+loop makes of a call (:class:`ToolResult`)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidJSONError
+from .timings import Timings
 
 __all__ = [
     "Choice",
     "Completion",
     "Message",
     "Messages",
-    "Timings",
     "ToolCall",
     "Usage",
     "assistant_message",
+    "cut_off_calls",
     "parse_json",
 ]
 
@@ -156,50 +157,6 @@ class Usage(_Counts):
         }
 
 
-class Timings(NamedTuple):
-    """How long a call took: seconds from its start (when ``stream()`` was
-    called), None for a point it did not reach.
-
-    ``headers``: to the response headers of the attempt that answered
-    (retries and their waits included); ``first_delta``: to the first delta
-    (text, reasoning or a tool-call fragment); ``total``: to the call's end
-    (None while the stream is open); ``deltas``: the deltas read;
-    ``deltas_per_second``: the deltas after the first over the time from the
-    first to the end (None before the end, or with fewer than two).
-    """
-
-    headers: Optional[float] = None
-    first_delta: Optional[float] = None
-    total: Optional[float] = None
-    deltas: int = 0
-    deltas_per_second: Optional[float] = None
-
-    @classmethod
-    def measured(
-        cls, started: float, headers: Optional[float], first: Optional[float], ended: Optional[float], deltas: int
-    ) -> Timings:
-        """The timings of a call from its clock readings (``time.monotonic()``; None: not reached)."""
-        rate = None
-        if first is not None and ended is not None and deltas > 1 and ended > first:
-            rate = (deltas - 1) / (ended - first)
-        return cls(
-            None if headers is None else headers - started,
-            None if first is None else first - started,
-            None if ended is None else ended - started,
-            deltas,
-            rate,
-        )
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Every field, by name (JSON-ready)."""
-        return dict(zip(self._fields, self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Timings:
-        """The timings :meth:`to_dict` gave (unknown keys ignored)."""
-        return cls(**{name: data[name] for name in cls._fields if name in data})
-
-
 class ToolCall(NamedTuple):
     """A function call the model asked for. ``arguments`` is the JSON text as sent."""
 
@@ -219,6 +176,21 @@ class ToolCall(NamedTuple):
             "type": self.type,
             "function": {"name": self.name, "arguments": self.arguments},
         }
+
+
+def cut_off_calls(tool_calls: Sequence[ToolCall], finish_reason: Optional[str]) -> List[ToolCall]:
+    """The calls of a reply that the token limit cut short: when it ended on
+    ``length``, those whose arguments are not JSON (``{"city": "London``).
+    A call whose arguments parse is whole, whatever ended the reply."""
+    if finish_reason != "length":
+        return []
+    cut = []
+    for call in tool_calls:
+        try:
+            json.loads(call.arguments or "{}")
+        except ValueError:
+            cut.append(call)
+    return cut
 
 
 def parse_json(text: str, what: str, finish_reason: Optional[str] = None) -> Any:
@@ -285,26 +257,27 @@ class Choice:
 class Completion:
     """A whole reply. ``str(completion)`` is its text.
 
-    Besides ``text``: ``reasoning`` (the model's thinking, when the server
-    sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
-    ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
-    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``timings``
-    (a :class:`Timings`, or None for a reply not read from a call; a measure
-    of the call, not compared by ``==``), ``logprobs``
+    Besides ``text``: ``reasoning`` (the model's thinking, when the server sends it
+    apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``, ``timings``
+    (:class:`Timings`, or None), ``model``, ``provider``, ``response_id`` (the chunks'
+    ``id``), ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
     such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
-    (every answer when ``n`` > 1; the first is this one) and
+    (every answer when ``n`` > 1; the first is this one),
     ``message_fields`` (what the service needs back in the assistant turn that
-    continues the conversation, kept by :meth:`message`).
+    continues the conversation, kept by :meth:`message`) and ``output_type``
+    (the class given as ``response_format``, whose instance :attr:`parsed` is).
     """
 
     __slots__ = (
+        "_parsed",
         "choices",
         "extra",
         "finish_reason",
         "logprobs",
         "message_fields",
         "model",
+        "output_type",
         "provider",
         "reasoning",
         "refusal",
@@ -333,6 +306,7 @@ class Completion:
         extra: Optional[Mapping[str, Any]] = None,
         choices: Sequence[Choice] = (),
         message_fields: Optional[Mapping[str, Any]] = None,
+        output_type: Optional[type] = None,
         timings: Optional[Timings] = None,
     ) -> None:
         self.text = text
@@ -349,12 +323,21 @@ class Completion:
         self.extra = dict(extra or {})
         self.choices = list(choices)
         self.message_fields = dict(message_fields or {})
+        self.output_type = output_type
         self.timings = timings
+        self._parsed: Any = _UNPARSED
+
+    def __getstate__(self) -> Any:
+        """The fields but ``output_type`` (a class, perhaps a local one) and the
+        instance made of it: an unpickled reply's :attr:`parsed` is plain JSON."""
+        return None, {name: getattr(self, name) for name in _PICKLED}
 
     def __setstate__(self, state: Any) -> None:
         """A pickle made before a field existed loads with its default."""
         self.message_fields = {}
+        self.output_type = None
         self.timings = None
+        self._parsed = _UNPARSED
         for part in state if isinstance(state, tuple) else (state,):
             for name, value in (part or {}).items():
                 setattr(self, name, value)
@@ -363,6 +346,13 @@ class Completion:
     def truncated(self) -> bool:
         """True when the token limit cut the reply short (``finish_reason == "length"``)."""
         return self.finish_reason == "length"
+
+    @property
+    def incomplete_tool_calls(self) -> List[ToolCall]:
+        """The tool calls the token limit cut off (their arguments are not whole
+        JSON). They stay in :attr:`tool_calls`, as they arrived, but a
+        conversation leaves them out of its history: raise ``max_tokens``."""
+        return cut_off_calls(self.tool_calls, self.finish_reason)
 
     def json(self) -> Any:
         """The reply's text parsed as JSON (for ``response_format`` replies).
@@ -375,6 +365,25 @@ class Completion:
             raise InvalidJSONError(f"the model refused instead of answering: {self.refusal}", text=self.text)
         return parse_json(self.text, "the reply", self.finish_reason)
 
+    @property
+    def parsed(self) -> Any:
+        """The reply as an instance of ``output_type`` (``response_format=City``:
+        a ``City``), made once; without one (a dict ``response_format``, or
+        after pickling), :meth:`json`.
+
+        Raises :class:`~llmclients.errors.StructuredOutputError` (an
+        :class:`~llmclients.errors.InvalidJSONError`) for a refusal, a reply
+        cut off by the token limit, text that is not JSON, or JSON that does
+        not fit the type; its ``text`` is the reply, ``problems`` what does not fit.
+        """
+        if self.output_type is None:
+            return self.json()
+        if self._parsed is _UNPARSED:
+            from .schemas import parse_reply  # only for a typed reply: it loads inspect
+
+            self._parsed = parse_reply(self.output_type, self.text, self.finish_reason, self.refusal)
+        return self._parsed
+
     def message(self) -> Message:
         """The reply as the assistant message that continues a conversation."""
         return assistant_message(self.text, self.tool_calls, self.message_fields)
@@ -382,9 +391,10 @@ class Completion:
     def to_dict(self) -> Dict[str, Any]:
         """The whole reply as JSON-ready values, for a log line or a queue.
 
-        Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
-        None), ``timings`` is :meth:`Timings.to_dict` (or None), tool calls are in OpenAI's message shape (``id``, ``type``,
-        ``function``: ``name``, ``arguments``), ``choices`` one dict each.
+        Every attribute, by name; ``usage`` and ``timings`` are their ``to_dict()``
+        (or None), tool calls in OpenAI's message shape (``id``, ``type``, ``function``:
+        ``name``, ``arguments``), ``choices`` one dict each. ``output_type`` is
+        left out (a class is no JSON value): :attr:`parsed`'s data is :meth:`json`.
         """
         return {
             "text": self.text,
@@ -410,8 +420,7 @@ class Completion:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Completion):
             return NotImplemented
-        # timings measure a call, they are not part of the reply (as Usage.raw is not)
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__ if name != "timings")
+        return all(getattr(self, name) == getattr(other, name) for name in _COMPARED)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -420,6 +429,14 @@ class Completion:
         shown += [name for name in ("reasoning", "tool_calls", "refusal") if getattr(self, name)]
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"Completion({fields})"
+
+
+#: A :attr:`Completion.parsed` not made yet.
+_UNPARSED: Any = object()
+#: The fields that make a :class:`Completion`: what it compares and pickles (the
+#: output type and the instance made of it are left out: see ``__getstate__``).
+_PICKLED = tuple(name for name in Completion.__slots__ if name not in ("_parsed", "output_type"))
+_COMPARED = tuple(name for name in _PICKLED if name != "timings")  # a measure of the call, as Usage.raw
 
 
 def assistant_message(text: str, tool_calls: Sequence[ToolCall], fields: Mapping[str, Any]) -> Message:

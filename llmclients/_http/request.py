@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, Dict, Mapping, Optional
 
@@ -55,6 +56,17 @@ class Request:
             event_format=self.event_format,
             redirects=self.redirects + 1,
         )
+
+    def adding_headers(self, added: Mapping[str, str]) -> Request:
+        """This request with those of the ``added`` headers it lacks (names
+        compared case-blind): its own, where keys travel, are never replaced."""
+        own = {name.lower() for name in self.headers}
+        fresh = {name: value for name, value in added.items() if name.lower() not in own}
+        if not fresh:
+            return self
+        request = copy.copy(self)
+        request.headers = {**self.headers, **fresh}
+        return request
 
     def loggable_body(self) -> str:
         """The body as one line of JSON for a debug log, long strings

@@ -1,8 +1,9 @@
 """asyncio wrappers around the blocking clients.
 
 The package holds the public classes (:mod:`~llmclients.aio._client`), each
-stream's channel between its thread and the loop (:mod:`~llmclients.aio._channel`)
-and the thread pool (:mod:`~llmclients.aio._pool`).
+stream's channel between its thread and the loop (:mod:`~llmclients.aio._channel`),
+the thread pool (:mod:`~llmclients.aio._pool`) and a conversation's tool loop
+(:mod:`~llmclients.aio._tools`).
 
 ::
 
@@ -15,6 +16,8 @@ and the thread pool (:mod:`~llmclients.aio._pool`).
     reply = await aclient.complete("Hi")
     conv = aclient.conversation()
     await conv.send("Hi")
+    conv = aclient.conversation(tools=[get_weather])   # sync or async functions
+    reply = await conv.run("Weather in Paris?")       # the tool loop, awaited
 
 Options, return values, attributes and exception types are the blocking API's.
 A request is sent when its stream is first awaited (``await``, ``async with``
@@ -118,6 +121,7 @@ from __future__ import annotations
 from .._public import expose
 from ._client import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_STREAMS, AsyncClient, AsyncConversation, AsyncStream
 from ._pool import THREAD_NAME
+from ._tools import AsyncToolLoopStream
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -126,6 +130,7 @@ __all__ = [
     "AsyncClient",
     "AsyncConversation",
     "AsyncStream",
+    "AsyncToolLoopStream",
 ]
 
 expose(globals(), __name__, __all__)

@@ -11,12 +11,14 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Generator, List, M
 
 from .._core.provider import Provider
 from .._core.stream import ReplyView, Stream, completion_of
+from .._core.tools import ToolResult
 from .._core.values import Completion, Message, Messages, ToolCall
 from ..conversation import Conversation
 from ..events import Event, TextDelta
 from ..providers import get_client
 from ._channel import Channel, resolve
 from ._pool import THREADS
+from ._tools import AsyncToolLoopStream
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "DEFAULT_MAX_STREAMS", "AsyncClient", "AsyncConversation", "AsyncStream", "Slots"]
 
@@ -256,6 +258,49 @@ class AsyncConversation:
         async with self.stream(message, **options) as stream:
             return await stream.completion()
 
+    async def run(
+        self,
+        message: Optional[Messages] = None,
+        *,
+        max_steps: int = 8,
+        before_call: Optional[Callable[[ToolCall], Any]] = None,
+        after_call: Optional[Callable[[ToolCall, ToolResult], Any]] = None,
+        parallel: bool = False,
+        **options: Any,
+    ) -> Completion:
+        """The tool loop (see :meth:`~llmclients.conversation.Conversation.run`):
+        coroutine functions are awaited, others run in a thread; ``parallel``
+        gathers a reply's calls. The hooks may be coroutine functions."""
+        loop = self.run_stream(
+            message, max_steps=max_steps, before_call=before_call, after_call=after_call, parallel=parallel, **options
+        )
+        async for _ in loop:
+            pass
+        assert loop.reply is not None  # the loop ends on a reply, or raises
+        return loop.reply
+
+    def run_stream(
+        self,
+        message: Optional[Messages] = None,
+        *,
+        max_steps: int = 8,
+        before_call: Optional[Callable[[ToolCall], Any]] = None,
+        after_call: Optional[Callable[[ToolCall, ToolResult], Any]] = None,
+        parallel: bool = False,
+        **options: Any,
+    ) -> AsyncToolLoopStream:
+        """:meth:`run`, to watch with ``async for`` (see
+        :meth:`~llmclients.conversation.Conversation.run_stream`)."""
+        return AsyncToolLoopStream(
+            self,
+            message,
+            max_steps=max_steps,
+            before_call=before_call,
+            after_call=after_call,
+            parallel=parallel,
+            options=options,
+        )
+
     @property
     def pending_tool_calls(self) -> List[ToolCall]:
         return self.conversation.pending_tool_calls
@@ -329,11 +374,15 @@ class AsyncClient:
         model: Optional[str] = None,
         state: Optional[Mapping[str, Any]] = None,
         system: Optional[str] = None,
+        tool_functions: Optional[Mapping[str, Callable[..., Any]]] = None,
         **options: Any,
     ) -> AsyncConversation:
         """A multi-turn conversation: new (``system``, seeded with ``messages``),
-        or resumed from ``state`` (a ``to_dict()``); ``options`` go with every turn."""
-        conversation = self.client.conversation(messages, model=model, state=state, system=system, **options)
+        or resumed from ``state`` (a ``to_dict()``); ``options`` go with every
+        turn (``tools`` may hold functions and coroutine functions: see :meth:`AsyncConversation.run`)."""
+        conversation = self.client.conversation(
+            messages, model=model, state=state, system=system, tool_functions=tool_functions, **options
+        )
         return AsyncConversation(self, conversation)
 
     def _wrap(self, open_stream: Callable[[], Stream]) -> AsyncStream:

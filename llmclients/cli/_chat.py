@@ -9,11 +9,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .. import errors
 from .._core.stream import Stream
-from ..events import ReasoningDelta, TextDelta
+from .._core.values import Completion
+from ..conversation import Conversation
+from ..events import ReasoningDelta, TextDelta, ToolStart
 from ._client import model_for, open_client, options_from_args, pass_through
 from ._common import (
     EXIT_OK,
@@ -33,6 +35,7 @@ from ._common import (
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
 from ._replies import chat_log
+from ._tools import ToolPrompts, load_functions, prompts_for
 
 __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 
@@ -44,32 +47,47 @@ def chat_command(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
-        if args.json:
-            raise UsageError("--json answers one prompt: give it as an argument, or pipe it in with -")
+        if args.json or args.schema:
+            option = "--json" if args.json else "--schema"
+            raise UsageError(f"{option} answers one prompt: give it as an argument, or pipe it in with -")
         from ._repl import run as run_session
 
         return run_session(args)
     prompt = _read_prompt(args.prompt)
+    functions = load_functions(args)
+    prompts = prompts_for(args) if functions else None
     state = load_conversation(args.conversation) if args.conversation else None
     provider = args.provider or (state or {}).get("provider") or "openai"
     if args.conversation:
         check_conversation_file(args, provider, state)
     options = options_from_args(args)
+    if args.schema:
+        from ._schema import response_format_for  # it loads the schema code, which only --schema needs
+
+        options["response_format"] = response_format_for(args.schema)
     reply = _Reply(
         provider,
         as_json=args.json,
-        echo=not (args.json or args.no_stream),
+        echo=not (args.json or args.no_stream or args.schema),
         show_reasoning=args.show_reasoning and not args.json,
         several=_asks_several(options),
+        schema=options["response_format"] if args.schema else None,
     )
     try:
         with open_client(provider, args) as client:
             options = pass_through(client, options)
-            if args.conversation:
-                conversation = conversation_for(client, state, args)
+            if args.conversation or prompts:
+                conversation = conversation_for(client, state, args, functions)
                 reply.model = conversation.model
-                _stream(reply, lambda: conversation.stream(prompt, **options))
-                save_conversation(args.conversation, conversation.to_dict())
+                if not prompts:
+                    _stream(reply, lambda: conversation.stream(prompt, **options))
+                    save_conversation(args.conversation, conversation.to_dict())
+                else:
+                    try:
+                        _run_tools(reply, conversation, prompt, options, prompts)
+                    finally:  # a tool loop that stopped keeps the turns it finished
+                        if args.conversation:
+                            save_conversation(args.conversation, conversation.to_dict())
             else:
                 messages = [{"role": "user", "content": prompt}]
                 if args.system:
@@ -115,13 +133,41 @@ def _stream(reply: _Reply, open_stream: Callable[[], Stream]) -> None:
     reply.finish(stream)
 
 
+def _run_tools(
+    reply: _Reply, conversation: Conversation, prompt: str, options: Dict[str, Any], prompts: ToolPrompts
+) -> None:
+    """The tool loop: every turn's text streams to stdout; the calls and their results go to stderr."""
+    reply.started = time.monotonic()
+    loop = conversation.run_stream(prompt, before_call=prompts.before_call, after_call=prompts.after_call, **options)
+    with quiet_cut_off(), loop:
+        for event in loop:
+            if isinstance(event, TextDelta):
+                if event.choice == 0:
+                    reply.add(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reply.add_reasoning(event.text)
+            elif isinstance(event, ToolStart):
+                reply.next_turn()
+    assert loop.reply is not None  # the loop ends on a reply, or raises
+    reply.finish(loop.reply)
+
+
 class _Reply:
     """One turn's reply as the terminal, or a script reading ``--json``, sees it."""
 
     def __init__(
-        self, provider: str, *, as_json: bool, echo: bool, show_reasoning: bool = False, several: bool = False
+        self,
+        provider: str,
+        *,
+        as_json: bool,
+        echo: bool,
+        show_reasoning: bool = False,
+        several: bool = False,
+        schema: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.provider = provider
+        #: ``--schema``'s response format: the reply is checked against it and printed as JSON.
+        self.schema = schema
         #: Several choices asked for: each is printed under its label.
         self.several = several
         #: The choices after the first: (index, text), printed after it.
@@ -151,13 +197,23 @@ class _Reply:
             sys.stdout.write(text)
             sys.stdout.flush()
 
+    def next_turn(self) -> None:
+        """A tool call comes after this turn's text: end its line; ``--json``
+        keeps the last turn's text only."""
+        if self.echo and self.parts and not self.parts[-1].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.parts.append("\n")
+        if self.as_json:
+            self.parts = []
+
     def add_reasoning(self, text: str) -> None:
         if self.show_reasoning:
             sys.stderr.write(text)
             sys.stderr.flush()
             self.reasoning_shown = True
 
-    def finish(self, stream: Stream) -> None:
+    def finish(self, stream: Union[Stream, Completion]) -> None:
         choices = stream.choices
         self.finish_reason = stream.finish_reason
         self.usage = stream.usage.to_dict() if stream.usage else None
@@ -169,7 +225,8 @@ class _Reply:
             "response_id": stream.response_id,
             "request_id": stream.request_id,
             "choices": [choice.to_dict() for choice in choices],
-            "timings": stream.timings.to_dict(),
+            # With --tools, the timings of the last reply's call.
+            "timings": stream.timings.to_dict() if stream.timings is not None else None,
         }
         self.others = [(choice.index, choice.text) for choice in choices[1:]]
         self.unanswered = no_answer(stream)
@@ -189,11 +246,28 @@ class _Reply:
     def succeeded(self) -> int:
         if self.unanswered:
             return self.failed(EXIT_SERVICE, "NoAnswer", self.unanswered)
+        if self.schema is not None:
+            return self._print_structured(self.schema)
         if self.as_json:
             self._print_json(None)
         else:
             self._print_text()
         sys.stdout.flush()
+        return EXIT_OK
+
+    def _print_structured(self, schema: Dict[str, Any]) -> int:
+        """``--schema``: the reply's JSON, checked against the schema (alone, or as ``parsed`` with ``--json``)."""
+        from ._schema import check_reply
+
+        try:
+            data = check_reply("".join(self.parts), self.finish_reason, schema)
+        except errors.StructuredOutputError as exc:
+            return self.failed(EXIT_SERVICE, type(exc).__name__, str(exc))
+        if self.as_json:
+            self.details["parsed"] = data
+            self._print_json(None)
+        else:
+            print(json.dumps(data, ensure_ascii=False, indent=2), flush=True)
         return EXIT_OK
 
     def _print_text(self) -> None:

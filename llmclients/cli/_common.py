@@ -15,11 +15,12 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 from urllib.parse import urlsplit
 
 from .. import errors
 from .._core.stream import Stream
+from .._core.values import Completion
 from .._http.transport import redact_url
 from ._logs import redact
 
@@ -156,6 +157,8 @@ def describe(exc: errors.LLMClientError, args: Optional[argparse.Namespace] = No
 
 def explanation(exc: errors.LLMClientError, args: Optional[argparse.Namespace]) -> str:
     """What may explain ``exc``, for the errors a setting can cause ("" for the others)."""
+    if isinstance(exc, errors.ToolCallCutOffError):
+        return " (here: --max-tokens N)"
     if args is None or not isinstance(
         exc, (errors.InvalidRequestError, errors.ConnectError, errors.NotFoundError)
     ):
@@ -195,7 +198,7 @@ def quiet_cut_off() -> Iterator[None]:
         yield
 
 
-def no_answer(stream: Stream) -> Optional[str]:
+def no_answer(stream: Union[Stream, Completion]) -> Optional[str]:
     """What to say of a reply that the token limit ended before any answer (no
     text, tool call or refusal in any choice), or None for one that answered."""
     choices = stream.choices

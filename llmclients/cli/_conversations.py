@@ -9,7 +9,7 @@ import json
 import os
 import stat
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from .._core.provider import Provider
 from ..conversation import Conversation
@@ -73,13 +73,18 @@ def check_conversation_file(args: argparse.Namespace, provider: str, state: Opti
 
 
 def conversation_for(
-    client: Provider, state: Optional[Dict[str, Any]], args: argparse.Namespace
+    client: Provider,
+    state: Optional[Dict[str, Any]],
+    args: argparse.Namespace,
+    functions: Sequence[Callable[..., Any]] = (),
 ) -> Conversation:
+    """A new conversation, or the one ``state`` holds; ``functions`` as its tools (when any)."""
+    tools: Dict[str, Any] = {"tools": list(functions)} if functions else {}
     if state is None:
         seed = [{"role": "system", "content": args.system}] if args.system else None
-        return client.conversation(seed, model=model_for(client, args))
+        return client.conversation(seed, model=model_for(client, args), **tools)
     try:
-        conversation = client.conversation(state=state)
+        conversation = client.conversation(state=state, **tools)
     except (KeyError, TypeError) as exc:
         raise UsageError(
             f"{args.conversation} is not a conversation file ({type(exc).__name__}: {exc})"

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "llmclients does not know goes to the server as typed, in extra_body "
         "(-o chat_template_kwargs '{\"enable_thinking\":false}')",
     )
+    chat.add_argument(
+        "--schema",
+        metavar="SCHEMA",
+        help="answer with JSON of this schema, printed once whole: a JSON Schema file, or fields "
+        "such as 'name str, age int: years' (types str, int, float, bool; str by default)",
+    )
     chat.add_argument("--seed", type=int, metavar="N", help="a sampling seed, for repeatable replies")
     chat.add_argument(
         "--stop",
@@ -98,6 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply")
     chat.add_argument("--conversation", metavar="FILE", help="continue the conversation kept in FILE")
     chat.add_argument("--no-log", action="store_true", help="do not write this exchange to the reply log")
+    chat.add_argument(
+        "--tools",
+        action="append",
+        metavar="FILE.py",
+        help="offer the functions FILE.py defines as tools, and run the calls the model makes "
+        "(asking first on a terminal; each call and its result shown on stderr); repeatable",
+    )
+    chat.add_argument(
+        "--functions",
+        action="append",
+        metavar="CODE",
+        help="offer the functions CODE defines as tools, as --tools does "
+        "(--functions 'def add(a: int, b: int) -> int: return a + b'); repeatable",
+    )
+    chat.add_argument(
+        "-y", "--yes", action="store_true", help="run the tools' calls without asking (needed without a terminal)"
+    )
 
     commands.add_parser("providers", parents=[common], help="list the providers and their status")
 

@@ -15,7 +15,10 @@ starts a turn of several lines, which another such line ends (as in ``ollama
 run``: pasted text stays one turn). ``--show-reasoning`` prints the model's
 reasoning on stderr, apart from the answer. Ctrl-C while a reply streams stops
 that reply (the turn is not kept) and the session goes on; Ctrl-C at the
-prompt clears the line. With ``--conversation FILE`` the session resumes the
+prompt clears the line. With ``--tools FILE.py`` (or ``--functions CODE``)
+each reply's tool calls are run, each asked about first unless ``--yes``,
+until the model answers; Ctrl-C then stops the loop, and the calls it left
+are answered as not run. With ``--conversation FILE`` the session resumes the
 conversation kept there and rewrites it after every turn. Line editing and
 history come from :mod:`readline` where Python has it.
 """
@@ -25,15 +28,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from typing import IO, Callable, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional, Union
 
 from .. import errors
 from .._core.provider import Provider
-from ..conversation import Conversation
-from ..events import ReasoningDelta, TextDelta
+from .._core.stream import Stream
+from ..conversation import Conversation, ToolLoopStream
+from ..events import ReasoningDelta, TextDelta, ToolStart
 from ._client import open_client, options_from_args, pass_through
 from ._common import EXIT_OK, Terminated, UsageError, no_answer, one_line, quiet_cut_off
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._tools import ToolPrompts, load_functions
 
 PROMPT = "> "
 CONTINUATION = "... "
@@ -58,14 +63,16 @@ def run(args: argparse.Namespace) -> int:
         check_conversation_file(args, provider, state)
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input(), where Python has it)
+    functions = load_functions(args)
     with open_client(provider, args) as client:
-        conversation = conversation_for(client, state, args)
+        conversation = conversation_for(client, state, args, functions)
         session = Session(
             client,
             conversation,
             options=pass_through(client, options_from_args(args)),
             path=args.conversation,
             show_reasoning=args.show_reasoning,
+            tools=ToolPrompts(yes=args.yes, read=input) if functions else None,
         )
         return session.loop()
 
@@ -84,6 +91,7 @@ class Session:
         options: Optional[Dict[str, object]] = None,
         path: Optional[str] = None,
         show_reasoning: bool = False,
+        tools: Optional[ToolPrompts] = None,
         read: Callable[[str], str] = input,
         out: Optional[IO[str]] = None,
         err: Optional[IO[str]] = None,
@@ -92,6 +100,8 @@ class Session:
         self.conversation = conversation
         self.options = dict(options or {})
         self.show_reasoning = show_reasoning
+        #: With tools, each turn is a tool loop, and these show and ask about its calls.
+        self.tools = tools
         self.path = path
         self.read = read
         self.out = out or sys.stdout
@@ -164,11 +174,13 @@ class Session:
         return True
 
     def turn(self, prompt: str) -> None:
-        """Stream the reply to ``prompt``; an error or Ctrl-C ends the turn, not the session."""
+        """Stream the reply to ``prompt`` (with tools, every reply of the loop);
+        an error or Ctrl-C ends the turn, not the session."""
         printed = reasoned = False
         try:
-            with quiet_cut_off(), self.conversation.stream(prompt, **self.options) as stream:
-                for event in stream.events():
+            with quiet_cut_off(), self._open(prompt) as opened:
+                events: Any = opened.events() if isinstance(opened, Stream) else opened
+                for event in events:
                     if isinstance(event, ReasoningDelta) and self.show_reasoning:
                         self.err.write(event.text)
                         self.err.flush()
@@ -179,24 +191,47 @@ class Session:
                         self.out.write(event.text)
                         self.out.flush()
                         printed = True
+                    elif isinstance(event, ToolStart):
+                        self._end_line(printed)
+                        printed = False
         except Terminated:
             raise
         except KeyboardInterrupt:
             self._end_line(printed)
-            self._warn("stopped; this turn is not kept")
+            self._stopped()
             return
         except errors.LLMClientError as exc:
             self._end_line(printed)
             self._warn(f"{type(exc).__name__}: {exc}")
             return
-        unanswered = no_answer(stream)
+        final = opened if isinstance(opened, Stream) else opened.reply
+        assert final is not None  # a loop that ended without raising ends on a reply
+        unanswered = no_answer(final)
         self._end_line(printed or not unanswered)
         if unanswered:
             self._warn(f"NoAnswer: {unanswered}")
-        for call in stream.tool_calls:
+        for call in final.tool_calls:
             self._warn(f"the model calls {call.name}({call.arguments})")
         if self.path:
             self._keep(self.path)
+
+    def _open(self, prompt: str) -> Union[Stream, ToolLoopStream]:
+        """The reply's stream; with tools, the tool loop's."""
+        options: Dict[str, Any] = self.options
+        if self.tools is None:
+            return self.conversation.stream(prompt, **options)
+        return self.conversation.run_stream(
+            prompt, before_call=self.tools.before_call, after_call=self.tools.after_call, **options
+        )
+
+    def _stopped(self) -> None:
+        """Ctrl-C: a reply cut short is not kept; a tool loop's calls left are answered as not run."""
+        pending = self.conversation.pending_tool_calls
+        if not pending:
+            self._warn("stopped; this turn is not kept")
+            return
+        self.conversation.add_tool_results({call.id: "not run: the user stopped the tool loop" for call in pending})
+        self._warn(f"stopped; {len(pending)} tool call(s) answered as not run")
 
     # --- commands ---------------------------------------------------------------------
 
@@ -258,7 +293,9 @@ class Session:
 
     def _fresh(self, system: Optional[str]) -> Conversation:
         old = self.conversation
-        return self.client.conversation(model=old.model, system=system, **old.options)
+        return self.client.conversation(
+            model=old.model, system=system, tool_functions=old.toolbox.functions, **old.options
+        )
 
     def _keep(self, path: str) -> bool:
         try:

@@ -151,9 +151,9 @@ def entries() -> List[ProviderEntry]:
 
 
 def message_keys() -> FrozenSet[str]:
-    """The keys every registered provider adds to the assistant turns it
-    answers (:attr:`Provider.message_keys`): what a provider that sends
-    messages as they are must leave out of other services' turns."""
+    """The keys every registered provider reads in assistant and tool turns
+    (:attr:`Provider.message_keys`): what a provider that sends messages as
+    they are must leave out of other services' turns."""
     keys: FrozenSet[str] = frozenset()
     for entry in entries():
         keys |= entry.load().message_keys

@@ -5,7 +5,7 @@ turns (roles ``user`` and ``assistant``, content blocks: ``text``, ``image``,
 ``tool_use``, ``tool_result``, the kept thinking blocks); :func:`request_options`
 turns the call's options into the body's keys (``max_tokens``, ``thinking``
 from ``reasoning_effort``, ``stop_sequences``, ``tools``, ``tool_choice``,
-``metadata.user_id``). :class:`~llmclients.providers.anthropic.Anthropic`
+``metadata.user_id``, ``output_config.format`` from ``response_format``). :class:`~llmclients.providers.anthropic.Anthropic`
 builds its request with them; the protocol is described in
 :mod:`llmclients.providers.anthropic`, which exports the public names.
 """
@@ -148,11 +148,33 @@ def request_options(options: Dict[str, Any]) -> Dict[str, Any]:
     choice = _tool_choice(options.pop("tool_choice", None), options.pop("parallel_tool_calls", None))
     if choice:
         body["tool_choice"] = choice
+    output_format = _output_format(options.pop("response_format", None))
+    if output_format:
+        body["output_config"] = {"format": output_format}
     user = options.pop("user", None)
     if user is not None:
         options["metadata"] = {"user_id": user, **(options.get("metadata") or {})}
     body.update(options)  # temperature, top_p, top_k, metadata, service_tier: the API's own names
     return body
+
+
+def _output_format(response_format: Any) -> Optional[Dict[str, Any]]:
+    """OpenAI's ``response_format`` as Anthropic's ``output_config.format``:
+    ``json_schema`` carries its schema over (the API wants every object closed,
+    ``additionalProperties: false``, as a type's strict schema is); ``text`` is
+    no format. ``json_object`` has no Anthropic form: it is refused, not sent."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, Mapping) else None
+    if kind == "text":
+        return None
+    schema = (response_format.get("json_schema") or {}).get("schema") if kind == "json_schema" else None
+    if not isinstance(schema, Mapping):
+        raise InvalidRequestError(
+            "Anthropic takes response_format as {'type': 'json_schema', 'json_schema': {'schema': {...}}} "
+            f"(or a dataclass, TypedDict or pydantic model class); {response_format!r} has no Anthropic form"
+        )
+    return {"type": "json_schema", "schema": dict(schema)}
 
 
 def _thinking(thinking: Any, effort: Optional[str]) -> Optional[Dict[str, Any]]:

@@ -15,7 +15,9 @@ Protocol:
   assistant's ``tool_calls`` become ``tool_use`` blocks, and ``tool`` messages
   ``tool_result`` blocks gathered into one user message; turns of the same
   role in a row are merged, as the API would merge them. Tools become
-  ``{name, description, input_schema}``, ``tool_choice`` Anthropic's. That
+  ``{name, description, input_schema}``, ``tool_choice`` Anthropic's,
+  ``response_format`` (a ``json_schema``, or a type) ``output_config.format``
+  (the API's structured output: the reply's text is the JSON). That
   mapping is in :mod:`llmclients.providers._anthropic_messages` (its names,
   :func:`to_anthropic`, :data:`DEFAULT_MAX_TOKENS` and
   :data:`THINKING_BUDGETS`, are exported from here); this module holds the
@@ -138,6 +140,7 @@ class Anthropic(Provider):
             "metadata",
             "parallel_tool_calls",
             "reasoning_effort",
+            "response_format",
             "service_tier",
             "stop",
             "temperature",
@@ -150,7 +153,8 @@ class Anthropic(Provider):
         }
     )
     lists_models = True
-    message_keys = frozenset({"thinking_blocks"})
+    #: thinking blocks go back in assistant turns; ``is_error`` marks a tool turn an error (the tool loop sets it).
+    message_keys = frozenset({"thinking_blocks", "is_error"})
     #: 529 "overloaded" is retried as 429 and 502/503/504 are.
     retry_statuses = frozenset({529})
     #: The variable the command line reads the key from (else ``LLMCLIENTS_API_KEY``).
@@ -260,8 +264,8 @@ class Anthropic(Provider):
 # --- the events ------------------------------------------------------------------------------
 # state.notes holds, per open content block index, what the block's stop needs:
 # ("tool", the call's position, the start block's input) or ("thinking", where
-# its reasoning starts in state.first.reasoning, its signature); and "usage",
-# the counts so far.
+# its reasoning starts in state.first.reasoning, its signature); "usage",
+# the counts so far; and "unparsed", a tool call whose input is not JSON.
 
 
 def _message_start(event: Dict[str, Any], state: StreamState) -> None:
@@ -325,9 +329,9 @@ def _check_input(note: Tuple[Any, ...], index: int, state: StreamState) -> None:
     try:
         json.loads(call.arguments)
     except ValueError:
-        raise MalformedStreamError(
-            f"the input of tool call {call.name!r} is not JSON once whole: {call.arguments[:200]!r}"
-        ) from None
+        # Cut by max_tokens (the stop reason comes after the block's stop): the
+        # reply keeps it as a cut-off call. Anything else ends malformed, at message_stop.
+        state.notes["unparsed"] = call
 
 
 def _keep_thinking(state: StreamState, block: Dict[str, Any]) -> None:
@@ -353,6 +357,11 @@ def _message_delta(event: Dict[str, Any], state: StreamState) -> None:
 
 
 def _message_stop(event: Dict[str, Any], state: StreamState) -> None:
+    call = state.notes.get("unparsed")
+    if call is not None and state.finish_reason != "length":
+        raise MalformedStreamError(
+            f"the input of tool call {call.name!r} is not JSON once whole: {call.arguments[:200]!r}"
+        )
     state.done = True
 
 

@@ -46,7 +46,7 @@ The chunk reader is this module's functions (:func:`chunk_of`,
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Set
 
 from . import message_keys
 from .kit import (
@@ -74,6 +74,10 @@ if TYPE_CHECKING:
 _ASSISTANT_KEYS = frozenset(
     {"role", "content", "name", "tool_calls", "function_call", "refusal", "audio", "reasoning_content", "reasoning"}
 )
+#: The keys of a tool result that OpenAI-compatible servers know.
+_TOOL_KEYS = frozenset({"role", "content", "tool_call_id", "name"})
+#: role -> the keys of its turns that servers know; other roles are sent as they are.
+_KNOWN_KEYS: Mapping[Any, FrozenSet[str]] = {"assistant": _ASSISTANT_KEYS, "tool": _TOOL_KEYS}
 #: The keys of a chunk that OpenAI itself sends; anything else goes to ``extra``.
 _CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _EMPTY: Mapping[str, Any] = {}
@@ -379,15 +383,20 @@ def list_models(client: Provider) -> List[str]:
 
 def _own(messages: List[Message]) -> List[Message]:
     """``messages`` without the keys other providers keep in their assistant
-    turns (Anthropic's thinking blocks, Ollama's thinking): a history begun
-    with another service goes on here, and OpenAI refuses unknown keys."""
-    unusual = {key for message in messages if message.get("role") == "assistant" for key in message} - _ASSISTANT_KEYS
+    and tool turns (Anthropic's thinking blocks and ``is_error``, Ollama's
+    thinking): a history begun with another service goes on here, and OpenAI
+    refuses unknown keys."""
+    unusual: Set[str] = set()
+    for message in messages:
+        known = _KNOWN_KEYS.get(message.get("role"))
+        if known is not None:
+            unusual.update(key for key in message if key not in known)
     foreign = message_keys() & unusual if unusual else unusual  # the registry's classes load only then
     if not foreign:
         return messages
     return [
         {key: value for key, value in message.items() if key not in foreign}
-        if message.get("role") == "assistant"
+        if message.get("role") in _KNOWN_KEYS
         else message
         for message in messages
     ]

@@ -164,11 +164,11 @@ class OpenAIResponses(Provider):
     def parse_event(self, data: Any, state: StreamState) -> Optional[str]:
         name = None
         if data.__class__ is SSEEvent:
-            name, data = data.event, data.data
+            name, data = data
         if data == "[DONE]":  # some gateways end with it; the terminal event came before
             return None
         event = load_json(data)
-        if not isinstance(event, dict):
+        if event.__class__ is not dict:
             raise ValueError("an event is not a JSON object")
         kind = event.get("type") or name
         if kind == "response.output_text.delta":  # nearly every event

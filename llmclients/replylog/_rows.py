@@ -25,7 +25,8 @@ _SECRET_VALUE = re.compile(r"(?i)^\s*(bearer|basic)\s+\S+")
 
 
 def row_of(event: EndEvent) -> Dict[str, Any]:
-    """The row for a chat call's end: what was asked, what came back, and how it went."""
+    """The row for a chat call's end: what was asked, what came back, and how it
+    went; every text passed through ``CallInfo.mask`` (the client's keys as ``***``)."""
     call, reply = event.call, event.reply
     usage = event.usage
     row: Dict[str, Any] = {
@@ -53,10 +54,16 @@ def row_of(event: EndEvent) -> Dict[str, Any]:
         row["tool_calls"] = _json([tool_call.to_dict() for tool_call in reply.tool_calls]) if reply.tool_calls else None
         row["timings"] = _json(reply.timings.to_dict()) if reply.timings is not None else None
         usage = reply.usage  # priced by the client's table, where it has one
+    for name in _TEXTS:
+        if row.get(name):
+            row[name] = call.mask(row[name])
     if usage is not None:
         row.update(usage.to_dict())
-        row.pop("raw", None)
     return row
+
+
+#: The columns whose text may quote a key (a prompt that pastes one, an echo of the request).
+_TEXTS = ("system", "prompt", "options", "reply", "reasoning", "tool_calls", "error", "partial_text")
 
 
 def _new_turn(messages: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
