@@ -247,3 +247,26 @@ def test_a_command_whose_log_cannot_be_written_says_so_in_one_line_and_answers(
     (line,) = result.stderr.splitlines()
     assert line.startswith("llmclients: the reply log ") and "cannot be written" in line
     assert cli(user, "logs").returncode == 0  # no log yet: nothing to list
+
+
+def test_calls_inside_in_conversation_carry_its_id(openai_emulator: OpenAIEmulator, tmp_path: Path) -> None:
+    import asyncio
+
+    from llmclients.aio import AsyncClient
+
+    log = ReplyLog(tmp_path / "logs.db")
+    client = client_of(openai_emulator, log)
+    with llmclients.observers.in_conversation("ticket-42"):
+        client.complete("inside")
+
+        async def main() -> None:
+            async with AsyncClient(client_of(openai_emulator, log)) as aclient:
+                await aclient.complete("inside, from asyncio")
+
+        asyncio.run(main())
+    client.complete("outside")
+    assert [(row["prompt"], row["conversation"]) for row in reversed(log.rows())] == [
+        ("inside", "ticket-42"),
+        ("inside, from asyncio", "ticket-42"),
+        ("outside", None),
+    ]
