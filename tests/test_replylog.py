@@ -78,7 +78,7 @@ def test_full_text_search_model_and_conversation(openai_emulator: OpenAIEmulator
     assert [row["prompt"] for row in log.rows(query="zebras")] == ["zebras and lions"]
     assert [row["prompt"] for row in log.rows(query="lion")] == ["the lion sleeps"]  # words, as FTS5 does
     assert len(log.rows(query="emulator speaking")) == 4  # the replies are searched too
-    assert log.rows(query="giraffe") == []
+    assert log.rows(query="giraffe") == [] and len(log.rows(query="  ")) == 4
     assert [row["prompt"] for row in log.rows(model="other")] == ["zebra crossing"]
     assert [row["prompt"] for row in log.rows(1, query='"zebra" OR')] == []  # words, never operators
     assert log.totals(query="lion")["replies"] == 1 and log.totals()["replies"] == 4

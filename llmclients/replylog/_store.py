@@ -171,7 +171,7 @@ def _where(
     connection: sqlite3.Connection, query: Optional[str], model: Optional[str], conversation: Optional[str]
 ) -> Tuple[str, List[Any]]:
     clauses, values = [], []  # type: Tuple[List[str], List[Any]]
-    if query:
+    if query and query.split():
         if _has_search(connection):
             clauses.append("id IN (SELECT rowid FROM replies_fts WHERE replies_fts MATCH ?)")
             values.append(_phrase(query))
