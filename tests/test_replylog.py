@@ -270,3 +270,21 @@ def test_calls_inside_in_conversation_carry_its_id(openai_emulator: OpenAIEmulat
         ("inside, from asyncio", "ticket-42"),
         ("outside", None),
     ]
+
+
+def test_an_asyncio_conversation_names_its_calls(openai_emulator: OpenAIEmulator, tmp_path: Path) -> None:
+    import asyncio
+
+    from llmclients.aio import AsyncClient
+
+    log = ReplyLog(tmp_path / "logs.db")
+
+    async def main() -> str:
+        async with AsyncClient(client_of(openai_emulator, log)) as aclient:
+            conversation = aclient.conversation()
+            await conversation.send("one")
+            await conversation.send("two")
+            return conversation.id
+
+    conversation_id = asyncio.run(main())
+    assert [row["prompt"] for row in reversed(log.rows(conversation=conversation_id))] == ["one", "two"]
