@@ -288,3 +288,30 @@ def test_an_asyncio_conversation_names_its_calls(openai_emulator: OpenAIEmulator
 
     conversation_id = asyncio.run(main())
     assert [row["prompt"] for row in reversed(log.rows(conversation=conversation_id))] == ["one", "two"]
+
+
+def test_an_interactive_session_logs_each_turn_as_one_conversation(
+    openai_emulator: OpenAIEmulator, tmp_path: Path
+) -> None:
+    pexpect = pytest.importorskip("pexpect", reason="a pseudo-terminal needs pexpect (POSIX)")
+    openai_emulator.enqueue(Reply(text="Hello Ada."), Reply(text="Your name is Ada."))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmclients", "chat", "-m", "m", "--base-url", openai_emulator.base_url],
+        env=clean_env(TERM="dumb", LLMCLIENTS_USER_PATH=str(tmp_path)),
+        encoding="utf-8",
+        timeout=LIMIT,
+    )
+    try:
+        for line, answer in (("My name is Ada.", "Hello Ada."), ("What is my name?", "Your name is Ada.")):
+            child.expect_exact("> ")
+            child.sendline(line)
+            child.expect_exact(answer)
+        child.expect_exact("> ")
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    first, second = logged(tmp_path, "-n", "0")
+    assert (first["prompt"], second["prompt"]) == ("My name is Ada.", "What is my name?")
+    assert first["conversation"] is not None and first["conversation"] == second["conversation"]
