@@ -26,6 +26,7 @@ from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
+from ._core.timings import Timings
 from ._core.tools import ToolResult
 from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
@@ -147,6 +148,7 @@ __all__ = [
     "StructuredOutputError",
     "TextDelta",
     "Timeout",
+    "Timings",
     "ToolCall",
     "ToolCallCutOffError",
     "ToolCallDelta",

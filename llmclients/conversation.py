@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol
 
 from ._core.messages import normalize_messages
@@ -21,6 +22,7 @@ from ._core.values import (
 )
 from ._public import expose
 from .errors import InvalidMessagesError, InvalidRequestError
+from .observers import in_conversation
 
 __all__ = [
     "STATE_VERSION",
@@ -68,7 +70,9 @@ class Conversation:
     with every turn; a turn's own keyword arguments override them.
     :meth:`to_dict` gives a JSON-serialisable state that
     ``client.conversation(state=...)`` resumes (a Django view keeps it in
-    ``request.session``).
+    ``request.session``). ``id`` names the conversation (a random hex string,
+    kept in the state): observers see it as ``CallInfo.conversation_id``, and
+    the reply log records it.
 
     ``tools`` may hold functions beside tool dicts: each is sent as the tool
     its signature and docstring describe, and :meth:`run` calls it when the
@@ -87,8 +91,10 @@ class Conversation:
         system: Optional[str] = None,
         options: Optional[Mapping[str, Any]] = None,
         tool_functions: Optional[Mapping[str, Callable[..., Any]]] = None,
+        id: Optional[str] = None,
     ) -> None:
         self.client = client
+        self.id = id if isinstance(id, str) and id else os.urandom(16).hex()
         self.model = client.resolve_model(model)
         self.messages: List[Message] = normalize_messages(messages) if messages else []
         if system is not None:
@@ -128,7 +134,8 @@ class Conversation:
             self.thread = state.thread
 
         merged = {**self.options, **options}
-        return self.client.open_stream(history, self.model, merged, copy.deepcopy(self.thread), commit)
+        with in_conversation(self.id):
+            return self.client.open_stream(history, self.model, merged, copy.deepcopy(self.thread), commit)
 
     def send(self, message: Optional[Messages] = None, **options: Any) -> Completion:
         """Send the next user turn (or, with none, the tool results) and return the whole reply."""
@@ -253,6 +260,7 @@ class Conversation:
             "messages": copy.deepcopy(self.messages),
             "thread": copy.deepcopy(self.thread),
             "options": options,
+            "id": self.id,
         }
 
     @classmethod
@@ -278,6 +286,7 @@ class Conversation:
             thread=state["thread"],
             options={**(state.get("options") or {}), **options},
             tool_functions=tool_functions,
+            id=state.get("id"),
         )
 
     def __reduce_ex__(self, protocol: Any) -> Any:

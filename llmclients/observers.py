@@ -19,6 +19,10 @@ timer) in ``event.call.notes`` until ``on_end``. Events are delivered in the
 thread that does the work (for :mod:`llmclients.aio`, a worker thread that
 runs in a copy of the caller's :mod:`contextvars` context).
 
+A call made while :func:`in_conversation` is active (every turn of a
+:class:`~llmclients.Conversation` is) names that conversation in
+``CallInfo.conversation_id``.
+
 An observer that raises never breaks the call: its error is logged on the
 ``llmclients`` logger and the call goes on. Observers see no secret: URLs
 are redacted, and headers, where keys travel, are not in any event; an
@@ -33,12 +37,14 @@ a header the request has already (its own, and the keys, always win).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 import time
+from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ._core.values import Completion, Message, Usage
 from ._http.masking import mask
@@ -54,6 +60,7 @@ __all__ = [
     "attach",
     "attached",
     "detach",
+    "in_conversation",
 ]
 
 logger = logging.getLogger("llmclients")
@@ -62,6 +69,8 @@ _call_ids = itertools.count(1)
 # Replaced whole, never mutated: a call reads it once, without the lock.
 _process_observers: Tuple[Observer, ...] = ()
 _attaching = threading.Lock()
+#: The conversation the calls made now belong to (:func:`in_conversation`).
+_conversation: ContextVar[Optional[str]] = ContextVar("llmclients_conversation", default=None)
 
 
 class CallInfo:
@@ -72,12 +81,25 @@ class CallInfo:
     (normalised; what a log or a trace with content capture records), and
     ``options`` its options (``tools`` and ``response_format`` among them);
     ``url`` is the first request's, credentials redacted;
-    ``started`` is on the monotonic clock, ``started_at`` on the wall clock.
+    ``started`` is on the monotonic clock, ``started_at`` on the wall clock;
+    ``conversation_id`` names the conversation the call is a turn of (see
+    :func:`in_conversation`), or is None.
     ``notes`` is the observers' own: a place to keep a span or a timer
     between events (key it by the observer)."""
 
     __slots__ = (
-        "_secrets", "id", "messages", "model", "notes", "operation", "options", "provider", "started", "started_at", "url"
+        "_secrets",
+        "conversation_id",
+        "id",
+        "messages",
+        "model",
+        "notes",
+        "operation",
+        "options",
+        "provider",
+        "started",
+        "started_at",
+        "url",
     )
 
     def __init__(
@@ -98,6 +120,7 @@ class CallInfo:
         self.url = ""
         self.started = time.monotonic()
         self.started_at = time.time()
+        self.conversation_id = _conversation.get()
         self.notes: Dict[Any, Any] = {}
         # What mask() hides (the client's keys): private, so that no observer reads them.
         self._secrets = tuple(secrets)
@@ -236,6 +259,20 @@ def detach(observer: Observer) -> None:
     global _process_observers
     with _attaching:
         _process_observers = tuple(seen for seen in _process_observers if seen is not observer)
+
+
+@contextlib.contextmanager
+def in_conversation(conversation_id: Optional[str]) -> Iterator[None]:
+    """The calls started in this block (in this thread, or a task or thread
+    that copies its :mod:`contextvars` context) are turns of the conversation
+    ``conversation_id``: their ``CallInfo.conversation_id`` says so. Every
+    :class:`~llmclients.Conversation` turn runs in one, with the conversation's
+    ``id``; use it for conversations kept by your own code."""
+    token = _conversation.set(conversation_id)
+    try:
+        yield
+    finally:
+        _conversation.reset(token)
 
 
 def attached() -> Tuple[Observer, ...]:

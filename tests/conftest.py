@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import ssl
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +17,13 @@ from llmclients.providers import register
 from llmclients.testing import OpenAIEmulator
 
 CERTS = Path(__file__).parent / "certs"
+
+# The command logs every chat to the user's data folder: in the tests, a
+# folder of this session's, never the developer's. XDG_DATA_HOME too, for the
+# commands run with LLMCLIENTS_* cleared from their environment.
+USER_DIR = tempfile.mkdtemp(prefix="llmclients-user-")
+os.environ["LLMCLIENTS_USER_PATH"] = os.environ["XDG_DATA_HOME"] = USER_DIR
+atexit.register(shutil.rmtree, USER_DIR, True)
 
 # A provider that is not built in, registered before collection: the tests that
 # parametrise over the registry (faults, content types, deadlines, memory

@@ -78,6 +78,7 @@ EXPORTED: Dict[str, List[str]] = {
         "StructuredOutputError",
         "TextDelta",
         "Timeout",
+        "Timings",
         "ToolCall",
         "ToolCallCutOffError",
         "ToolCallDelta",
@@ -229,6 +230,7 @@ EXPORTED: Dict[str, List[str]] = {
         "attach",
         "attached",
         "detach",
+        "in_conversation",
     ],
     "llmclients.otel": [
         "CAPTURE_CONTENT_VARIABLE",
@@ -328,6 +330,15 @@ EXPORTED: Dict[str, List[str]] = {
         "register",
     ],
     "llmclients.providers.ollama": ["DEFAULT_PORT", "Ollama", "cut_sizes", "host_url"],
+    "llmclients.replylog": [
+        "ENVIRONMENT_VARIABLE",
+        "ReplyLog",
+        "ReplyLogWarning",
+        "default_path",
+        "from_environment",
+        "shared",
+        "user_dir",
+    ],
     "llmclients.testing": [
         "AllenAIEmulator",
         "AnthropicEmulator",

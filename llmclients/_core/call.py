@@ -17,6 +17,7 @@ import copy
 import json
 import logging
 import sys
+import time
 from typing import (
     Any,
     Callable,
@@ -39,7 +40,7 @@ from .._http.masking import excerpt, mask_error, redact_url
 from .._http.request import Request
 from .._http.status_errors import request_id_of
 from .._http.transport import Budget, Transport
-from ..events import Event, ToolCallDelta
+from ..events import Event
 from ..observers import (
     CallInfo,
     EndEvent,
@@ -53,7 +54,19 @@ from ..observers import (
 )
 from . import content_type, framing
 from .framing import Decoder
-from .state import Exchange, OnComplete, ParseEvent, Service, StreamState, cut_while_reasoning
+from .prices import PriceTable, priced
+from .state import (
+    Exchange,
+    OnComplete,
+    ParseEvent,
+    Service,
+    StreamState,
+    cut_while_reasoning,
+    memory_of,
+    str_size,
+    too_large,
+)
+from .timings import Timings
 from .values import Message
 
 __all__ = ["Call"]
@@ -88,6 +101,7 @@ class Call:
         on_complete: Optional[OnComplete] = None,
         max_reply_size: Optional[int] = None,
         output_type: Optional[type] = None,
+        prices: Optional[PriceTable] = None,
     ) -> None:
         self.service = service
         #: The type the reply is asked for as (``response_format=City``), or None.
@@ -100,6 +114,7 @@ class Call:
         self.options = dict(options or {})
         self.on_complete = on_complete
         self.max_reply_size = max_reply_size
+        self.prices = prices
         self.budget: Budget = transport.new_budget()
         self.state = StreamState(model)
         #: Choice 0's text deltas so far.
@@ -108,8 +123,10 @@ class Call:
         self.attempts = 0
         self.ended = False
         self._pristine = {} if thread is None else thread
-        self._first_seen = False
         self._request: Optional[Request] = None
+        self.headers_at: Optional[float] = None
+        self.first_at: Optional[float] = None
+        self.ended_at: Optional[float] = None
 
     # --- opening ---------------------------------------------------------------------
 
@@ -150,10 +167,10 @@ class Call:
                 if not self._wait_to_retry(request, exc):
                     raise
                 continue
+            self.headers_at = time.monotonic()
             if self.observers:
-                headers = ResponseEvent(
-                    self.info, response.status_code, request_id_of(response.headers), self.attempts, self.info.elapsed()
-                )
+                elapsed = self.headers_at - self.info.started
+                headers = ResponseEvent(self.info, response.status_code, request_id_of(response.headers), self.attempts, elapsed)
                 self._notify("on_response", headers)
             return response
 
@@ -278,7 +295,7 @@ class Call:
     ) -> Iterator[Union[str, Event, Waiting]]:
         state, parts, provider, limit = self.state, self.parts, self.service.name, self.max_reply_size
         parse_event = parse_event or self.service.parse_event
-        pending, size_of, progress = state.pending, _size_of, state.progress
+        pending, size_of, progress = state.pending, str_size, state.progress
         deadline = self.budget.deadline
         idle = deadline.timeout.idle is not None
         seen = len(parts) + progress[0]
@@ -303,17 +320,17 @@ class Call:
                             f"({type(exc).__name__}: {exc}): {_excerpt(str(data))}"
                         ) from exc
                     if pending:
-                        if not self._first_seen:
+                        if self.first_at is None:
                             self._first_delta()
-                        room -= _cost(pending)
+                        room -= memory_of(pending)
                         if room < 0:
                             del batch, data, text  # the error's traceback keeps this frame
-                            raise _too_large(limit)
+                            raise too_large(limit)
                         if state.emit:
                             yield from pending
                         pending.clear()
                     if text:
-                        if not self._first_seen:
+                        if self.first_at is None:
                             self._first_delta()
                         cost = size_of(text)
                         room -= cost
@@ -323,7 +340,7 @@ class Call:
                                 parts.append(text)
                                 yield text
                             del batch, data, text  # the error's traceback keeps this frame
-                            raise _too_large(limit)
+                            raise too_large(limit)
                         parts.append(text)
                         yield text
                     if state.done:
@@ -337,9 +354,14 @@ class Call:
             batches.close()
 
     def _first_delta(self) -> None:
-        self._first_seen = True
+        self.first_at = time.monotonic()
         if self.observers:
-            self._notify("on_first_delta", FirstDeltaEvent(self.info, self.info.elapsed()))
+            self._notify("on_first_delta", FirstDeltaEvent(self.info, self.first_at - self.info.started))
+
+    def timings(self) -> Timings:
+        """How long the call has taken so far (:class:`~llmclients.Timings`)."""
+        deltas = len(self.parts) + self.state.progress[0]
+        return Timings.measured(self.info.started, self.headers_at, self.first_at, self.ended_at, deltas)
 
     # --- ending ---------------------------------------------------------------------------
 
@@ -358,6 +380,8 @@ class Call:
         if self.ended:
             return
         self.ended = True
+        self.ended_at = time.monotonic()
+        self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
         if not self.observers:
             return
         state = self.state
@@ -367,7 +391,7 @@ class Call:
         event = EndEvent(
             self.info,
             outcome,
-            self.info.elapsed(),
+            self.ended_at - self.info.started,
             self.attempts,
             error=error,
             finish_reason=state.finish_reason,
@@ -378,7 +402,7 @@ class Call:
             text_length=len(text),
             partial_text=text if error is not None else "",
             extra=dict(state.extra),
-            reply=state.reply(text, self.service.name, request_id) if self.info.operation == "chat" else None,
+            reply=state.reply(text, self.service.name, request_id, self.timings()) if self.info.operation == "chat" else None,
         )
         self._notify("on_end", event)
 
@@ -415,27 +439,6 @@ def _batches(
         if decoder.error is not None:
             raise decoder.error
     yield decoder.end()
-
-
-#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
-#: its cost (it looks the method up by name each time).
-_size_of = str.__sizeof__
-
-
-def _cost(events: List[Any]) -> int:
-    """The memory the pieces of these events take."""
-    size = 0
-    for event in events:
-        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
-        size += _size_of(piece or "")
-    return size
-
-
-def _too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
-    return errors.ReplyTooLargeError(
-        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
-        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
-    )
 
 
 def _excerpt(data: str, limit: int = 120) -> str:

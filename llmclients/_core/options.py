@@ -41,7 +41,7 @@ class ClientOptions(TypedDict, total=False):
     verify: Union[bool, str]
     max_reply_size: Optional[int]
     observers: Sequence[Observer]
-
+    prices: Optional[Mapping[str, Sequence[float]]]
 
 
 def merged_signature(cls: type, init: Callable[..., None]) -> inspect.Signature:

@@ -14,6 +14,7 @@ touches ``requests``: sending, retrying, reading and decoding happen here and in
 
 from __future__ import annotations
 
+import os
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -29,12 +30,12 @@ from typing import (
     TypeVar,
     Union,
 )
-from urllib.parse import urlsplit
 
 import requests
 
 from .. import errors
 from .._http.config import CLASS_DEFAULT, ClassDefault, Retry, Timeout, TimeoutLike
+from .._http.masking import check_credentials
 from .._http.transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -46,6 +47,7 @@ from ..observers import Observer
 from .call import Call
 from .messages import features_of, normalize_messages
 from .options import merged_signature
+from .prices import check_prices
 from .state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
 from .values import Completion, Message, Messages
@@ -104,7 +106,10 @@ class Provider:
     ``observers``
         :class:`~llmclients.observers.Observer` objects that see every call's
         lifecycle (request, response, retry, first delta, end); also
-        :attr:`observers`, a list to add to.
+        :attr:`observers`, a list to add to;
+    ``prices``
+        ``{model: (input, output[, cached_input])}``, per million tokens: what
+        fills in ``usage.cost`` where the service reports none (none built in).
 
     A client is a context manager; :meth:`close` releases its connections.
     One client may be shared by threads. It cannot be pickled (it holds the
@@ -169,6 +174,7 @@ class Provider:
         verify: Union[bool, str] = True,
         max_reply_size: Optional[int] = DEFAULT_MAX_REPLY_SIZE,
         observers: Sequence[Observer] = (),
+        prices: Optional[Mapping[str, Sequence[float]]] = None,
     ) -> None:
         """A client of the service; every argument is described in the class's docstring
         (``help(llmclients.Provider)``)."""
@@ -182,12 +188,17 @@ class Provider:
         if not base_url:
             raise errors.InvalidRequestError(f"{type(self).__name__} needs a base_url")
         self.base_url = base_url.rstrip("/")
-        _check_credentials(self.base_url, api_key)
+        check_credentials(self.base_url, api_key)
         self.api_key = api_key
         self.model = self.resolve_model(model) if model else None
         self.max_reply_size = max_reply_size
         #: What sees every call of this client (:mod:`llmclients.observers`); a list to add to.
         self.observers: List[Observer] = list(observers)
+        self.prices = check_prices(prices)  # each model's cached-input price filled in
+        if os.environ.get("LLMCLIENTS_REPLY_LOG"):
+            from ..replylog import from_environment  # sqlite3 only for those who ask for the log
+
+            from_environment()
         self._transport = Transport(
             timeout=self.default_timeout if isinstance(timeout, ClassDefault) else timeout,
             retry=retry,
@@ -317,7 +328,13 @@ class Provider:
         """A :class:`~llmclients._core.call.Call` of this client (its transport,
         observers and reply limit): what every request goes through."""
         return Call(
-            self, self._transport, self.observers, operation=operation, max_reply_size=self.max_reply_size, **details
+            self,
+            self._transport,
+            self.observers,
+            operation=operation,
+            max_reply_size=self.max_reply_size,
+            prices=self.prices,
+            **details,
         )
 
     def complete(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> Completion:
@@ -430,14 +447,3 @@ class Provider:
                 + (hint if "response_format" in unknown else "")
             )
 
-
-def _check_credentials(base_url: str, api_key: Optional[str]) -> None:
-    """Refuse ``user:pass@`` in ``base_url`` beside ``api_key``: requests would
-    send the Basic auth of the URL instead of the key, without a word."""
-    parts = urlsplit(base_url)
-    if api_key and (parts.username or parts.password):
-        raise errors.InvalidRequestError(
-            f"base_url {redact_url(base_url)!r} carries credentials (user:pass@) and api_key is set: "
-            "the service would get the URL's Basic auth, not the key. Drop user:pass@ from "
-            "base_url, or leave api_key unset to authenticate with Basic auth"
-        )

@@ -23,7 +23,9 @@ from typing import (
 )
 
 from .. import errors
+from ..events import ToolCallDelta
 from .choices import ChoiceBuilder
+from .timings import Timings
 from .values import Choice, Completion, Message, Usage
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ __all__ = [
     "Service",
     "StreamState",
     "cut_while_reasoning",
+    "memory_of",
+    "str_size",
+    "too_large",
 ]
 
 
@@ -120,7 +125,9 @@ class StreamState:
         choices[0].finish_reason = self.finish_reason  # choice 0's lives in the state itself
         return choices
 
-    def reply(self, text: str, provider: str, request_id: Optional[str]) -> Completion:
+    def reply(
+        self, text: str, provider: str, request_id: Optional[str], timings: Optional[Timings] = None
+    ) -> Completion:
         """The reply as read so far, choice 0's text being ``text``: whole once :attr:`done`."""
         first = self.first
         choices = self.choice_list(text)
@@ -139,6 +146,7 @@ class StreamState:
             extra=self.extra,
             choices=choices if len(choices) > 1 else (),
             message_fields=self.message_fields,
+            timings=timings,
         )
 
 
@@ -217,3 +225,25 @@ def cut_while_reasoning(state: StreamState, parts: List[str]) -> None:
             ),
             stacklevel=4,
         )
+
+
+#: The memory a ``str`` takes: what ``sys.getsizeof`` reports, at a quarter of
+#: its cost (it looks the method up by name each time).
+str_size = str.__sizeof__
+
+
+def memory_of(events: List[Any]) -> int:
+    """The memory the pieces of these events take."""
+    size = 0
+    for event in events:
+        piece = event.arguments if event.__class__ is ToolCallDelta else event.text
+        size += str_size(piece or "")
+    return size
+
+
+def too_large(limit: Optional[int]) -> errors.ReplyTooLargeError:
+    """The error of a reply past ``max_reply_size``."""
+    return errors.ReplyTooLargeError(
+        f"the reply grew past max_reply_size ({limit} bytes); the connection was closed. "
+        "Pass a larger max_reply_size to the client (or None for no limit) if the reply is genuine"
+    )

@@ -12,6 +12,7 @@ from .._http.status_errors import rate_limits_of, request_id_of
 from ..events import Event, TextDelta
 from .call import Call
 from .state import StreamState
+from .timings import Timings
 from .values import Choice, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -113,6 +114,13 @@ class ReplyView:
     def done(self) -> bool:
         """True once the stream reached its protocol's end."""
         return self._call.state.done if self._call is not None else False
+
+    @property
+    def timings(self) -> Timings:
+        """How long the call took (:class:`~llmclients.Timings`): seconds to the
+        response headers, to the first delta and to the end, and deltas per
+        second; ``total`` is None while the stream is open."""
+        return self._call.timings() if self._call is not None else Timings()
 
 
 class Stream(ReplyView):
@@ -245,6 +253,6 @@ def completion_of(stream: ReplyView) -> Completion:
     call = stream._call
     if call is None:
         return Completion(text="", finish_reason=None, usage=None, model=None, provider=stream.provider)
-    reply = call.state.reply(stream.text, stream.provider, stream.request_id)
+    reply = call.state.reply(stream.text, stream.provider, stream.request_id, call.timings())
     reply.output_type = call.output_type
     return reply

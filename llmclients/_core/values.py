@@ -11,6 +11,7 @@ import json
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidJSONError
+from .timings import Timings
 
 __all__ = [
     "Choice",
@@ -256,10 +257,10 @@ class Choice:
 class Completion:
     """A whole reply. ``str(completion)`` is its text.
 
-    Besides ``text``: ``reasoning`` (the model's thinking, when the server
-    sends it apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``,
-    ``model``, ``provider``, ``response_id`` (the chunks' ``id``),
-    ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
+    Besides ``text``: ``reasoning`` (the model's thinking, when the server sends it
+    apart), ``tool_calls``, ``refusal``, ``finish_reason``, ``usage``, ``timings``
+    (:class:`Timings`, or None), ``model``, ``provider``, ``response_id`` (the chunks'
+    ``id``), ``request_id`` (the ``x-request-id`` / ``request-id`` header), ``logprobs``
     (the token entries, in order), ``extra`` (top-level keys the server added,
     such as ``system_fingerprint`` or llama.cpp's ``timings``), ``choices``
     (every answer when ``n`` > 1; the first is this one),
@@ -283,6 +284,7 @@ class Completion:
         "request_id",
         "response_id",
         "text",
+        "timings",
         "tool_calls",
         "usage",
     )
@@ -305,6 +307,7 @@ class Completion:
         choices: Sequence[Choice] = (),
         message_fields: Optional[Mapping[str, Any]] = None,
         output_type: Optional[type] = None,
+        timings: Optional[Timings] = None,
     ) -> None:
         self.text = text
         self.finish_reason = finish_reason
@@ -321,17 +324,19 @@ class Completion:
         self.choices = list(choices)
         self.message_fields = dict(message_fields or {})
         self.output_type = output_type
+        self.timings = timings
         self._parsed: Any = _UNPARSED
 
     def __getstate__(self) -> Any:
         """The fields but ``output_type`` (a class, perhaps a local one) and the
         instance made of it: an unpickled reply's :attr:`parsed` is plain JSON."""
-        return None, {name: getattr(self, name) for name in _COMPARED}
+        return None, {name: getattr(self, name) for name in _PICKLED}
 
     def __setstate__(self, state: Any) -> None:
         """A pickle made before a field existed loads with its default."""
         self.message_fields = {}
         self.output_type = None
+        self.timings = None
         self._parsed = _UNPARSED
         for part in state if isinstance(state, tuple) else (state,):
             for name, value in (part or {}).items():
@@ -386,11 +391,10 @@ class Completion:
     def to_dict(self) -> Dict[str, Any]:
         """The whole reply as JSON-ready values, for a log line or a queue.
 
-        Every attribute, by name; ``usage`` is :meth:`Usage.to_dict` (or
-        None), tool calls are in OpenAI's message shape (``id``, ``type``,
-        ``function``: ``name``, ``arguments``), ``choices`` one dict each.
-        ``output_type`` is left out (a class is no JSON value): the data of
-        :attr:`parsed` is :meth:`json` of ``text``.
+        Every attribute, by name; ``usage`` and ``timings`` are their ``to_dict()``
+        (or None), tool calls in OpenAI's message shape (``id``, ``type``, ``function``:
+        ``name``, ``arguments``), ``choices`` one dict each. ``output_type`` is
+        left out (a class is no JSON value): :attr:`parsed`'s data is :meth:`json`.
         """
         return {
             "text": self.text,
@@ -407,6 +411,7 @@ class Completion:
             "extra": copy.deepcopy(self.extra),
             "choices": [choice.to_dict() for choice in self.choices],
             "message_fields": copy.deepcopy(self.message_fields),
+            "timings": self.timings.to_dict() if self.timings is not None else None,
         }
 
     def __str__(self) -> str:
@@ -430,7 +435,8 @@ class Completion:
 _UNPARSED: Any = object()
 #: The fields that make a :class:`Completion`: what it compares and pickles (the
 #: output type and the instance made of it are left out: see ``__getstate__``).
-_COMPARED = tuple(name for name in Completion.__slots__ if name not in ("_parsed", "output_type"))
+_PICKLED = tuple(name for name in Completion.__slots__ if name not in ("_parsed", "output_type"))
+_COMPARED = tuple(name for name in _PICKLED if name != "timings")  # a measure of the call, as Usage.raw
 
 
 def assistant_message(text: str, tool_calls: Sequence[ToolCall], fields: Mapping[str, Any]) -> Message:

@@ -1,5 +1,6 @@
 """What messages may show: URLs without credentials or query
-(:func:`redact_url`), errors with every secret the client knows masked
+(:func:`redact_url`; :func:`check_credentials` refuses a URL's credentials
+beside a key), errors with every secret the client knows masked
 (:func:`secrets_in`, :func:`mask`, :func:`mask_error`), and excerpts of what a
 server sent, on one line and cut short (:func:`excerpt`)."""
 
@@ -12,7 +13,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import errors
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "excerpt", "mask", "mask_error", "redact_url", "secrets_in"]
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "check_credentials",
+    "excerpt",
+    "mask",
+    "mask_error",
+    "redact_url",
+    "secrets_in",
+]
 
 
 def redact_url(url: str) -> str:
@@ -96,3 +106,15 @@ def mask_error(error: _E, secrets: Tuple[str, ...]) -> _E:
         cause.args = tuple(mask(arg, secrets) if isinstance(arg, str) else arg for arg in cause.args)
         cause = cause.__cause__ or cause.__context__
     return error
+
+
+def check_credentials(base_url: str, api_key: Optional[str]) -> None:
+    """Refuse ``user:pass@`` in ``base_url`` beside ``api_key``: requests would
+    send the Basic auth of the URL instead of the key, without a word."""
+    parts = urlsplit(base_url)
+    if api_key and (parts.username or parts.password):
+        raise errors.InvalidRequestError(
+            f"base_url {redact_url(base_url)!r} carries credentials (user:pass@) and api_key is set: "
+            "the service would get the URL's Basic auth, not the key. Drop user:pass@ from "
+            "base_url, or leave api_key unset to authenticate with Basic auth"
+        )

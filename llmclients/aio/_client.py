@@ -245,6 +245,11 @@ class AsyncConversation:
         return self.conversation.model
 
     @property
+    def id(self) -> str:
+        """The conversation's id (:attr:`Conversation.id <llmclients.Conversation>`)."""
+        return self.conversation.id
+
+    @property
     def thread(self) -> Dict[str, Any]:
         return self.conversation.thread
 

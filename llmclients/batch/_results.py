@@ -35,6 +35,8 @@ class Result:
     error: Optional[Dict[str, Any]] = None
     attempts: int = 0
     elapsed: float = 0.0
+    #: The answering call's :meth:`~llmclients.Timings.to_dict`, or None.
+    timings: Optional[Dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -48,6 +50,7 @@ class Result:
         self.model = completion.model
         self.reasoning = completion.reasoning
         self.tool_calls = [call.to_dict() for call in completion.tool_calls]
+        self.timings = completion.timings.to_dict() if completion.timings is not None else None
         self.error = None
 
     def fail(self, exc: errors.LLMClientError) -> None:
@@ -58,13 +61,18 @@ class Result:
     def tokens(self) -> int:
         return int((self.usage or {}).get("total_tokens") or 0)
 
+    @property
+    def cost(self) -> Optional[float]:
+        cost = (self.usage or {}).get("cost")
+        return float(cost) if isinstance(cost, (int, float)) else None
+
     @classmethod
     def from_dict(cls, line: Mapping[str, Any]) -> Result:
         """The result an output line's object (:meth:`to_dict`) describes."""
         return cls(**{name: line[name] for name in _FIELDS if name in line})
 
     def to_dict(self) -> Dict[str, Any]:
-        """The output line's object; ``reasoning`` and ``tool_calls`` only when present."""
+        """The output line's object; ``reasoning``, ``tool_calls`` and ``timings`` only when present."""
         line: Dict[str, Any] = {
             "id": self.id,
             "text": self.text,
@@ -77,6 +85,8 @@ class Result:
         if self.tool_calls:
             line["tool_calls"] = self.tool_calls
         line.update(error=self.error, attempts=self.attempts, elapsed=round(self.elapsed, 3))
+        if self.timings is not None:
+            line["timings"] = self.timings
         return line
 
 

@@ -61,6 +61,8 @@ class Stats:
     done: int = 0
     failed: int = 0
     tokens: int = 0
+    #: The answers' costs added up (``usage.cost``: reported, or from the client's ``prices``); None if none had one.
+    cost: Optional[float] = None
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -71,9 +73,10 @@ class Stats:
     def summary(self) -> str:
         # The rate of answers only: failures that come back at once would make it absurd.
         rate = f"{self.done / self.elapsed:.1f} req/s, " if self.done and self.elapsed > 0 else ""
+        cost = "" if self.cost is None else f"cost {self.cost:.6g}, "
         return (
             f"{self.done} answered, {self.failed} failed, {self.skipped} already answered; "
-            f"{self.tokens:,} tokens, {self.retries} retries, {rate}{self.elapsed:.1f} s"
+            f"{self.tokens:,} tokens, {cost}{self.retries} retries, {rate}{self.elapsed:.1f} s"
         )
 
 
@@ -191,6 +194,8 @@ class BatchRun:
             else:
                 self.stats.failed += 1
             self.stats.tokens += result.tokens
+            if result.cost is not None:
+                self.stats.cost = (self.stats.cost or 0.0) + result.cost
             self.stats.retries += result.attempts - 1
             self._show(result)
             yield result

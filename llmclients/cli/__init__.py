@@ -12,6 +12,8 @@ Commands::
                                         each request and reply; --reply JSON, --script FILE script replies
     llmclients batch INPUT -o OUTPUT    answer a file of records (JSONL) or prompts (text) concurrently,
                                         within --rpm/--tpm; a rerun sends only what is missing or failed
+    llmclients logs [on|off|path]       the replies chat logged (-n N, -q TEXT, -m MODEL, -c ID, --json),
+                                        with totals; turn the log on or off; where it is
 
 ``chat`` streams the reply to stdout as it arrives (``--show-reasoning``
 streams the model's reasoning to stderr; tool calls are listed on stderr).
@@ -60,7 +62,8 @@ The package holds one part of the command in each module:
 with :mod:`~llmclients.cli._conversations` and :mod:`~llmclients.cli._client`,
 :mod:`~llmclients.cli._info` (``providers``, ``models``, ``check``,
 ``emulate``, in :mod:`~llmclients.cli._emulate`), :mod:`~llmclients.cli._batch` and :mod:`~llmclients.cli._logs`
-(redaction, ``--debug``). This module runs them: :func:`main`.
+(redaction, ``--debug``), :mod:`~llmclients.cli._replies` (the reply log,
+``logs``). This module runs them: :func:`main`.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ from ._info import (
 )
 from ._logs import configure_logging, redact
 from ._parser import CHECK_TIMEOUT, build_parser
+from ._replies import logs_command
 
 # llmclients.cli was one module: these are the names it held, which
 # the tests import from here.
@@ -149,6 +153,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "check": check_command,
     "emulate": emulate_command,
     "batch": batch_command,
+    "logs": logs_command,
 }
 
 

@@ -34,12 +34,18 @@ from ._common import (
     quiet_cut_off,
 )
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
+from ._replies import chat_log
 from ._tools import ToolPrompts, load_functions, prompts_for
 
 __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    with chat_log(args):
+        return _chat(args)
+
+
+def _chat(args: argparse.Namespace) -> int:
     if args.prompt is None and sys.stdin.isatty():
         if args.json or args.schema:
             option = "--json" if args.json else "--schema"
@@ -219,6 +225,8 @@ class _Reply:
             "response_id": stream.response_id,
             "request_id": stream.request_id,
             "choices": [choice.to_dict() for choice in choices],
+            # With --tools, the timings of the last reply's call.
+            "timings": stream.timings.to_dict() if stream.timings is not None else None,
         }
         self.others = [(choice.index, choice.text) for choice in choices[1:]]
         self.unanswered = no_answer(stream)

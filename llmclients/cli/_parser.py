@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--no-stream", action="store_true", help="print the reply once it is whole")
     chat.add_argument("--json", action="store_true", help="print one JSON object with the reply")
     chat.add_argument("--conversation", metavar="FILE", help="continue the conversation kept in FILE")
+    chat.add_argument("--no-log", action="store_true", help="do not write this exchange to the reply log")
     chat.add_argument(
         "--tools",
         action="append",
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="once the scripted replies are used, answer 500 instead of the echo"
     )
     _add_batch_parser(commands, common)
+    _add_logs_parser(commands, common)
     return parser
 
 
@@ -233,6 +235,24 @@ def _add_batch_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--grace", type=seconds, default=30.0, metavar="S", help="after Ctrl-C, seconds for calls in flight"
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+
+def _add_logs_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    logs = commands.add_parser(
+        "logs", parents=[common], help="the replies chat logged: list, search, totals; turn the log on or off"
+    )
+    logs.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "on", "off", "path"),
+        default="list",
+        help="list (the default) the newest replies, with totals; on/off: whether chat logs; path: where the log is",
+    )
+    logs.add_argument("-n", "--count", type=int, default=3, metavar="N", help="how many (default 3; 0: all)")
+    logs.add_argument("-q", "--query", metavar="TEXT", help="only replies whose prompt or reply has these words")
+    logs.add_argument("-m", "--model", help="only this model's replies")
+    logs.add_argument("-c", "--conversation", metavar="ID", help="only this conversation's turns")
+    logs.add_argument("--json", action="store_true", help="print the rows as a JSON list")
 
 
 def _positive_int(text: str) -> int:
