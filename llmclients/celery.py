@@ -217,6 +217,8 @@ def batch_task(
         answer,
         bind=True,
         name=name,
+        shared=False,  # this app's task: Celery would otherwise add it to every app made later
+
         acks_late=True,
         reject_on_worker_lost=True,
         max_retries=None,

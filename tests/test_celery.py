@@ -173,8 +173,10 @@ def test_every_record_is_answered_and_a_resubmit_sends_nothing(
     answers = list(results(task, records(12), timeout=LIMIT))
     assert [answer["id"] for answer in answers] == [f"r{n}" for n in range(12)]
     assert all(answer["text"] == "an answer" and answer["error"] is None for answer in answers)
-    # The same dict as a JSONL line of llmclients.batch, elapsed measured (0.05 s a reply at least).
-    assert all(set(answer) == set(Result(answer["id"]).to_dict()) for answer in answers)
+    # The same dict as a JSONL line of llmclients.batch (an answered one has timings),
+    # elapsed measured (0.05 s a reply at least).
+    assert all(set(answer) == set(Result(answer["id"]).to_dict()) | {"timings"} for answer in answers)
+    assert all(answer["timings"]["total"] >= 0.05 for answer in answers)
     assert all(answer["elapsed"] >= 0.05 and answer["attempts"] == 1 for answer in answers)
     # Each line is appended just after its answer is stored, which results() may see first.
     every_id = {f"r{n}" for n in range(12)}
