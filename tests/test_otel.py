@@ -282,15 +282,15 @@ def test_a_stream_left_early_ends_its_span_once(otel, emulator, how):
 
 def test_an_asyncio_task_cancelled_mid_stream_ends_its_span(otel, emulator):
     emulator.enqueue(Reply(text=" ".join(["word"] * 200), delay=0.02))
-    first = asyncio.Event()
 
-    async def read(aclient: AsyncClient) -> None:
+    async def read(aclient: AsyncClient, first: asyncio.Event) -> None:
         async for _ in aclient.stream("Hi"):
             first.set()
 
     async def main() -> None:
+        first = asyncio.Event()  # made in the loop: Python 3.9's binds to the loop at hand
         async with AsyncClient(openai_client(emulator)) as aclient:
-            task = asyncio.ensure_future(read(aclient))
+            task = asyncio.ensure_future(read(aclient, first))
             await first.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

@@ -93,9 +93,12 @@ def _json_default(value: Any) -> Tuple[bool, Any]:
 
 
 def _class_description(tp: type) -> Optional[str]:
-    """A class's own docstring's summary; None for none, or a dataclass's generated one."""
+    """A class's own docstring's summary; None for none, or one Python wrote:
+    a dataclass's signature, or "An enumeration." (an Enum's before 3.11)."""
     doc = tp.__dict__.get("__doc__")
     if not doc or (dataclasses.is_dataclass(tp) and doc.startswith(f"{tp.__name__}(")):
+        return None
+    if isinstance(tp, enum.EnumMeta) and doc == "An enumeration.":
         return None
     return parse_docstring(doc)[0] or None
 
