@@ -63,3 +63,26 @@ def test_a_body_cut_before_its_last_chunk_raises_interrupted():
 def test_broken_framing_raises_malformed(body):
     with pytest.raises(MalformedStreamError):
         list(Dechunker(_Raw([body])).chunks())
+
+
+# Servers write one event a chunk, of a few sizes, so most reads are runs of
+# chunks whose size lines were seen before: those are taken in one split.
+SAME_SIZES = [b"data: a\n\n", b"data: bb\n\n", b"data: cc\n\n", b"x\r\ny", b"\r\n", b"\r\n\r\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(st.sampled_from(SAME_SIZES), max_size=60),
+    points=st.lists(st.integers(0, 10_000), max_size=6),
+)
+def test_runs_of_chunks_of_sizes_seen_before_give_their_data(chunks, points):
+    raw = _Raw(cut(chunked(chunks), points))
+    assert b"".join(Dechunker(raw).chunks()) == b"".join(chunks)
+    assert raw.released
+
+
+@pytest.mark.parametrize("bad", [b"5\r\nhelloXX\r\n", b"5\r\nhell\r\n", b"5\r\nhello\n\r\n"])
+def test_a_bad_chunk_in_a_run_of_sizes_seen_before_raises_malformed(bad):
+    seen = b"5\r\nhello\r\n" * 3
+    with pytest.raises(MalformedStreamError):
+        list(Dechunker(_Raw([seen, seen + bad + seen + b"0\r\n\r\n"])).chunks())

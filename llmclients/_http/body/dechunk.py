@@ -63,6 +63,8 @@ class Dechunker:
         #: Chunk-size lines seen, and their sizes: a server repeats a few, and
         #: a lookup costs less than checking and converting the hex again.
         self._sizes: Dict[bytes, int] = {}
+        #: Whether :meth:`_whole_chunks` may find chunks with no CRLF in their data.
+        self._bulk = True
 
     def set_nonblocking(self) -> Optional[socket.socket]:
         """Make reads return at once; the socket, or None if there is none to do it on."""
@@ -136,6 +138,8 @@ class Dechunker:
         buf = self._buf + data if self._buf else data
         pieces: List[bytes] = []
         pos, whole_chunks_follow = self._resume(buf, pieces)
+        if whole_chunks_follow and self._bulk:
+            pos = self._whole_chunks(buf, pos, pieces)
         end = len(buf)
         append, find, sizes = pieces.append, buf.find, self._sizes
         while whole_chunks_follow and pos < end:  # whole chunks, the common case, in a tight loop
@@ -171,6 +175,27 @@ class Dechunker:
         if self._finished:
             self._finish()
         return b"".join(pieces)
+
+    def _whole_chunks(self, buf: bytes, pos: int, pieces: List[bytes]) -> int:
+        """Take the whole chunks from ``pos`` at once, where each has a size
+        line seen before and no CRLF in its data (one event a chunk, as servers
+        write them): ``buf`` split at CRLF, and the pieces accepted only if each
+        data piece is as long as its size line says, which makes it exactly
+        that chunk's data. Returns where the rest starts (``pos``, having taken
+        none, for a size not seen yet, the last chunk, or data holding a CRLF).
+        """
+        parts = buf[pos:].split(b"\r\n")
+        count = (len(parts) - 1) // 2 * 2  # the (size line, data) pairs each followed by CRLF
+        if count < 4:
+            return pos
+        sizes = list(map(self._sizes.get, parts[0:count:2]))
+        if 0 in sizes or None in sizes:
+            return pos  # the last chunk, or a size the loop must check first
+        if sizes != list(map(len, parts[1:count:2])):
+            self._bulk = False  # data with CRLF in it (SSE with CRLF line ends): every read would miss
+            return pos
+        pieces.extend(parts[1:count:2])
+        return pos + sum(map(len, parts[:count])) + 2 * count
 
     def _resume(self, buf: bytes, pieces: List[bytes]) -> Tuple[int, bool]:
         """Finish the chunk an earlier read began. Returns where the unread
