@@ -209,8 +209,9 @@ class Anthropic(Provider):
         if kind == "content_block_delta":
             delta = event["delta"]
             part = delta.get("type")
-            if part == "text_delta":
-                return str(delta["text"])  # nearly every event of a reply
+            if part == "text_delta":  # nearly every event of a reply
+                text = delta["text"]
+                return text if text.__class__ is str else str(text)
             if part == "input_json_delta":  # nearly every event of a tool call
                 fragment = delta.get("partial_json")
                 if fragment:
