@@ -18,7 +18,7 @@ import json
 import logging
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
@@ -48,13 +48,17 @@ def emulate_command(args: argparse.Namespace) -> int:
         emulator.start()
     except OSError as exc:
         raise UsageError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # The handler only notes the signal: an Event.set() there could wait
+    # forever for the lock that the interrupted Event.wait() holds.
+    signals: List[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _: signals.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         _greet(emulator, args)  # before the URL, which tells a waiting process the emulator is ready
         print(emulator.base_url, flush=True)
-        while not stop.wait(0.2):
-            pass
+        while not signals:
+            time.sleep(0.1)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
