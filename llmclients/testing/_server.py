@@ -230,10 +230,22 @@ class Emulator:
     ) -> Reply:
         """A :class:`Reply` (``fields`` are its fields) that also streams
         ``reasoning`` and ``tool_calls`` ((id, name, arguments as JSON) each) as
-        this protocol does; ``ValueError`` from an emulator that cannot."""
-        if reasoning or tool_calls:
-            raise ValueError(f"the {self.provider} emulator cannot script reasoning or tool calls this way")
-        return Reply(**fields)
+        this protocol does (:meth:`rich_reply`); ``ValueError`` from an
+        emulator that cannot."""
+        if not reasoning and not tool_calls:
+            return Reply(**fields)
+        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        thinking = Reply(text=reasoning).pieces() if reasoning else []
+        return self.rich_reply(text, thinking, list(tool_calls), fields)
+
+    def rich_reply(
+        self, text: List[str], reasoning: List[str], tool_calls: List[ToolCallScript], fields: Dict[str, Any]
+    ) -> Reply:
+        """For :meth:`reply_with`: the reply whose events stream ``reasoning``,
+        ``text`` (pieces each) and ``tool_calls`` as this protocol does, with
+        the other :class:`Reply` ``fields``. An emulator whose protocol carries
+        them overrides it; this one raises ``ValueError``."""
+        raise ValueError(f"the {self.provider} emulator cannot script reasoning or tool calls this way")
 
     def fixed_reply(self, request: RecordedRequest) -> Optional[Reply]:
         """The reply to a request that the queue does not script (a model

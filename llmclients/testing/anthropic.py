@@ -35,7 +35,7 @@ the builders are imported from here.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from .._public import expose
 from ._anthropic_events import (
@@ -57,7 +57,7 @@ from ._anthropic_events import (
     tool_use_block,
 )
 from ._anthropic_validation import Invalid, validate
-from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply, ToolCallScript
 from .wire import WireSample
 
 __all__ = [
@@ -171,20 +171,13 @@ class AnthropicEmulator(Emulator):
             "last_id": page[-1] if page else None,
         }
 
-    def reply_with(
-        self,
-        *,
-        reasoning: Optional[str] = None,
-        tool_calls: Sequence[Tuple[str, str, str]] = (),
-        **fields: Any,
+    def rich_reply(
+        self, text: List[str], reasoning: List[str], tool_calls: List[ToolCallScript], fields: Dict[str, Any]
     ) -> Reply:
-        """A reply of a thinking block, a text block and a ``tool_use`` block a call, in that order."""
-        if not reasoning and not tool_calls:
-            return Reply(**fields)
-        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        """A thinking block, a text block and a ``tool_use`` block a call, in that order."""
         blocks: List[List[Dict[str, Any]]] = []
         if reasoning:
-            blocks.append(thinking_block(0, Reply(text=reasoning).pieces()))
+            blocks.append(thinking_block(0, reasoning))
         if text:
             blocks.append(text_block(len(blocks), text))
         for call_id, name, arguments in tool_calls:

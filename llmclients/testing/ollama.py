@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from .._public import expose
 from ._ollama_validation import go_syntax_error, type_error
-from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply, ToolCallScript
 from .wire import WireSample
 
 __all__ = [
@@ -236,18 +236,11 @@ class OllamaEmulator(Emulator):
 
     # --- what it answers ------------------------------------------------------------------
 
-    def reply_with(
-        self,
-        *,
-        reasoning: Optional[str] = None,
-        tool_calls: Sequence[Tuple[str, str, str]] = (),
-        **fields: Any,
+    def rich_reply(
+        self, text: List[str], reasoning: List[str], tool_calls: List[ToolCallScript], fields: Dict[str, Any]
     ) -> Reply:
-        """A reply of thinking lines, text lines and one line with the tool calls, in that order."""
-        if not reasoning and not tool_calls:
-            return Reply(**fields)
-        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
-        lines: List[Line] = [*thinking_lines(Reply(text=reasoning).pieces()), *text_lines(text)]
+        """Thinking lines, text lines and one line with the tool calls, in that order."""
+        lines: List[Line] = [*thinking_lines(reasoning), *text_lines(text)]
         if tool_calls:
             lines.append(tool_call_line([(call_id, name, json.loads(args)) for call_id, name, args in tool_calls]))
         return Reply(events=lines, **fields)

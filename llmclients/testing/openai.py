@@ -41,7 +41,7 @@ from ._openai_events import (
 )
 from ._openai_servers import error_event, exceed_context_error, llamacpp_final_chunks, llamacpp_timings
 from ._openai_validation import Invalid, validate
-from ._server import Emulator, RecordedRequest, Rejection, Reply
+from ._server import Emulator, RecordedRequest, Rejection, Reply, ToolCallScript
 from .wire import WireSample
 
 __all__ = [
@@ -181,26 +181,18 @@ class OpenAIEmulator(Emulator):
             ],
         }
 
-    def reply_with(
-        self,
-        *,
-        reasoning: Optional[str] = None,
-        tool_calls: Sequence[Tuple[str, str, str]] = (),
-        **fields: Any,
+    def rich_reply(
+        self, text: List[str], reasoning: List[str], tool_calls: List[ToolCallScript], fields: Dict[str, Any]
     ) -> Reply:
-        """A reply whose reasoning (``reasoning_content`` deltas) comes before its
-        text, and whose tool calls (OpenAI's fragments) come after it."""
-        if not reasoning and not tool_calls:
-            return Reply(**fields)
-        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
+        """Reasoning (``reasoning_content`` deltas) before the text, and tool
+        calls (OpenAI's fragments) after it."""
         finish = fields.pop("finish_reason", "tool_calls" if tool_calls else "stop")
         events: List[Event] = []
         if reasoning:
-            pieces = Reply(text=reasoning).pieces()
-            events += reasoning_chunks(pieces, then_text=text, finish_reason=None if tool_calls else finish)
+            events += reasoning_chunks(reasoning, then_text=text, finish_reason=None if tool_calls else finish)
         if tool_calls:
             content = [] if reasoning else text  # after reasoning, the text came with it
-            events += tool_call_chunks(list(tool_calls), content=content, finish_reason=finish)
+            events += tool_call_chunks(tool_calls, content=content, finish_reason=finish)
         return Reply(events=events, **fields)
 
     def make_default_reply(self, request: RecordedRequest) -> Reply:

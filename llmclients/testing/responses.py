@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from .._public import expose
 from ._responses_validation import check_body, error_body
-from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply
+from ._server import DeltaEvent, Emulator, RecordedRequest, Rejection, Reply, ToolCallScript
 from .wire import WireSample
 
 __all__ = [
@@ -186,18 +186,11 @@ class ResponsesEmulator(Emulator):
             ]})  # fmt: skip
         return None
 
-    def reply_with(
-        self,
-        *,
-        reasoning: Optional[str] = None,
-        tool_calls: Sequence[Tuple[str, str, str]] = (),
-        **fields: Any,
+    def rich_reply(
+        self, text: List[str], reasoning: List[str], tool_calls: List[ToolCallScript], fields: Dict[str, Any]
     ) -> Reply:
-        """A reply of a reasoning item, a message and a ``function_call`` item a call, in that order."""
-        if not reasoning and not tool_calls:
-            return Reply(**fields)
-        text = Reply(text=fields.pop("text", None), deltas=fields.pop("deltas", None)).pieces()
-        items = [Output("reasoning", Reply(text=reasoning).pieces())] if reasoning else []
+        """A reasoning item, a message and a ``function_call`` item a call, in that order."""
+        items = [Output("reasoning", reasoning)] if reasoning else []
         items += [message(text)] if text else []
         items += [function_call(name, [arguments], call_id) for call_id, name, arguments in tool_calls]
         return Reply(events=items, **fields)
