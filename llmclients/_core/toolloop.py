@@ -22,6 +22,7 @@ from .values import Completion, Message, Messages, ToolCall
 __all__ = [
     "LoopConversation",
     "ToolLoopStream",
+    "calls_to_run",
     "check_max_steps",
     "check_nothing_pending",
     "cut_off_error",
@@ -69,6 +70,24 @@ def not_run(calls: Sequence[ToolCall], max_steps: int) -> List[ToolResult]:
     """The answers to the calls of the reply that reached ``max_steps``."""
     why = f"not run: the tool loop stopped after max_steps={max_steps} replies"
     return [error_result(call, why) for call in calls]
+
+
+def calls_to_run(
+    conversation: LoopConversation, reply: Optional[Completion], steps: int, max_steps: int, owner: Any
+) -> Optional[List[ToolCall]]:
+    """The calls the loop runs next; None once the model answered without any.
+    After ``max_steps`` replies the calls are answered "not run" and
+    :class:`~llmclients.ToolLoopLimitError` is raised, unless the last reply
+    was cut off (whose whole calls still run before its own error)."""
+    calls = conversation.pending_tool_calls
+    cut = reply.incomplete_tool_calls if reply is not None else []
+    if not calls and not cut:
+        return None
+    if steps >= max_steps and not cut:
+        for result in not_run(calls, max_steps):
+            conversation.messages.append(tool_message(result))
+        raise limit_error(reply, owner, max_steps)
+    return calls
 
 
 def limit_error(reply: Optional[Completion], conversation: Any, max_steps: int) -> ToolLoopLimitError:
@@ -152,17 +171,12 @@ class ToolLoopStream:
         if message is not None or not conversation.pending_tool_calls:
             reply = yield from self._turn(message)
         while True:
-            calls = conversation.pending_tool_calls
-            cut = reply.incomplete_tool_calls if reply is not None else []
-            if not calls and not cut:
+            calls = calls_to_run(conversation, reply, len(self.replies), self.max_steps, conversation)
+            if calls is None:
                 self.reply = reply
                 return
-            if len(self.replies) >= self.max_steps and not cut:
-                for result in not_run(calls, self.max_steps):
-                    conversation.messages.append(tool_message(result))
-                raise limit_error(reply, conversation, self.max_steps)
             yield from self._calls(calls)
-            if reply is not None and cut:
+            if reply is not None and reply.incomplete_tool_calls:
                 raise cut_off_error(reply, conversation)
             reply = yield from self._turn(None)
 

@@ -13,11 +13,10 @@ import inspect
 from typing import Any, AsyncGenerator, AsyncIterator, Callable, Dict, List, Optional, Protocol, Union
 
 from .._core.toolloop import (
+    calls_to_run,
     check_max_steps,
     check_nothing_pending,
     cut_off_error,
-    limit_error,
-    not_run,
     refused,
 )
 from .._core.tools import Prepared, Toolbox, ToolResult, error_result, tool_message, value_result
@@ -130,18 +129,13 @@ class AsyncToolLoopStream:
                 yield event
             reply = self.replies[-1]
         while True:
-            calls = conversation.pending_tool_calls
-            cut = reply.incomplete_tool_calls if reply is not None else []
-            if not calls and not cut:
+            calls = calls_to_run(conversation, reply, len(self.replies), self.max_steps, self.aconversation)
+            if calls is None:
                 self.reply = reply
                 return
-            if len(self.replies) >= self.max_steps and not cut:
-                for result in not_run(calls, self.max_steps):
-                    conversation.messages.append(tool_message(result))
-                raise limit_error(reply, self.aconversation, self.max_steps)
             async for event in self._calls(calls):
                 yield event
-            if reply is not None and cut:
+            if reply is not None and reply.incomplete_tool_calls:
                 raise cut_off_error(reply, self.aconversation)
             async for event in self._turn(None):
                 yield event
