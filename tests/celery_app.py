@@ -24,6 +24,9 @@ app.conf.update(
         "visibility_timeout": 3,
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
+        # A worker killed while it restored tasks leaves kombu's restore lock
+        # behind, for 300 s by default: every restore until then is skipped.
+        "unacked_mutex_expire": 2,
     },
     result_backend_transport_options={"visibility_timeout": 3},
     worker_prefetch_multiplier=1,
