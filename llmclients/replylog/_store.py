@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "SchemaError", "connect", "insert", "select", "sums"]
@@ -111,6 +112,21 @@ def connect(path: str) -> sqlite3.Connection:
     the file cannot be opened or written, :class:`SchemaError` when it is newer."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    # SQLite may answer "database is locked" at once, without waiting out the
+    # busy timeout, where waiting could deadlock; seen once, in the test of
+    # eight processes opening one new log on a loaded machine. Such an open
+    # is tried again, within the timeout.
+    give_up = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            return _open(path)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > give_up:
+                raise
+        time.sleep(0.05)
+
+
+def _open(path: str) -> sqlite3.Connection:
     # isolation_level=None: transactions are begun here, explicitly.
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     try:
