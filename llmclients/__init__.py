@@ -8,7 +8,8 @@
     for text in client.stream("Write a haiku about rain", model="llama3.2"):
         print(text, end="", flush=True)
 
-Provider classes are imported when first used, so ``import llmclients`` stays cheap.
+Provider classes, :class:`Fallback` and :class:`ToolResult` are imported when
+first used: ``import llmclients`` loads what every call needs and no more.
 
 Everything users import is here or in a public module (``llmclients.errors``,
 ``.events``, ``.observers``, ``.conversation``, ``.aio``, ``.batch``,
@@ -20,14 +21,13 @@ to deltas: one call, its stream and its values).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING, Any, List
 
-from ._core.fallback import Fallback
 from ._core.messages import image_part
 from ._core.provider import Provider
 from ._core.stream import Stream
 from ._core.timings import Timings
-from ._core.tools import ToolResult
 from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
 from ._http.watchdog import InterruptibleAdapter
@@ -80,6 +80,8 @@ from .observers import Observer
 from .providers import entries, get_client, get_provider_class, provider_names
 
 if TYPE_CHECKING:
+    from ._core.fallback import Fallback
+    from ._core.tools import ToolResult
     from .providers.allenai import AllenAI
     from .providers.anthropic import Anthropic
     from .providers.aura import Aura
@@ -171,10 +173,22 @@ expose(globals(), __name__, __all__)
 install()
 
 
+#: Public names whose modules load on first use (not every program falls back or runs tools).
+_LAZY = {"Fallback": "._core.fallback", "ToolResult": "._core.tools"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # once: later reads find it without this function
+        return value
     # Provider classes by their class name, from the one registry (llmclients.providers):
     # a provider registered later is reachable here too.
     for entry in entries():
         if entry.class_name == name:
             return entry.load()
     raise AttributeError(f"module 'llmclients' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -29,6 +29,10 @@ class Fallback:
     a model only when all of them know it.
     """
 
+    # Imported from llmclients on first use, perhaps after this module was
+    # loaded another way: so the public module is set here, not by expose().
+    __module__ = "llmclients"
+
     def __init__(self, clients: Sequence[Provider]) -> None:
         if not clients:
             raise InvalidRequestError("Fallback needs at least one client")

@@ -46,7 +46,6 @@ from .._http.transport import (
 from ..observers import Observer
 from .call import Call
 from .messages import features_of, normalize_messages
-from .options import merged_signature
 from .prices import check_prices
 from .state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
@@ -221,6 +220,8 @@ class Provider:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not hasattr(init, "__signature__"):
+            from .options import merged_signature  # with the first provider class, not with llmclients
+
             init.__signature__ = merged_signature(cls, init)
 
     @property

@@ -33,7 +33,6 @@ from urllib3.util.retry import RequestHistory
 from .. import errors
 from .config import Retry, Timeout, TimeoutLike
 from .deadline import Deadline
-from .error_table import translate
 from .masking import mask_error, redact_url, secrets_in
 from .preparing import Preparer
 from .redirects import redirected_request
@@ -232,6 +231,9 @@ class Transport:
             try:
                 response = self._send(request, deadline, proxies)
             except requests.exceptions.RequestException as exc:
+                # Loaded at the first failure: a call that succeeds never needs the table.
+                from .error_table import translate
+
                 error = translate(exc, deadline, redact_url(request.url))
                 if error is None:
                     raise

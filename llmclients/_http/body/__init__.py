@@ -40,7 +40,6 @@ import requests
 
 from ... import errors
 from ..deadline import Deadline
-from ..error_table import translate
 from .dechunk import Dechunker, can_dechunk
 from .inflate import INFLATERS, MAX_INFLATE, Inflater
 from .sockets import (
@@ -161,6 +160,9 @@ class Body:
         except errors.LLMClientError:
             raise
         except Exception as exc:  # what urllib3, http.client, zlib and the socket raise
+            # Loaded at the first failure: a body read whole never needs the table.
+            from ..error_table import translate
+
             error = translate(exc, deadline)
             if error is None:
                 raise
