@@ -28,7 +28,9 @@ which keep the whole reply whether or not anyone reads the events.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Optional, Tuple, Union
+from typing import TYPE_CHECKING, ClassVar, Optional, Union
+
+from ._core.values import Record
 
 if TYPE_CHECKING:
     from ._core.tools import ToolResult
@@ -46,23 +48,11 @@ __all__ = [
 ]
 
 
-class _Event:
+class _Event(Record):
     """What every event shares: a ``type`` name, equality by value, a readable repr."""
 
-    __slots__: Tuple[str, ...] = ()
-    __match_args__: Tuple[str, ...] = ()
+    __slots__ = ()
     type: ClassVar[str] = ""
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__match_args__)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"{type(self).__name__}({fields})"
 
 
 class _Piece(_Event):

@@ -13,7 +13,7 @@ the client's own. Each sees a call's events in this order::
     on_end         the call ended: done, closed early, or error; exactly once
 
 Subclass :class:`Observer` and override what you need; every method gets one
-frozen event whose ``call`` (a :class:`CallInfo`) is the same object for
+event whose ``call`` (a :class:`CallInfo`) is the same object for
 every event of a call, so an observer may keep what it opened (a span, a
 timer) in ``event.call.notes`` until ``on_end``. Events are delivered in the
 thread that does the work (for :mod:`llmclients.aio`, a worker thread that
@@ -44,9 +44,9 @@ import threading
 import time
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
-from ._core.values import Completion, Message, Usage
+from ._core.values import Completion, Message, Record, Usage
 from ._http.masking import mask
 
 __all__ = [
@@ -139,75 +139,125 @@ class CallInfo:
         return f"<CallInfo #{self.id} {self.operation} {self.provider} model={self.model!r}>"
 
 
-class RequestEvent(NamedTuple):
+class RequestEvent(Record):
     """A request is about to be sent: ``attempt`` counts from 1.
 
     ``headers`` is empty, and an observer may add to it: what it adds is
     sent with this attempt, but never replaces a header the request has
     (which are not shown: keys travel in them)."""
 
-    call: CallInfo
-    method: str
-    url: str
-    attempt: int
-    headers: Dict[str, str]
+    __slots__ = __match_args__ = ("call", "method", "url", "attempt", "headers")
+
+    def __init__(self, call: CallInfo, method: str, url: str, attempt: int, headers: Dict[str, str]) -> None:
+        self.call = call
+        self.method = method
+        self.url = url
+        self.attempt = attempt
+        self.headers = headers
 
 
-class ResponseEvent(NamedTuple):
+class ResponseEvent(Record):
     """Response headers arrived with a status below 400 (an error status ends
     in :class:`RetryEvent` or :class:`EndEvent`); ``elapsed`` is seconds since
     the call started."""
 
-    call: CallInfo
-    status: int
-    request_id: Optional[str]
-    attempt: int
-    elapsed: float
+    __slots__ = __match_args__ = ("call", "status", "request_id", "attempt", "elapsed")
+
+    def __init__(self, call: CallInfo, status: int, request_id: Optional[str], attempt: int, elapsed: float) -> None:
+        self.call = call
+        self.status = status
+        self.request_id = request_id
+        self.attempt = attempt
+        self.elapsed = elapsed
 
 
-class RetryEvent(NamedTuple):
+class RetryEvent(Record):
     """Attempt ``attempt`` failed with ``error`` and another is sent after ``delay`` seconds."""
 
-    call: CallInfo
-    attempt: int
-    error: BaseException
-    reason: str
-    delay: float
+    __slots__ = __match_args__ = ("call", "attempt", "error", "reason", "delay")
+
+    def __init__(self, call: CallInfo, attempt: int, error: BaseException, reason: str, delay: float) -> None:
+        self.call = call
+        self.attempt = attempt
+        self.error = error
+        self.reason = reason
+        self.delay = delay
 
 
-class FirstDeltaEvent(NamedTuple):
+class FirstDeltaEvent(Record):
     """The first delta of the reply arrived, ``elapsed`` seconds after the call started."""
 
-    call: CallInfo
-    elapsed: float
+    __slots__ = __match_args__ = ("call", "elapsed")
+
+    def __init__(self, call: CallInfo, elapsed: float) -> None:
+        self.call = call
+        self.elapsed = elapsed
 
 
-class EndEvent(NamedTuple):
+class EndEvent(Record):
     """The call ended, exactly once.
 
     ``outcome`` is ``"done"`` (the protocol's end was read), ``"closed"`` (the
     caller stopped reading first: ``break``, ``close()``, a dropped stream) or
     ``"error"`` (``error`` says which; ``partial_text`` the text received
     before it). ``duration`` is seconds since the call started;
-    ``text_length`` counts the characters of choice 0's text. ``reply`` is the
-    reply as read (whole when ``outcome`` is ``"done"``, what came before the
-    end otherwise; None for a model list): its text, reasoning and tool calls.
+    ``attempts`` counts the requests sent; ``finish_reason``, ``usage``,
+    ``response_id``, ``model`` and ``extra`` are the reply's, ``request_id``
+    the answering response's; ``text_length`` counts the characters of choice
+    0's text. ``reply`` is the reply as read (whole when ``outcome`` is
+    ``"done"``, what came before the end otherwise; None for a model list):
+    its text, reasoning and tool calls.
     """
 
-    call: CallInfo
-    outcome: str
-    duration: float
-    attempts: int
-    error: Optional[BaseException] = None
-    finish_reason: Optional[str] = None
-    usage: Optional[Usage] = None
-    response_id: Optional[str] = None
-    request_id: Optional[str] = None
-    model: Optional[str] = None
-    text_length: int = 0
-    partial_text: str = ""
-    extra: Mapping[str, Any] = MappingProxyType({})
-    reply: Optional[Completion] = None
+    __slots__ = __match_args__ = (
+        "call",
+        "outcome",
+        "duration",
+        "attempts",
+        "error",
+        "finish_reason",
+        "usage",
+        "response_id",
+        "request_id",
+        "model",
+        "text_length",
+        "partial_text",
+        "extra",
+        "reply",
+    )
+
+    def __init__(
+        self,
+        call: CallInfo,
+        outcome: str,
+        duration: float,
+        attempts: int,
+        *,
+        error: Optional[BaseException] = None,
+        finish_reason: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        response_id: Optional[str] = None,
+        request_id: Optional[str] = None,
+        model: Optional[str] = None,
+        text_length: int = 0,
+        partial_text: str = "",
+        extra: Mapping[str, Any] = MappingProxyType({}),
+        reply: Optional[Completion] = None,
+    ) -> None:
+        self.call = call
+        self.outcome = outcome
+        self.duration = duration
+        self.attempts = attempts
+        self.error = error
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.response_id = response_id
+        self.request_id = request_id
+        self.model = model
+        self.text_length = text_length
+        self.partial_text = partial_text
+        self.extra = extra
+        self.reply = reply
 
     @property
     def error_type(self) -> Optional[str]:

@@ -8,8 +8,8 @@ common shapes are read inline; :func:`_simple_event` reads the other simple
 ones, and :func:`_parse_event` leaves the rest to sseclient-py.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple would otherwise compile each field's string at import.
 import re
 from typing import List, NamedTuple, Optional, Union
 
@@ -170,7 +170,7 @@ def _parse_event(block: bytes) -> Optional[SSEItem]:
     except UnicodeDecodeError:
         utf8(block, "an SSE event")
         raise
-    for line in _LINE_SPLIT.split(text):
+    for line in re.split(r"\r\n|\r|\n", text):  # compiled (and cached) by re if ever met
         if line.startswith("error:"):  # llama.cpp's error field (see SSEEvent)
             return SSEEvent("error", line[6:].lstrip(" "))
     for event in SSEClient(iter([block + b"\n\n"])).events():
@@ -180,5 +180,3 @@ def _parse_event(block: bytes) -> Optional[SSEItem]:
         return data if event.event == "message" else SSEEvent(str(event.event), data)
     return None
 
-
-_LINE_SPLIT = re.compile(r"\r\n|\r|\n")

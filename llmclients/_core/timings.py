@@ -1,7 +1,7 @@
 """How long a call took: :class:`Timings`, which every stream and reply carries."""
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple would otherwise compile each field's string at import.
 from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 __all__ = ["Timings"]
@@ -28,7 +28,7 @@ class Timings(NamedTuple):
     @classmethod
     def measured(
         cls, started: float, headers: Optional[float], first: Optional[float], ended: Optional[float], deltas: int
-    ) -> Timings:
+    ) -> "Timings":
         """The timings of a call from its clock readings (``time.monotonic()``; None: not reached)."""
         rate = None
         if first is not None and ended is not None and deltas > 1 and ended > first:
@@ -46,6 +46,6 @@ class Timings(NamedTuple):
         return dict(zip(self._fields, self))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Timings:
+    def from_dict(cls, data: Mapping[str, Any]) -> "Timings":
         """The timings :meth:`to_dict` gave (unknown keys ignored)."""
         return cls(**{name: data[name] for name in cls._fields if name in data})

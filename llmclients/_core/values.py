@@ -2,13 +2,14 @@
 :data:`Messages`) and what a reply is read into: :class:`ToolCall`,
 :class:`Choice` and :class:`Completion`, with its :class:`Usage` (from
 :mod:`.usage`) and :class:`Timings` (from :mod:`.timings`); and
-:func:`parse_json`, which reads a reply's text or a tool call's arguments as JSON."""
+:func:`parse_json`, which reads a reply's text or a tool call's arguments as JSON;
+and :class:`Record`, the base of the events that observers and readers see."""
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple would otherwise compile each field's string at import.
 import copy
 import json
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidJSONError
 from .timings import Timings
@@ -19,6 +20,7 @@ __all__ = [
     "Completion",
     "Message",
     "Messages",
+    "Record",
     "ToolCall",
     "Usage",
     "assistant_message",
@@ -32,6 +34,27 @@ __all__ = [
 Message = Dict[str, Any]
 #: What every ``stream()`` and ``complete()`` accepts: one user turn, or a list of turns.
 Messages = Union[str, Sequence[Mapping[str, Any]]]
+
+
+class Record:
+    """Named fields (``__match_args__``, in order; the subclass sets them in
+    ``__init__``), equal by value and shown by them. Events are these rather
+    than NamedTuples: a NamedTuple class costs ten times as much to define,
+    and every one is defined at ``import llmclients``."""
+
+    __slots__: Tuple[str, ...] = ()
+    __match_args__: Tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__match_args__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"{type(self).__name__}({fields})"
 
 
 

@@ -51,7 +51,8 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 #: Header names whose values are credentials (matched anywhere in the name):
 #: Authorization, Proxy-Authorization, api-key, x-api-key, Cookie, X-Auth-Token...
-_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|passw|session|credential|signature", re.I)
+#: (A pattern: re compiles and caches it when the first client is made, not at import.)
+_CREDENTIAL_HEADER = r"(?i)auth|key|token|secret|cookie|passw|session|credential|signature"
 
 _E = TypeVar("_E", bound=errors.LLMClientError)
 
@@ -67,7 +68,7 @@ def secrets_in(
     (with its Basic-auth form), longest first."""
     found = set(keys)
     for name, value in (headers or {}).items():
-        if _CREDENTIAL_HEADER.search(name) and isinstance(value, str):
+        if re.search(_CREDENTIAL_HEADER, name) and isinstance(value, str):
             found.add(value)
             found.add(value.split()[-1] if value.split() else "")
             found.update(part.partition("=")[2].strip() for part in value.split(";"))

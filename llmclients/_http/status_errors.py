@@ -176,13 +176,13 @@ def error_facts(body: bytes) -> Dict[str, Any]:
     return facts
 
 
+# Patterns, not compiled ones: re compiles (and caches) them at the first
+# error that needs them, rather than at every import.
 #: Anthropic: "prompt is too long: 208310 tokens > 200000 maximum".
-_ANTHROPIC_CONTEXT = re.compile(r"prompt is too long: (\d+) tokens > (\d+) maximum")
+_ANTHROPIC_CONTEXT = r"prompt is too long: (\d+) tokens > (\d+) maximum"
 #: vLLM: "This model's maximum context length is 4096 tokens. However, you
 #: requested 5000 tokens (4000 in the messages, 1000 in the completion)..."
-_VLLM_CONTEXT = re.compile(
-    r"maximum context length is (\d+) tokens.*?(?:requested|resulted in) (\d+) tokens", re.S
-)
+_VLLM_CONTEXT = r"(?s)maximum context length is (\d+) tokens.*?(?:requested|resulted in) (\d+) tokens"
 
 
 def _is_context_overflow(status: int, facts: Mapping[str, Any], excerpt: str) -> bool:
@@ -207,10 +207,10 @@ def _context_counts(facts: Mapping[str, Any], excerpt: str) -> Tuple[Optional[in
     """(prompt tokens, context size), as far as the server told them."""
     if "n_ctx" in facts:
         return facts.get("n_prompt_tokens"), facts["n_ctx"]
-    match = _VLLM_CONTEXT.search(excerpt)
+    match = re.search(_VLLM_CONTEXT, excerpt)
     if match:
         return int(match.group(2)), int(match.group(1))
-    match = _ANTHROPIC_CONTEXT.search(excerpt)
+    match = re.search(_ANTHROPIC_CONTEXT, excerpt)
     if match:
         return int(match.group(1)), int(match.group(2))
     return None, None

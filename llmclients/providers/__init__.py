@@ -13,8 +13,8 @@ parametrisation all read the registry. A provider of your own is one
     register("acme", "acme_llm.provider:AcmeProvider", emulator="acme_llm.emulator:AcmeEmulator")
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple would otherwise compile each field's string at import.
 import importlib
 from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Tuple, Type
 
