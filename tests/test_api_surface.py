@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -33,6 +35,18 @@ def test_every_client_signature_shows_every_argument(cls):
     assert [name for name in parameters if name in EVERY_CLIENT_ARGUMENT] == EVERY_CLIENT_ARGUMENT
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     assert cls.__init__.__doc__
+
+
+def test_a_client_is_made_without_importing_inspect():
+    # inspect takes longer to import than a provider; only a signature needs it.
+    code = (
+        "import sys, llmclients\n"
+        "llmclients.OpenAICompatible(base_url='http://127.0.0.1:9/v1')\n"
+        "assert 'inspect' not in sys.modules, 'imported'\n"
+        "import inspect\n"
+        "assert 'base_url' in inspect.signature(llmclients.OpenAICompatible).parameters\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_openai_arguments_reach_the_client():

@@ -117,3 +117,22 @@ def test_a_subclass_with_an_argument_of_its_own_lists_every_one() -> None:
     )
     client = Acme(organization="org", api_key="k", max_retries=0)
     assert (client.organization, client.api_key, client.base_url) == ("org", "k", "http://127.0.0.1:9")
+
+
+def test_a_subclass_of_a_subclass_lists_every_argument_of_the_chain() -> None:
+    class Hosted(llmclients.OpenAICompatible):  # no __init__ of its own, but a default URL
+        default_base_url = "http://127.0.0.1:9/v1"
+
+    class Tagged(Hosted):
+        def __init__(self, *, tag: str = "", **options: object) -> None:
+            super().__init__(**options)  # type: ignore[arg-type]
+            self.tag = tag
+
+    for cls in (Hosted, Tagged):
+        parameters = inspect.signature(cls).parameters
+        assert [p for p in parameters if p in SHARED] == SHARED
+        assert "include_usage" in parameters  # OpenAICompatible's own, through the chain
+        assert parameters["base_url"].default is None  # the subclass has a default URL
+        assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    assert list(inspect.signature(Tagged).parameters)[-1] == "tag"
+    assert Tagged(tag="t", max_retries=0).base_url == "http://127.0.0.1:9/v1"

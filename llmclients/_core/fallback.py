@@ -29,10 +29,6 @@ class Fallback:
     a model only when all of them know it.
     """
 
-    # Imported from llmclients on first use, perhaps after this module was
-    # loaded another way: so the public module is set here, not by expose().
-    __module__ = "llmclients"
-
     def __init__(self, clients: Sequence[Provider]) -> None:
         if not clients:
             raise InvalidRequestError("Fallback needs at least one client")
@@ -77,6 +73,11 @@ def _first_delta(stream: Stream) -> Optional[str]:
     except LLMClientError:
         stream.close()
         raise
+
+
+# llmclients imports it on first use, perhaps after this module was loaded
+# another way: so its public module is set here, not by llmclients' expose().
+Fallback.__module__ = "llmclients"
 
 
 class FallbackStream(ReplyView):

@@ -1,9 +1,10 @@
 """The keyword arguments every client takes (:class:`ClientOptions`), and the
-signature a provider that adds its own shows (:func:`merged_signature`)."""
+signature a provider that adds its own shows (:func:`class_signature`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence, TypedDict, Union
+import weakref
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence, TypedDict, Union
 
 import requests
 
@@ -13,7 +14,10 @@ from ..observers import Observer
 if TYPE_CHECKING:
     import inspect
 
-__all__ = ["ClientOptions", "merged_signature"]
+__all__ = ["ClientOptions", "class_signature", "init_signature"]
+
+#: Each class's signature, built once (a class's arguments do not change).
+_signatures: weakref.WeakKeyDictionary[type, inspect.Signature] = weakref.WeakKeyDictionary()
 
 
 class ClientOptions(TypedDict, total=False):
@@ -25,7 +29,7 @@ class ClientOptions(TypedDict, total=False):
 
     (``Unpack`` from ``typing_extensions``, imported under ``TYPE_CHECKING``.)
     The subclass's signature, as ``help()`` and ``inspect.signature`` show it,
-    lists every argument: its own and these (:meth:`Provider.__init_subclass__`).
+    lists every argument: its own and these (:func:`class_signature`).
     """
 
     base_url: Optional[str]
@@ -44,19 +48,33 @@ class ClientOptions(TypedDict, total=False):
     prices: Optional[Mapping[str, Sequence[float]]]
 
 
-def merged_signature(cls: type, init: Callable[..., None]) -> inspect.Signature:
-    """``init``'s signature with its ``**options`` replaced by the keyword
-    arguments of the ``__init__`` it extends (those it does not declare itself)."""
-    import inspect  # here, not at the top: it costs a tenth of ``import llmclients``
-    own = inspect.signature(init)
-    if not any(p.kind is p.VAR_KEYWORD for p in own.parameters.values()):
+def class_signature(cls: type) -> inspect.Signature:
+    """What calling ``cls`` takes, as ``inspect.signature(cls)`` and ``help()``
+    show it: every argument, the shared ones first (see :func:`init_signature`)."""
+    cached = _signatures.get(cls)
+    if cached is None:
+        init = init_signature(cls)
+        cached = _signatures[cls] = init.replace(parameters=list(init.parameters.values())[1:])  # no self
+    return cached
+
+
+def init_signature(cls: type) -> inspect.Signature:
+    """The signature of the ``__init__`` that ``cls`` runs, its ``**options``
+    replaced by the keyword arguments of the ``__init__`` it extends (those it
+    does not declare itself), through every class that extends another so;
+    ``base_url`` is required where ``cls`` has no ``default_base_url``."""
+    import inspect  # here, not at the top: it costs more than a provider class
+
+    mro = cls.__mro__
+    at = next(index for index, base in enumerate(mro) if "__init__" in base.__dict__)
+    own = inspect.signature(mro[at].__dict__["__init__"])
+    if not any(p.kind is p.VAR_KEYWORD for p in own.parameters.values()) or at + 1 == len(mro):
         return own  # it spells out every argument itself
     mine = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
     names = {p.name for p in mine}
-    extended = next(base.__dict__["__init__"] for base in cls.__mro__[1:] if "__init__" in base.__dict__)
     shared = [
         p
-        for name, p in inspect.signature(extended).parameters.items()
+        for name, p in init_signature(mro[at + 1]).parameters.items()
         if name != "self" and name not in names and p.kind is p.KEYWORD_ONLY
     ]
     if not getattr(cls, "default_base_url", None):

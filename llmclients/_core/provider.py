@@ -52,12 +52,27 @@ from .stream import Stream
 from .values import Completion, Message, Messages
 
 if TYPE_CHECKING:
+    import inspect
+
     from ..conversation import Conversation
 
 __all__ = ["Provider"]
 
 
 _P = TypeVar("_P", bound="Provider")
+
+
+class _Signature:
+    """A provider class's signature, built when asked rather than when the
+    class is defined: it needs :mod:`inspect`, which takes longer to import
+    than the rest of a first call."""
+
+    def __get__(self, client: Optional[Provider], cls: type) -> inspect.Signature:
+        if client is not None:
+            raise AttributeError("__signature__")  # a client is not called
+        from .options import class_signature
+
+        return class_signature(cls)
 
 
 class Provider:
@@ -156,6 +171,9 @@ class Provider:
     #: The environment variable the command line reads this service's key
     #: from (``ANTHROPIC_API_KEY``, say), before ``LLMCLIENTS_API_KEY``; None: that one only.
     api_key_env: ClassVar[Optional[str]] = None
+    #: What ``inspect.signature(cls)`` and ``help()`` show: every argument, a
+    #: subclass's ``**options`` (:class:`ClientOptions`) spelled out.
+    __signature__ = _Signature()
 
     def __init__(
         self,
@@ -211,18 +229,6 @@ class Provider:
             base_url=self.base_url,
             retry_statuses=self.retry_statuses,
         )
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass that declares its own ``__init__`` with ``**options``
-        (:class:`ClientOptions`) gets a signature that lists every argument:
-        the shared ones, then its own keyword-only ones; ``base_url`` is
-        required where the class has no :attr:`default_base_url`."""
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is not None and not hasattr(init, "__signature__"):
-            from .options import merged_signature  # with the first provider class, not with llmclients
-
-            init.__signature__ = merged_signature(cls, init)
 
     @property
     def transport(self) -> Transport:

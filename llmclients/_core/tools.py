@@ -26,15 +26,16 @@ class ToolResult(NamedTuple):
     exception it raised, or the :class:`~llmclients.CancelToolCall` that
     refused it (``error``)."""
 
-    # llmclients imports it on first use, perhaps after this module was loaded
-    # for a Conversation: so the public module is set here, not by expose().
-    __module__ = "llmclients"
-
     call: ToolCall
     content: str
     is_error: bool = False
     value: Any = None
     error: Optional[BaseException] = None
+
+
+# llmclients imports it on first use, perhaps after this module was loaded for
+# a Conversation: so its public module is set here, not by llmclients' expose().
+ToolResult.__module__ = "llmclients"
 
 
 class Prepared(NamedTuple):
