@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -54,7 +55,6 @@ from ..observers import (
 )
 from . import content_type, framing
 from .framing import Decoder
-from .prices import PriceTable, priced
 from .state import (
     Exchange,
     OnComplete,
@@ -68,6 +68,9 @@ from .state import (
 )
 from .timings import Timings
 from .values import Message
+
+if TYPE_CHECKING:
+    from .prices import PriceTable
 
 __all__ = ["Call"]
 
@@ -381,7 +384,10 @@ class Call:
             return
         self.ended = True
         self.ended_at = time.monotonic()
-        self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
+        if self.prices:
+            from .prices import priced  # here: only a client given prices= needs them
+
+            self.state.usage = priced(self.state.usage, (self.model, self.state.model), self.prices)
         if not self.observers:
             return
         state = self.state

@@ -8,7 +8,6 @@ import os
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Union
 
 from ..errors import InvalidMessagesError, InvalidRequestError
-from .images import data_url, sniff_image
 from .values import Message, Messages, ToolCall
 
 __all__ = [
@@ -190,6 +189,8 @@ def image_part(
     if isinstance(image, str) and image.startswith(("http://", "https://", "data:")):
         url = image
     else:
+        from .images import data_url, sniff_image  # here: a program without images never needs them
+
         if isinstance(image, (bytes, bytearray)):
             data = bytes(image)
         else:

@@ -46,7 +46,6 @@ from .._http.transport import (
 from ..observers import Observer
 from .call import Call
 from .messages import features_of, normalize_messages
-from .prices import check_prices
 from .state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
 from .values import Completion, Message, Messages
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     import inspect
 
     from ..conversation import Conversation
+    from .prices import PriceTable
 
 __all__ = ["Provider"]
 
@@ -211,7 +211,11 @@ class Provider:
         self.max_reply_size = max_reply_size
         #: What sees every call of this client (:mod:`llmclients.observers`); a list to add to.
         self.observers: List[Observer] = list(observers)
-        self.prices = check_prices(prices)  # each model's cached-input price filled in
+        self.prices: PriceTable = {}
+        if prices is not None:
+            from .prices import check_prices  # here: only a client given prices= needs them
+
+            self.prices = check_prices(prices)  # each model's cached-input price filled in
         if os.environ.get("LLMCLIENTS_REPLY_LOG"):
             from ..replylog import from_environment  # sqlite3 only for those who ask for the log
 

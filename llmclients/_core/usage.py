@@ -1,7 +1,7 @@
 """Token counts, as a reply reports them (:class:`Usage`)."""
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple would otherwise compile each field's string at import.
 import copy
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
@@ -47,7 +47,7 @@ class Usage(_Counts):
         reasoning_tokens: Optional[int] = None,
         cost: Optional[float] = None,
         raw: Optional[Mapping[str, Any]] = None,
-    ) -> Usage:
+    ) -> "Usage":
         self = super().__new__(cls, prompt_tokens, completion_tokens, total_tokens)
         more = self.__dict__
         more["cached_tokens"] = cached_tokens
@@ -57,7 +57,7 @@ class Usage(_Counts):
         return self
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+    def from_dict(cls, data: Mapping[str, Any]) -> "Usage":
         def count(source: Any, key: str) -> Optional[int]:
             value = source.get(key) if isinstance(source, Mapping) else None
             return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -106,15 +106,15 @@ class Usage(_Counts):
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         return (Usage, self._all())
 
-    def __copy__(self) -> Usage:
+    def __copy__(self) -> "Usage":
         return self
 
-    def __deepcopy__(self, memo: Dict[int, Any]) -> Usage:
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Usage":
         fields = list(self._all())
         fields[-1] = copy.deepcopy(fields[-1], memo)
         return Usage(*fields)
 
-    def _replace(self, **changes: Any) -> Usage:
+    def _replace(self, **changes: Any) -> "Usage":
         """A copy with ``changes``, to any field (the three counts and the attributes)."""
         unknown = set(changes) - set(self._every)
         if unknown:

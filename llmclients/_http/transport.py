@@ -35,7 +35,6 @@ from .config import Retry, Timeout, TimeoutLike
 from .deadline import Deadline
 from .masking import mask_error, redact_url, secrets_in
 from .preparing import Preparer
-from .redirects import redirected_request
 from .request import Request
 from .status_errors import error_body, refused_by_proxy, status_error
 from .watchdog import WATCHDOG, InterruptibleAdapter
@@ -241,9 +240,12 @@ class Transport:
         if guard.fired:  # a head the shutdown cut short may still parse
             response.close()
             raise deadline.total_timed_out()
-        redirect = redirected_request(response, request, self.base_url, self.secrets)
-        if redirect is not None:
-            return self.send(redirect, deadline)
+        if 300 <= response.status_code < 400:
+            from .redirects import redirected_request  # here: most services never redirect
+
+            redirect = redirected_request(response, request, self.base_url, self.secrets)
+            if redirect is not None:
+                return self.send(redirect, deadline)
         if response.status_code >= 400:
             raise self._status_error(response, request, deadline, proxies)
         return response
