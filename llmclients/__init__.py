@@ -8,8 +8,13 @@
     for text in client.stream("Write a haiku about rain", model="llama3.2"):
         print(text, end="", flush=True)
 
-Provider classes, :class:`Fallback` and :class:`ToolResult` are imported when
-first used: ``import llmclients`` loads what every call needs and no more.
+``import llmclients`` loads the names a program writes its calls with (the
+errors, messages, replies, events, settings and the registry of providers);
+the machinery that makes calls, and requests with it, loads with the first
+provider class (``llmclients.OpenAICompatible``, ``get_client``), and
+:class:`Provider`, :class:`Stream`, :class:`InterruptibleAdapter`,
+:class:`Fallback` and :class:`ToolResult` when first used: a library or a
+command that imports llmclients but makes no call in a run pays for no more.
 
 Everything users import is here or in a public module (``llmclients.errors``,
 ``.events``, ``.observers``, ``.conversation``, ``.aio``, ``.batch``,
@@ -25,12 +30,9 @@ import importlib
 from typing import TYPE_CHECKING, Any, List
 
 from ._core.messages import image_part
-from ._core.provider import Provider
-from ._core.stream import Stream
 from ._core.timings import Timings
 from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
 from ._http.config import Retry, Timeout
-from ._http.watchdog import InterruptibleAdapter
 from ._public import expose, install
 from .errors import (
     AuthenticationError,
@@ -81,7 +83,10 @@ from .providers import entries, get_client, get_provider_class, provider_names
 
 if TYPE_CHECKING:
     from ._core.fallback import Fallback
+    from ._core.provider import Provider
+    from ._core.stream import Stream
     from ._core.tools import ToolResult
+    from ._http.watchdog import InterruptibleAdapter
     from .providers.allenai import AllenAI
     from .providers.anthropic import Anthropic
     from .providers.aura import Aura
@@ -173,8 +178,15 @@ expose(globals(), __name__, __all__)
 install()
 
 
-#: Public names whose modules load on first use (not every program falls back or runs tools).
-_LAZY = {"Fallback": "._core.fallback", "ToolResult": "._core.tools"}
+#: Public names whose modules load on first use. Each of these classes sets
+#: its own public module: its module may load first from elsewhere.
+_LAZY = {
+    "Fallback": "._core.fallback",
+    "InterruptibleAdapter": "._http.watchdog",
+    "Provider": "._core.provider",
+    "Stream": "._core.stream",
+    "ToolResult": "._core.tools",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,19 @@ def test_every_client_signature_shows_every_argument(cls):
     assert cls.__init__.__doc__
 
 
+def test_import_loads_no_call_machinery_until_a_provider_class_is_used():
+    # A library or a command that imports llmclients without calling pays for no more.
+    code = (
+        "import sys, llmclients\n"
+        "loaded = [m for m in ('requests', 'llmclients._core.call', 'llmclients._http.transport') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "from llmclients import Provider, Stream\n"
+        "assert issubclass(llmclients.OpenAICompatible, Provider) and 'requests' in sys.modules\n"
+        "assert repr(Stream) == \"<class 'llmclients.Stream'>\", repr(Stream)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_a_client_is_made_without_importing_inspect():
     # inspect takes longer to import than a provider; only a signature needs it.
     code = (

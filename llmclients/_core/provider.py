@@ -458,3 +458,7 @@ class Provider:
                 + (hint if "response_format" in unknown else "")
             )
 
+
+# llmclients imports it on first use, perhaps after this module was loaded
+# another way: so its public module is set here, not by llmclients' expose().
+Provider.__module__ = "llmclients"

@@ -243,6 +243,11 @@ class Stream(ReplyView):
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
 
 
+# llmclients imports it on first use, perhaps after this module was loaded
+# another way: so its public module is set here, not by llmclients' expose().
+Stream.__module__ = "llmclients"
+
+
 def _would_block() -> BlockingIOError:
     return BlockingIOError(errno.EAGAIN, "no delta has arrived yet: wait for the socket, or until wake_at")
 

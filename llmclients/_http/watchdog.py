@@ -230,6 +230,11 @@ class InterruptibleAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
+# llmclients imports it on first use, perhaps after this module was loaded
+# another way: so its public module is set here, not by llmclients' expose().
+InterruptibleAdapter.__module__ = "llmclients"
+
+
 def _make_interruptible(manager: Any) -> None:
     manager.pool_classes_by_scheme = {
         scheme: _interruptible_pool(pool_class) for scheme, pool_class in manager.pool_classes_by_scheme.items()

@@ -16,10 +16,12 @@ parametrisation all read the registry. A provider of your own is one
 # Annotations are evaluated here (no ``from __future__ import annotations``):
 # typing.NamedTuple would otherwise compile each field's string at import.
 import importlib
-from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Mapping, NamedTuple, Tuple, Type
 
-from .._core.provider import Provider
 from ..errors import InvalidRequestError
+
+if TYPE_CHECKING:  # loaded with the first provider class, not with the registry
+    from .._core.provider import Provider
 
 __all__ = [
     "BUILTIN",
@@ -61,7 +63,7 @@ class ProviderEntry(NamedTuple):
         """The emulator class's name (``llmclients.testing.<emulator_class_name>``), or ""."""
         return self.emulator.rpartition(":")[2]
 
-    def load(self) -> Type[Provider]:
+    def load(self) -> "Type[Provider]":
         """The provider class, imported now if it was not yet."""
         cls: Type[Provider] = _load(self.provider)
         return cls
@@ -174,12 +176,12 @@ def get_entry(name: str) -> ProviderEntry:
         ) from None
 
 
-def get_provider_class(name: str) -> Type[Provider]:
+def get_provider_class(name: str) -> "Type[Provider]":
     """The provider class registered as ``name``."""
     return get_entry(name).load()
 
 
-def get_client(name: str, **kwargs: Any) -> Provider:
+def get_client(name: str, **kwargs: Any) -> "Provider":
     """A client of the provider registered as ``name``: ``get_client("openai", base_url=...)``."""
     return get_provider_class(name)(**kwargs)
 
