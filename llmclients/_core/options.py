@@ -1,5 +1,5 @@
 """The keyword arguments every client takes (:class:`ClientOptions`), and the
-signature a provider that adds its own shows (:func:`class_signature`)."""
+signature a provider that adds its own shows (:class:`ClassSignature`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..observers import Observer
 if TYPE_CHECKING:
     import inspect
 
-__all__ = ["ClientOptions", "class_signature", "init_signature"]
+__all__ = ["ClassSignature", "ClientOptions", "class_signature", "init_signature"]
 
 #: Each class's signature, built once (a class's arguments do not change).
 _signatures: weakref.WeakKeyDictionary[type, inspect.Signature] = weakref.WeakKeyDictionary()
@@ -46,6 +46,18 @@ class ClientOptions(TypedDict, total=False):
     max_reply_size: Optional[int]
     observers: Sequence[Observer]
     prices: Optional[Mapping[str, Sequence[float]]]
+
+
+class ClassSignature:
+    """A provider class's ``__signature__``: :func:`class_signature`, built
+    when ``inspect.signature()`` or ``help()`` asks rather than when the class
+    is defined, since it needs :mod:`inspect`, which takes longer to import
+    than the rest of a first call."""
+
+    def __get__(self, client: object, cls: type) -> inspect.Signature:
+        if client is not None:
+            raise AttributeError("__signature__")  # a client is not called
+        return class_signature(cls)
 
 
 def class_signature(cls: type) -> inspect.Signature:

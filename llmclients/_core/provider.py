@@ -46,13 +46,12 @@ from .._http.transport import (
 from ..observers import Observer
 from .call import Call
 from .messages import features_of, normalize_messages
+from .options import ClassSignature
 from .state import DEFAULT_MAX_REPLY_SIZE, OnComplete, StreamState
 from .stream import Stream
 from .values import Completion, Message, Messages
 
 if TYPE_CHECKING:
-    import inspect
-
     from ..conversation import Conversation
     from .prices import PriceTable
 
@@ -60,19 +59,6 @@ __all__ = ["Provider"]
 
 
 _P = TypeVar("_P", bound="Provider")
-
-
-class _Signature:
-    """A provider class's signature, built when asked rather than when the
-    class is defined: it needs :mod:`inspect`, which takes longer to import
-    than the rest of a first call."""
-
-    def __get__(self, client: Optional[Provider], cls: type) -> inspect.Signature:
-        if client is not None:
-            raise AttributeError("__signature__")  # a client is not called
-        from .options import class_signature
-
-        return class_signature(cls)
 
 
 class Provider:
@@ -173,7 +159,7 @@ class Provider:
     api_key_env: ClassVar[Optional[str]] = None
     #: What ``inspect.signature(cls)`` and ``help()`` show: every argument, a
     #: subclass's ``**options`` (:class:`ClientOptions`) spelled out.
-    __signature__ = _Signature()
+    __signature__ = ClassSignature()
 
     def __init__(
         self,
