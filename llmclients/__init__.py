@@ -9,12 +9,13 @@
         print(text, end="", flush=True)
 
 ``import llmclients`` loads the names a program writes its calls with (the
-errors, messages, replies, events, settings and the registry of providers);
-the machinery that makes calls, and requests with it, loads with the first
+errors, messages, replies, events and the registry of providers); the
+machinery that makes calls, and requests with it, loads with the first
 provider class (``llmclients.OpenAICompatible``, ``get_client``), and
-:class:`Provider`, :class:`Stream`, :class:`InterruptibleAdapter`,
-:class:`Fallback` and :class:`ToolResult` when first used: a library or a
-command that imports llmclients but makes no call in a run pays for no more.
+:class:`Provider`, :class:`Stream`, :class:`Retry`, :class:`Timeout`,
+:class:`InterruptibleAdapter`, :class:`Fallback` and :class:`ToolResult`
+when first used: a library or a command that imports llmclients but makes
+no call in a run pays for no more.
 
 Everything users import is here or in a public module (``llmclients.errors``,
 ``.events``, ``.observers``, ``.conversation``, ``.aio``, ``.batch``,
@@ -32,7 +33,6 @@ from typing import TYPE_CHECKING, Any, List
 from ._core.messages import image_part
 from ._core.timings import Timings
 from ._core.values import Choice, Completion, Message, Messages, ToolCall, Usage
-from ._http.config import Retry, Timeout
 from ._public import expose, install
 from .errors import (
     AuthenticationError,
@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from ._core.provider import Provider
     from ._core.stream import Stream
     from ._core.tools import ToolResult
+    from ._http.config import Retry, Timeout
     from ._http.watchdog import InterruptibleAdapter
     from .providers.allenai import AllenAI
     from .providers.anthropic import Anthropic
@@ -184,7 +185,9 @@ _LAZY = {
     "Fallback": "._core.fallback",
     "InterruptibleAdapter": "._http.watchdog",
     "Provider": "._core.provider",
+    "Retry": "._http.config",  # a subclass of urllib3's: it imports urllib3
     "Stream": "._core.stream",
+    "Timeout": "._http.config",
     "ToolResult": "._core.tools",
 }
 

@@ -13,12 +13,14 @@ code and pickles written against 0.1 keep working.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import warnings
 from types import FunctionType, ModuleType
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, cast
+
+if TYPE_CHECKING:
+    import importlib.abc
 
 __all__ = ["MOVED", "expose", "install"]
 
@@ -55,7 +57,9 @@ def expose(names: Mapping[str, Any], public: str, exported: Sequence[str]) -> No
             value.__module__ = public
 
 
-class _Alias(importlib.abc.Loader):
+# The import system needs only these methods, not importlib.abc's bases
+# (importing importlib.abc would take longer than the rest of llmclients).
+class _Alias:
     """Loads an old path as the module that holds its code now."""
 
     def __init__(self, target: str) -> None:
@@ -74,13 +78,14 @@ class _Alias(importlib.abc.Loader):
         """The module ran when it was first imported under its own name."""
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Optional[importlib.machinery.ModuleSpec]:
         if not name.startswith("llmclients."):
             return None
         for old, new in MOVED.items():
             if name == old or name.startswith(old + "."):
-                return importlib.machinery.ModuleSpec(name, _Alias(new + name[len(old):]))
+                loader = cast("importlib.abc.Loader", _Alias(new + name[len(old):]))  # a loader in all but its base
+                return importlib.machinery.ModuleSpec(name, loader)
         return None
 
 

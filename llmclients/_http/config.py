@@ -154,3 +154,8 @@ class Retry(urllib3.util.Retry):
 
     def __repr__(self) -> str:
         return f"Retry(total={self.total}, backoff_factor={self.backoff_factor}, budget={self.budget})"
+
+
+# llmclients imports them on first use, perhaps after this module was loaded
+# another way: so their public module is set here, not by llmclients' expose().
+Timeout.__module__ = Retry.__module__ = "llmclients"
