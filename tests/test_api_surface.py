@@ -41,7 +41,7 @@ def test_import_loads_no_call_machinery_until_a_provider_class_is_used():
     # A library or a command that imports llmclients without calling pays for no more.
     code = (
         "import sys, llmclients\n"
-        "loaded = [m for m in ('requests', 'llmclients._core.call', 'llmclients._http.transport') if m in sys.modules]\n"
+        "loaded = [m for m in ('requests', 'urllib3', 'llmclients._core.call', 'llmclients._http.transport') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
         "from llmclients import Provider, Stream\n"
         "assert issubclass(llmclients.OpenAICompatible, Provider) and 'requests' in sys.modules\n"
