@@ -362,3 +362,14 @@ def test_json_has_every_choice(openai_emulator):
     openai_emulator.enqueue(Reply(text="One"))
     single = json.loads(chat(openai_emulator, "--json", "Hi").stdout)
     assert [c["text"] for c in single["choices"]] == ["One"]
+
+
+def test_the_command_starts_without_the_call_machinery() -> None:
+    # --help, logs and models need none of it; chat loads it with its client.
+    code = (
+        "import sys, llmclients.cli\n"
+        "loaded = [m for m in ('requests', 'inspect', 'llmclients._core.provider', 'llmclients.conversation')"
+        " if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=LIMIT)

@@ -9,12 +9,10 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .. import errors
-from .._core.stream import Stream
 from .._core.values import Completion
-from ..conversation import Conversation
 from ..events import ReasoningDelta, TextDelta, ToolStart
 from ._client import model_for, open_client, options_from_args, pass_through
 from ._common import (
@@ -36,6 +34,10 @@ from ._common import (
 from ._conversations import check_conversation_file, conversation_for, load_conversation, save_conversation
 from ._replies import chat_log
 from ._tools import ToolPrompts, load_functions, prompts_for
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.stream import Stream
+    from ..conversation import Conversation
 
 __all__ = ["chat_command", "options_from_args", "print_usage_error"]
 

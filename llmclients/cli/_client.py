@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .. import errors
-from .._core.provider import Provider
-from .._http.transport import redact_url
+from .._http.masking import redact_url
 from ..providers import get_provider_class
 from ._common import UsageError, env_setting, logger
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.provider import Provider
 
 __all__ = ["model_for", "open_client", "pass_through"]
 

@@ -15,14 +15,16 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Union
 from urllib.parse import urlsplit
 
 from .. import errors
-from .._core.stream import Stream
 from .._core.values import Completion
-from .._http.transport import redact_url
+from .._http.masking import redact_url
 from ._logs import redact
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.stream import Stream
 
 __all__ = [
     "ENVIRONMENT",

@@ -10,12 +10,14 @@ import os
 import stat
 import sys
 import tempfile
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
-from .._core.provider import Provider
-from ..conversation import Conversation
 from ._client import model_for
 from ._common import UsageError
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.provider import Provider
+    from ..conversation import Conversation
 
 __all__ = ["check_conversation_file", "conversation_for", "load_conversation", "save_conversation"]
 

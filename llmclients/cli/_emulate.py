@@ -13,7 +13,6 @@ string), which the emulators of ``openai``, ``anthropic``, ``ollama`` and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import signal
@@ -113,6 +112,8 @@ def _read_script(path: str) -> List[Tuple[str, Any]]:
 def _reply(emulator: Emulator, spec: Any, where: str) -> Reply:
     if not isinstance(spec, dict):
         raise UsageError(f"{where}: a reply is a JSON object, not {type(spec).__name__}")
+    import dataclasses  # here, with the emulator: it imports inspect, which the other commands never need
+
     from ..testing import Reply
 
     known = {field.name for field in dataclasses.fields(Reply)} | {"reasoning", "tool_calls"}

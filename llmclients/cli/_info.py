@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, List, Optional, Tuple, Type
 
 from .. import errors
-from .._core.provider import Provider
 from ..providers import get_provider_class, provider_names
 from ._client import model_for, open_client
 from ._common import EXIT_OK, EXIT_SERVICE, UsageError, describe, env_setting
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.provider import Provider
 
 __all__ = [
     "CHECK_PROMPT",

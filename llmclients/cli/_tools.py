@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import runpy
 import sys
-from typing import IO, Any, Callable, Dict, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from .._core.tools import ToolResult
 from .._core.values import ToolCall
 from ..errors import CancelToolCall
 from ._common import UsageError, one_line
+
+if TYPE_CHECKING:  # the command's start-up loads no call machinery
+    from .._core.tools import ToolResult
 
 __all__ = ["ToolPrompts", "load_functions", "prompts_for"]
 
