@@ -180,7 +180,8 @@ install()
 
 
 #: Public names whose modules load on first use. Each of these classes sets
-#: its own public module: its module may load first from elsewhere.
+#: ``__module__ = "llmclients"`` in its own module, since expose() above never
+#: sees it, and its module may load first from elsewhere (a provider, kit).
 _LAZY = {
     "Fallback": "._core.fallback",
     "InterruptibleAdapter": "._http.watchdog",

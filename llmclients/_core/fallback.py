@@ -75,8 +75,7 @@ def _first_delta(stream: Stream) -> Optional[str]:
         raise
 
 
-# llmclients imports it on first use, perhaps after this module was loaded
-# another way: so its public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 Fallback.__module__ = "llmclients"
 
 

@@ -445,6 +445,5 @@ class Provider:
             )
 
 
-# llmclients imports it on first use, perhaps after this module was loaded
-# another way: so its public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 Provider.__module__ = "llmclients"

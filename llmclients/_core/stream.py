@@ -243,8 +243,7 @@ class Stream(ReplyView):
         return f"<Stream {self.provider} model={self.model!r} {state}, {len(self.text)} chars>"
 
 
-# llmclients imports it on first use, perhaps after this module was loaded
-# another way: so its public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 Stream.__module__ = "llmclients"
 
 

@@ -33,8 +33,7 @@ class ToolResult(NamedTuple):
     error: Optional[BaseException] = None
 
 
-# llmclients imports it on first use, perhaps after this module was loaded for
-# a Conversation: so its public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 ToolResult.__module__ = "llmclients"
 
 

@@ -156,6 +156,5 @@ class Retry(urllib3.util.Retry):
         return f"Retry(total={self.total}, backoff_factor={self.backoff_factor}, budget={self.budget})"
 
 
-# llmclients imports them on first use, perhaps after this module was loaded
-# another way: so their public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 Timeout.__module__ = Retry.__module__ = "llmclients"

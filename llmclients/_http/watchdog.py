@@ -230,8 +230,7 @@ class InterruptibleAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-# llmclients imports it on first use, perhaps after this module was loaded
-# another way: so its public module is set here, not by llmclients' expose().
+# Set here, not by expose(): llmclients loads this lazily (see its _LAZY).
 InterruptibleAdapter.__module__ = "llmclients"
 
 
